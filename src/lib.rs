@@ -7,7 +7,8 @@
 //! - the **proxy-wasm glue** (`filter`, compiled for `wasm32` only): host calls, caches in shared
 //!   data, HTTP callouts, and nothing that decides validity.
 #![no_std]
-#![forbid(unsafe_code)]
+#![cfg_attr(not(target_arch = "wasm32"), forbid(unsafe_code))]
+#![cfg_attr(target_arch = "wasm32", deny(unsafe_code))]
 #![warn(missing_docs)]
 
 extern crate alloc;
@@ -15,6 +16,17 @@ extern crate alloc;
 extern crate std;
 
 pub mod alg;
+pub mod authz;
+pub mod challenge;
+pub mod config;
+pub mod discovery;
+pub mod dpop;
 pub mod error;
 pub mod jwk;
+pub mod jwks;
 pub mod jws;
+pub mod replay;
+pub mod token;
+
+#[cfg(target_arch = "wasm32")]
+mod filter;

@@ -1,0 +1,298 @@
+//! The request-phase decision: from one request's facts, the configuration, the known keys and
+//! the replay store, allow (with the headers to forward) or refuse (with the exact reason).
+//!
+//! Everything host-specific stays behind [`State`], so the whole decision, every scheme and
+//! downgrade rule included, is tested natively. The proxy-wasm glue implements `State` over its
+//! caches and shared data, and turns [`Outcome::NeedKeys`] / [`Outcome::UnknownKid`] into callouts.
+
+use alloc::format;
+use alloc::rc::Rc;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::config::{Config, DpopMode};
+use crate::dpop::{self, ProofPolicy};
+use crate::error::{Error, ProofError, RequestError, TokenError};
+use crate::jwk::JwkSet;
+use crate::jws;
+use crate::token::{self, AccessToken, TokenPolicy};
+
+/// The authentication scheme a client used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    /// RFC 6750.
+    Bearer,
+    /// RFC 9449.
+    Dpop,
+}
+
+/// The facts of one request the decision needs, borrowed from the host's header map.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    /// The request method (`:method`).
+    pub method: &'a str,
+    /// Every `Authorization` header value.
+    pub authorization: &'a [&'a str],
+    /// Every `DPoP` header value.
+    pub dpop: &'a [&'a str],
+    /// The absolute URI the client addressed, see [`request_uri`]; `None` if it cannot be built
+    /// (no `Host`), which only matters for DPoP.
+    pub uri: Option<&'a str>,
+}
+
+/// The credentials of a request, after the HTTP-level checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Credentials<'a> {
+    /// The scheme used.
+    pub scheme: Scheme,
+    /// The access token.
+    pub token: &'a str,
+    /// The DPoP proof, if a `DPoP` header was sent.
+    pub proof: Option<&'a str>,
+}
+
+/// What the issuer's keys look like right now, as far as the host knows.
+pub enum Keys<'a> {
+    /// Keys are known.
+    Ready(&'a JwkSet),
+    /// No keys yet, a fetch is (or can be) under way: pause the request.
+    Pending,
+    /// No keys and none can be had: fail closed.
+    Unavailable,
+}
+
+/// Host-side state the decision consults.
+pub trait State {
+    /// The keys of the issuer at `index` in [`Config::issuers`].
+    fn keys(&self, index: usize) -> Keys<'_>;
+    /// A previously verified token with this SHA-256, if cached.
+    fn cached_token(&mut self, hash: &[u8; 32]) -> Option<Rc<AccessToken>>;
+    /// Caches a verified token (the cache decides about capacity and lifetime).
+    fn store_token(&mut self, hash: [u8; 32], token: Rc<AccessToken>);
+    /// Records a DPoP proof's replay key until `expires_at`; see [`dpop::ReplayStore`].
+    fn record_proof(&mut self, key: &str, expires_at: u64, now: u64) -> Result<(), ProofError>;
+}
+
+/// A request that passed.
+#[derive(Debug, Clone)]
+pub struct Grant {
+    /// The verified access token, to forward as `Authorization: Bearer`.
+    pub token: Rc<AccessToken>,
+    /// The configured claim headers, `(name, value)`, for claims the token has.
+    pub headers: Vec<(String, String)>,
+}
+
+/// The decision.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Forward the request.
+    Allow(Grant),
+    /// Refuse it.
+    Deny(Error),
+    /// No keys yet for this issuer: fetch them and decide again.
+    NeedKeys(usize),
+    /// The issuer's keys have no key for the token's `kid`: the host may refetch once
+    /// (rate-limited) and decide again, or refuse with [`Outcome::unknown_kid_refusal`].
+    UnknownKid(usize),
+}
+
+impl Outcome {
+    /// The refusal for an unknown `kid` when no refetch is allowed.
+    pub fn unknown_kid_refusal() -> Error {
+        Error::Token(TokenError::Jws(crate::error::JwsError::KeyNotFound))
+    }
+}
+
+/// Extracts the credentials: exactly one `Authorization` header with the `Bearer` or `DPoP`
+/// scheme (case-insensitive) and a token68 value, and at most one `DPoP` header.
+pub fn credentials<'a>(req: &Request<'a>, mode: DpopMode) -> Result<Credentials<'a>, Error> {
+    let value = match req.authorization {
+        [] => return Err(Error::NoCredentials),
+        [one] => *one,
+        _ => return Err(Error::Request(RequestError::MultipleAuthorization)),
+    };
+    let proof = match req.dpop {
+        [] => None,
+        [one] => Some(*one),
+        _ => return Err(Error::Request(RequestError::MultipleDpop)),
+    };
+    let value = value.trim_matches(|c| c == ' ' || c == '\t');
+    let (scheme, token) = value.split_once([' ', '\t']).ok_or(Error::Request(RequestError::BadAuthorization))?;
+    let token = token.trim_start_matches([' ', '\t']);
+    if token.is_empty() || !token.bytes().all(is_token68) {
+        return Err(Error::Request(RequestError::BadAuthorization));
+    }
+    let scheme = if scheme.eq_ignore_ascii_case("bearer") {
+        Scheme::Bearer
+    } else if scheme.eq_ignore_ascii_case("dpop") && mode != DpopMode::Disabled {
+        if proof.is_none() {
+            return Err(Error::Request(RequestError::DpopProofMissing));
+        }
+        Scheme::Dpop
+    } else {
+        return Err(Error::Request(RequestError::BadAuthorization));
+    };
+    Ok(Credentials { scheme, token, proof })
+}
+
+/// RFC 7235 `token68` characters (`=` padding included).
+fn is_token68(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-._~+/=".contains(&b)
+}
+
+/// The absolute URI the client addressed, for comparison with a proof's `htu`.
+///
+/// Built from `public_base_url` when configured (TLS ends in front of the proxy), else from the
+/// request's scheme and its `Host` header. Never from the host's own idea of the authority: Kong
+/// fills `:authority` with `server_name:port`, which is not what the client signed.
+pub fn request_uri(public_base_url: Option<&str>, scheme: Option<&str>, host: Option<&str>, path: &str) -> Option<String> {
+    let path = if path.starts_with('/') { path } else { return None };
+    match public_base_url {
+        Some(base) => Some(format!("{base}{path}")),
+        None => {
+            let host = host.filter(|h| !h.is_empty())?;
+            let scheme = match scheme {
+                Some(s) if s.eq_ignore_ascii_case("https") => "https",
+                _ => "http",
+            };
+            Some(format!("{scheme}://{host}{path}"))
+        }
+    }
+}
+
+/// Decides one request at time `now` (seconds since the epoch).
+pub fn authorize(cfg: &Config, req: &Request<'_>, state: &mut dyn State, now: u64) -> Outcome {
+    match decide(cfg, req, state, now) {
+        Ok(grant) => Outcome::Allow(grant),
+        Err(Step::Deny(e)) => Outcome::Deny(e),
+        Err(Step::NeedKeys(i)) => Outcome::NeedKeys(i),
+        Err(Step::UnknownKid(i)) => Outcome::UnknownKid(i),
+    }
+}
+
+enum Step {
+    Deny(Error),
+    NeedKeys(usize),
+    UnknownKid(usize),
+}
+
+impl From<Error> for Step {
+    fn from(e: Error) -> Self {
+        Step::Deny(e)
+    }
+}
+
+fn decide(cfg: &Config, req: &Request<'_>, state: &mut dyn State, now: u64) -> Result<Grant, Step> {
+    let creds = credentials(req, cfg.dpop)?;
+    let token = verified_token(cfg, creds.token, state, now)?;
+
+    match (creds.scheme, token.jkt.as_deref()) {
+        (Scheme::Bearer, Some(_)) => return Err(Error::Token(TokenError::BoundTokenAsBearer).into()),
+        (Scheme::Bearer, None) if cfg.dpop == DpopMode::Required => {
+            return Err(Error::Token(TokenError::DpopRequired).into())
+        }
+        (Scheme::Bearer, None) => {}
+        (Scheme::Dpop, None) => return Err(Error::Token(TokenError::UnboundTokenAsDpop).into()),
+        (Scheme::Dpop, Some(jkt)) => {
+            let proof_text = creds.proof.ok_or(Error::Request(RequestError::DpopProofMissing))?;
+            let uri = req.uri.ok_or(Error::Proof(ProofError::Htu))?;
+            let policy = ProofPolicy {
+                algs: &cfg.dpop_algs,
+                max_age: cfg.dpop_max_age,
+                clock_skew: cfg.clock_skew,
+                max_len: cfg.max_token_bytes,
+            };
+            let proof = dpop::verify_proof(proof_text, req.method, uri, Some(creds.token), &policy, now)
+                .map_err(Error::Proof)?;
+            dpop::check_binding(Some(jkt), &proof).map_err(Error::Token)?;
+            let expires_at = proof.iat.saturating_add(cfg.dpop_max_age).saturating_add(cfg.clock_skew);
+            state.record_proof(&dpop::replay_key(&proof), expires_at, now).map_err(Error::Proof)?;
+        }
+    }
+
+    let headers = claim_headers(cfg, &token.claims);
+    Ok(Grant { token, headers })
+}
+
+/// The token from the cache, or parsed, verified with the issuer's keys and checked.
+fn verified_token(cfg: &Config, token: &str, state: &mut dyn State, now: u64) -> Result<Rc<AccessToken>, Step> {
+    if token.len() > cfg.max_token_bytes {
+        return Err(Error::Token(TokenError::Jws(crate::error::JwsError::TooLarge)).into());
+    }
+    let hash: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+    if let Some(cached) = state.cached_token(&hash) {
+        cached.check_time(now, cfg.clock_skew).map_err(Error::Token)?;
+        return Ok(cached);
+    }
+    let jws = jws::parse(token, cfg.max_token_bytes).map_err(|e| Error::Token(TokenError::Jws(e)))?;
+    let iss = token::issuer(&jws.claims).map_err(Error::Token)?;
+    let index = cfg.issuer_index(iss).ok_or(Error::Token(TokenError::Issuer))?;
+    let keys = match state.keys(index) {
+        Keys::Ready(keys) => keys,
+        Keys::Pending => return Err(Step::NeedKeys(index)),
+        Keys::Unavailable => return Err(Error::KeysUnavailable.into()),
+    };
+    match keys.verify(&jws) {
+        Ok(_) => {}
+        Err(crate::error::JwsError::KeyNotFound) => return Err(Step::UnknownKid(index)),
+        Err(e) => return Err(Error::Token(TokenError::Jws(e)).into()),
+    }
+    let issuer = &cfg.issuers[index]; // ok: index comes from issuer_index
+    let policy = TokenPolicy {
+        issuer: &issuer.issuer,
+        audiences: &issuer.audiences,
+        scopes_required: &issuer.scopes_required,
+        clock_skew: cfg.clock_skew,
+    };
+    let checked = Rc::new(token::check_claims(jws.claims, &policy, now).map_err(Error::Token)?);
+    state.store_token(hash, checked.clone());
+    Ok(checked)
+}
+
+/// Renders the configured claims as header values: strings as they are, numbers and booleans as
+/// JSON text, arrays joined with `,`. Objects, nulls and any value holding a control character
+/// are left out rather than forwarded half-right.
+fn claim_headers(cfg: &Config, claims: &token::Claims) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for ch in &cfg.claims_to_headers {
+        let mut value = None;
+        let mut map = Some(claims);
+        for (i, seg) in ch.path.iter().enumerate() {
+            let v = map.and_then(|m| m.get(seg.as_str()));
+            if i + 1 == ch.path.len() {
+                value = v;
+            } else {
+                map = v.and_then(Value::as_object);
+            }
+        }
+        if let Some(rendered) = value.and_then(render_claim) {
+            out.push((ch.header.clone(), rendered));
+        }
+    }
+    out
+}
+
+fn render_claim(v: &Value) -> Option<String> {
+    let s = match v {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        Value::Bool(b) => b.to_string(),
+        Value::Array(items) => {
+            let parts: Option<Vec<String>> = items
+                .iter()
+                .map(|i| match i {
+                    Value::Array(_) | Value::Object(_) | Value::Null => None,
+                    scalar => render_claim(scalar),
+                })
+                .collect();
+            parts?.join(",")
+        }
+        Value::Object(_) | Value::Null => return None,
+    };
+    if s.len() > 8192 || s.bytes().any(|b| b < b' ' && b != b'\t' || b == 0x7f) {
+        return None;
+    }
+    Some(s)
+}

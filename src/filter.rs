@@ -1,0 +1,578 @@
+//! The proxy-wasm glue: host calls only, no validity decisions (those are in [`crate::authz`]).
+//!
+//! Per worker and per filter configuration there is one [`Worker`]: the parsed configuration, each
+//! issuer's key state, the verified-token cache and the requests waiting for keys. The root
+//! context owns it and every HTTP context holds a reference.
+//!
+//! Keys are fetched by whichever context needs them first (an HTTP context on a cold start or an
+//! unknown `kid`, the root context on its tick for background refresh), at most one fetch per
+//! issuer and worker at a time; requests that need keys meanwhile pause and are resumed when the
+//! fetch completes. Fetched key sets are published in host shared data, so other workers adopt
+//! them on their next tick or need instead of fetching again.
+//!
+//! Host differences handled here: Kong cannot switch to another request's context
+//! (`proxy_set_effective_context`), so there a waiting request makes its own callout instead of
+//! waiting on another's; failed callouts are read the same way for both hosts
+//! ([`crate::jwks::callout_status`]).
+
+use alloc::format;
+use alloc::rc::Rc;
+use alloc::boxed::Box;
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
+use core::cell::RefCell;
+use core::time::Duration;
+use std::collections::HashMap;
+
+use proxy_wasm::hostcalls;
+use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::types::{Action, ContextType, LogLevel, MapType, MetricType, Status};
+use sha2::{Digest, Sha256};
+
+use crate::authz::{self, Keys, Outcome, Request, Scheme, State};
+use crate::challenge;
+use crate::config::Config;
+use crate::error::{Error, ProofError};
+use crate::jwks::{self, Fetch, FetchError, IssuerKeys, Timing};
+use crate::replay;
+use crate::token::AccessToken;
+
+#[allow(unsafe_code)]
+mod entry {
+    proxy_wasm::main! {{
+        use alloc::boxed::Box;
+        proxy_wasm::set_log_level(proxy_wasm::types::LogLevel::Trace);
+        proxy_wasm::set_root_context(|id| -> Box<dyn proxy_wasm::traits::RootContext> {
+            Box::new(super::Root { id, worker: None, tick_set: false })
+        });
+    }}
+}
+
+/// Largest callout response body read.
+const MAX_BODY: usize = jwks::MAX_JWKS_BYTES;
+/// Background tick: adopt keys other workers fetched, refresh, retry lost fetches.
+const TICK: Duration = Duration::from_secs(1);
+
+fn now() -> u64 {
+    hostcalls::get_current_time()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_secs())
+}
+
+fn log(level: LogLevel, msg: &str) {
+    let _ = hostcalls::log(level, msg);
+}
+
+/// Counters, defined once per worker; names are prefixed by the host (Envoy `wasmcustom.`, Kong
+/// `pw:<filter>:`).
+struct Metrics {
+    ids: HashMap<&'static str, u32>,
+}
+
+impl Metrics {
+    fn inc(&mut self, name: &'static str) {
+        let id = match self.ids.get(name) {
+            Some(id) => *id,
+            None => match hostcalls::define_metric(MetricType::Counter, &format!("dpop_gate_{name}")) {
+                Ok(id) => {
+                    self.ids.insert(name, id);
+                    id
+                }
+                Err(_) => return,
+            },
+        };
+        let _ = hostcalls::increment_metric(id, 1);
+    }
+}
+
+/// What a callout was for.
+#[derive(Clone, Copy)]
+enum CalloutKind {
+    Discovery,
+    Jwks,
+}
+
+/// The state of one filter configuration on one worker.
+struct Worker {
+    cfg: Rc<Config>,
+    /// Shared-data key prefix: `dpop_gate/<fingerprint of the config>`. The `dpop_gate/` namespace
+    /// lets Kong operators give the filter its own `shm_kv` zone; without one, Kong's default
+    /// (`*`) zone holds the keys.
+    prefix: String,
+    timing: Timing,
+    issuers: Vec<IssuerKeys>,
+    /// Shared-data version of the key set each issuer last adopted.
+    shared_cas: Vec<Option<u32>>,
+    /// Requests paused until an issuer's keys arrive: (context id, issuer index).
+    waiters: Vec<(u32, usize)>,
+    /// Callouts in flight: token -> (issuer index, kind).
+    callouts: HashMap<u32, (usize, CalloutKind)>,
+    tokens: HashMap<[u8; 32], Rc<AccessToken>>,
+    metrics: Metrics,
+    /// Whether the host lets a callback act on another request (Envoy yes, Kong no).
+    cross_context: bool,
+}
+
+impl Worker {
+    fn new(cfg: Config) -> Worker {
+        let fingerprint: [u8; 32] = {
+            let mut h = Sha256::new();
+            for i in &cfg.issuers {
+                h.update(i.issuer.as_bytes());
+                h.update([0]);
+            }
+            h.finalize().into()
+        };
+        let prefix = format!("dpop_gate/{}", hex(&fingerprint[..6]));
+        let timing = Timing {
+            refresh: cfg.jwks_refresh,
+            min_refetch: cfg.jwks_min_refetch,
+            timeout: cfg.http_timeout_ms.div_ceil(1000),
+        };
+        let issuers: Vec<IssuerKeys> = cfg.issuers.iter().map(|i| IssuerKeys::new(&i.issuer, &i.keys)).collect();
+        let cross_context = hostcalls::get_property(vec!["ngx", "hostname"]).ok().flatten().is_none();
+        Worker {
+            shared_cas: alloc::vec![None; issuers.len()],
+            issuers,
+            cfg: Rc::new(cfg),
+            prefix,
+            timing,
+            waiters: Vec::new(),
+            callouts: HashMap::new(),
+            tokens: HashMap::new(),
+            metrics: Metrics { ids: HashMap::new() },
+            cross_context,
+        }
+    }
+
+    fn jwks_key(&self, index: usize) -> String {
+        format!("{}/jwks/{index}", self.prefix)
+    }
+
+    /// Adopts a key set another worker published, if it is newer than ours.
+    fn adopt_shared(&mut self, index: usize) {
+        if self.issuers[index].is_static() {
+            return;
+        }
+        let key = self.jwks_key(index);
+        if let Ok((Some(value), cas)) = hostcalls::get_shared_data(&key) {
+            if cas.is_some() && cas == self.shared_cas[index] {
+                return;
+            }
+            self.shared_cas[index] = cas;
+            if let Some((fetched_at, set)) = jwks::decode_shared(&value) {
+                if self.issuers[index].adopt(set, fetched_at) {
+                    log(LogLevel::Debug, &format!("dpop-gate: adopted shared keys for {}", self.cfg.issuers[index].issuer));
+                }
+            }
+        }
+    }
+
+    /// Dispatches a fetch from the current context. `false` if the host refused it.
+    fn dispatch(&mut self, index: usize, fetch: &Fetch) -> bool {
+        let url = fetch.url();
+        let upstream = self.cfg.issuers[index].upstream.clone().unwrap_or_else(|| url.default_upstream());
+        let headers = jwks::callout_headers(url);
+        let timeout = Duration::from_millis(self.cfg.http_timeout_ms);
+        let kind = match fetch {
+            Fetch::Discovery(_) => CalloutKind::Discovery,
+            Fetch::Jwks(_) => CalloutKind::Jwks,
+        };
+        self.metrics.inc("jwks_fetches");
+        match hostcalls::dispatch_http_call(&upstream, headers.to_vec(), None, Vec::new(), timeout) {
+            Ok(token) => {
+                self.callouts.insert(token, (index, kind));
+                true
+            }
+            Err(status) => {
+                self.metrics.inc("jwks_fetch_failures");
+                log(
+                    LogLevel::Warn,
+                    &format!("dpop-gate: cannot call {upstream} for {}://{}{}: {status:?}", url.scheme, url.authority, url.path),
+                );
+                let now = now();
+                let _ = self.issuers[index].on_jwks(Err(FetchError::Transport(format!("{status:?}"))), now);
+                false
+            }
+        }
+    }
+
+    /// Handles a callout response; returns the issuer whose fetch finished (successfully or not),
+    /// whose waiters can now be decided.
+    fn on_callout(&mut self, token: u32, body_size: usize) -> Option<usize> {
+        let (index, kind) = self.callouts.remove(&token)?;
+        let headers = hostcalls::get_map(MapType::HttpCallResponseHeaders).unwrap_or_default();
+        let status = jwks::callout_status(headers.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let body = status.and_then(|()| {
+            if body_size > MAX_BODY {
+                return Err(FetchError::TooLarge);
+            }
+            Ok(hostcalls::get_buffer(proxy_wasm::types::BufferType::HttpCallResponseBody, 0, body_size)
+                .ok()
+                .flatten()
+                .unwrap_or_default())
+        });
+        let now = now();
+        let issuer = self.cfg.issuers[index].issuer.clone();
+        match kind {
+            CalloutKind::Discovery => match self.issuers[index].on_discovery(body.as_deref().map_err(Clone::clone), now, &self.timing) {
+                Ok(next) => {
+                    if self.dispatch(index, &next) {
+                        return None;
+                    }
+                }
+                Err(e) => {
+                    self.metrics.inc("jwks_fetch_failures");
+                    log(LogLevel::Warn, &format!("dpop-gate: discovery for {issuer} failed: {e}"));
+                }
+            },
+            CalloutKind::Jwks => match self.issuers[index].on_jwks(body.as_deref().map_err(Clone::clone), now) {
+                Ok(()) => {
+                    if let Ok(body) = &body {
+                        let key = self.jwks_key(index);
+                        let _ = hostcalls::set_shared_data(&key, Some(&jwks::encode_shared(now, body)), None);
+                        self.shared_cas[index] = hostcalls::get_shared_data(&key).ok().and_then(|(_, c)| c);
+                    }
+                    log(LogLevel::Info, &format!("dpop-gate: fetched keys for {issuer}"));
+                }
+                Err(e) => {
+                    self.metrics.inc("jwks_fetch_failures");
+                    log(LogLevel::Warn, &format!("dpop-gate: JWKS fetch for {issuer} failed: {e}"));
+                }
+            },
+        }
+        Some(index)
+    }
+
+    fn cache_token(&mut self, hash: [u8; 32], token: Rc<AccessToken>, now: u64) {
+        let cap = self.cfg.token_cache_entries;
+        if cap == 0 {
+            return;
+        }
+        if self.tokens.len() >= cap {
+            self.tokens.retain(|_, t| t.exp > now);
+            if self.tokens.len() >= cap {
+                self.tokens.clear();
+            }
+        }
+        self.tokens.insert(hash, token);
+    }
+
+    /// Records a proof in the shared replay store (see [`crate::replay`]).
+    fn record_proof(&self, key: &str, expires_at: u64, now: u64) -> Result<(), ProofError> {
+        let (bucket, id) = replay::locate(key);
+        let shared_key = format!("{}/replay/{bucket}", self.prefix);
+        for _ in 0..8 {
+            let (value, cas) = match hostcalls::get_shared_data(&shared_key) {
+                Ok(v) => v,
+                Err(_) => return Err(ProofError::ReplayStoreUnavailable),
+            };
+            let next = replay::insert(value.as_deref().unwrap_or_default(), &id, expires_at, now)?;
+            match hostcalls::set_shared_data(&shared_key, Some(&next), cas) {
+                Ok(()) => return Ok(()),
+                Err(Status::CasMismatch) => continue,
+                Err(_) => return Err(ProofError::ReplayStoreUnavailable),
+            }
+        }
+        Err(ProofError::ReplayStoreUnavailable)
+    }
+
+    /// Creates the replay buckets so every later write is a compare-and-swap on an existing value.
+    fn init_replay_store(&self) {
+        for b in 0..replay::BUCKETS {
+            let key = format!("{}/replay/{b}", self.prefix);
+            if let Ok((None, _)) = hostcalls::get_shared_data(&key) {
+                let _ = hostcalls::set_shared_data(&key, Some(&[]), None);
+            }
+        }
+    }
+}
+
+/// [`State`] for one decision: the worker's caches, at one instant.
+struct DecisionState<'w> {
+    worker: &'w mut Worker,
+    now: u64,
+}
+
+impl State for DecisionState<'_> {
+    fn keys(&self, index: usize) -> Keys<'_> {
+        let issuer = &self.worker.issuers[index];
+        match issuer.keys() {
+            Some(k) => Keys::Ready(k),
+            None if issuer.unavailable(self.now, &self.worker.timing) => Keys::Unavailable,
+            None => Keys::Pending,
+        }
+    }
+
+    fn cached_token(&mut self, hash: &[u8; 32]) -> Option<Rc<AccessToken>> {
+        let hit = self.worker.tokens.get(hash).cloned();
+        if hit.is_some() {
+            self.worker.metrics.inc("token_cache_hits");
+        }
+        hit
+    }
+
+    fn store_token(&mut self, hash: [u8; 32], token: Rc<AccessToken>) {
+        self.worker.cache_token(hash, token, self.now);
+    }
+
+    fn record_proof(&mut self, key: &str, expires_at: u64, now: u64) -> Result<(), ProofError> {
+        self.worker.record_proof(key, expires_at, now)
+    }
+}
+
+/// Reads the current (effective) request and decides it. Returns `true` to let it through.
+/// `resumed`: the request was paused and must be resumed (or answered) explicitly.
+fn process(worker_rc: &Rc<RefCell<Worker>>, context_id: u32, resumed: bool) -> bool {
+    let headers = hostcalls::get_map(MapType::HttpRequestHeaders).unwrap_or_default();
+    let mut authorization = Vec::new();
+    let mut dpop = Vec::new();
+    let (mut method, mut path, mut host, mut authority, mut scheme) = ("", "", None, None, None);
+    for (name, value) in &headers {
+        match name.as_str() {
+            "authorization" => authorization.push(value.as_str()),
+            "dpop" => dpop.push(value.as_str()),
+            ":method" => method = value,
+            ":path" => path = value,
+            ":scheme" => scheme = Some(value.as_str()),
+            ":authority" => authority = Some(value.as_str()),
+            "host" => host = Some(value.as_str()),
+            _ => {}
+        }
+    }
+    let now = now();
+    let mut worker = worker_rc.borrow_mut();
+    let cfg = worker.cfg.clone();
+    // Kong keeps the client's `Host` header and fills `:authority` with its own server name;
+    // Envoy turns `Host` into `:authority`. The client's view is `host` when present.
+    let uri = authz::request_uri(cfg.public_base_url.as_deref(), scheme, host.or(authority), path);
+    let req = Request { method, authorization: &authorization, dpop: &dpop, uri: uri.as_deref() };
+
+    let outcome = authz::authorize(&cfg, &req, &mut DecisionState { worker: &mut worker, now }, now);
+    let outcome = match outcome {
+        Outcome::NeedKeys(index) | Outcome::UnknownKid(index)
+            if worker.issuers[index].is_static() =>
+        {
+            Outcome::Deny(Outcome::unknown_kid_refusal())
+        }
+        Outcome::NeedKeys(index) => {
+            let timing = worker.timing;
+            let fetch = worker.issuers[index].due(now, &timing);
+            wait_for_keys(&mut worker, context_id, index, fetch, now).unwrap_or(Outcome::Deny(Error::KeysUnavailable))
+        }
+        Outcome::UnknownKid(index) => {
+            let timing = worker.timing;
+            worker.adopt_shared(index);
+            let fetch = worker.issuers[index].refetch_for_unknown_kid(now, &timing);
+            wait_for_keys(&mut worker, context_id, index, fetch, now).unwrap_or(Outcome::Deny(Outcome::unknown_kid_refusal()))
+        }
+        other => other,
+    };
+
+    match outcome {
+        Outcome::Allow(grant) => {
+            worker.metrics.inc("allowed");
+            let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, "authorization", Some(&format!("Bearer {}", bearer(&authorization))));
+            let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, "dpop", None);
+            for ch in &cfg.claims_to_headers {
+                let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, &ch.header, None);
+            }
+            for (name, value) in &grant.headers {
+                let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, name, Some(value));
+            }
+            if resumed {
+                let _ = hostcalls::resume_http_request();
+            }
+            true
+        }
+        Outcome::Deny(error) => {
+            worker.metrics.inc(error.reason());
+            log(
+                if matches!(error, Error::KeysUnavailable) { LogLevel::Warn } else { LogLevel::Info },
+                &format!("dpop-gate: refused {method} {path}: {} ({error})", error.reason()),
+            );
+            let used = authorization.first().and_then(|a| {
+                let scheme = a.trim_start().split([' ', '\t']).next().unwrap_or_default();
+                if scheme.eq_ignore_ascii_case("dpop") {
+                    Some(Scheme::Dpop)
+                } else if scheme.eq_ignore_ascii_case("bearer") {
+                    Some(Scheme::Bearer)
+                } else {
+                    None
+                }
+            });
+            let refusal = challenge::refusal(&error, used, cfg.dpop, &cfg.dpop_algs);
+            let hdrs: Vec<(&str, &str)> = refusal.headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let _ = hostcalls::send_http_response(u32::from(refusal.status), hdrs, Some(refusal.body.as_bytes()));
+            false
+        }
+        // Paused: resumed by the callout's completion.
+        Outcome::NeedKeys(_) | Outcome::UnknownKid(_) => false,
+    }
+}
+
+/// The token of the single `Authorization` header (the decision already checked its shape).
+fn bearer<'a>(authorization: &[&'a str]) -> &'a str {
+    authorization.first().map_or("", |a| {
+        let a = a.trim_matches([' ', '\t']);
+        a.split_once([' ', '\t']).map_or("", |(_, t)| t.trim_start_matches([' ', '\t']))
+    })
+}
+
+/// Pauses the request until `index`'s keys arrive: starts `fetch` if given, else waits for the
+/// fetch in flight. `None` when there is nothing to wait for.
+fn wait_for_keys(worker: &mut Worker, context_id: u32, index: usize, fetch: Option<Fetch>, now: u64) -> Option<Outcome> {
+    let started = match fetch {
+        Some(f) => worker.dispatch(index, &f),
+        // Kong cannot resume this request from another context: make its own call.
+        None if worker.issuers[index].in_flight(now) && !worker.cross_context => {
+            let f = match &worker.cfg.issuers[index].keys {
+                crate::config::KeySource::Discovery(u) => Fetch::Discovery(u.clone()),
+                crate::config::KeySource::JwksUri(u) => Fetch::Jwks(u.clone()),
+                crate::config::KeySource::Static(_) => return None,
+            };
+            worker.dispatch(index, &f)
+        }
+        None => worker.issuers[index].in_flight(now),
+    };
+    if !started {
+        return None;
+    }
+    worker.waiters.push((context_id, index));
+    Some(Outcome::NeedKeys(index))
+}
+
+/// Decides every request waiting for `index`'s keys. `current` is the context running now.
+fn wake_waiters(worker_rc: &Rc<RefCell<Worker>>, index: usize, current: u32) {
+    let waiting: Vec<u32> = {
+        let mut w = worker_rc.borrow_mut();
+        let (now_ready, rest): (Vec<_>, Vec<_>) = w.waiters.drain(..).partition(|(_, i)| *i == index);
+        w.waiters = rest;
+        now_ready.into_iter().map(|(c, _)| c).collect()
+    };
+    for ctx in waiting {
+        if ctx == current {
+            process(worker_rc, ctx, true);
+        } else if hostcalls::set_effective_context(ctx).is_ok() {
+            process(worker_rc, ctx, true);
+        }
+    }
+    let _ = hostcalls::set_effective_context(current);
+}
+
+struct Root {
+    id: u32,
+    worker: Option<Rc<RefCell<Worker>>>,
+    tick_set: bool,
+}
+
+impl Context for Root {
+    fn on_http_call_response(&mut self, token: u32, _headers: usize, body_size: usize, _trailers: usize) {
+        let Some(worker) = self.worker.clone() else { return };
+        let done = worker.borrow_mut().on_callout(token, body_size);
+        if let Some(index) = done {
+            wake_waiters(&worker, index, self.id);
+        }
+    }
+}
+
+impl RootContext for Root {
+    fn on_configure(&mut self, _size: usize) -> bool {
+        let bytes = hostcalls::get_buffer(proxy_wasm::types::BufferType::PluginConfiguration, 0, usize::MAX)
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let cfg = match Config::parse(&bytes) {
+            Ok(cfg) => cfg,
+            Err(e) => {
+                log(LogLevel::Critical, &format!("dpop-gate: {e}"));
+                return false;
+            }
+        };
+        let worker = Worker::new(cfg);
+        worker.init_replay_store();
+        self.worker = Some(Rc::new(RefCell::new(worker)));
+        if !self.tick_set {
+            // Kong traps if the period is set twice: once per root context.
+            let _ = hostcalls::set_tick_period(TICK);
+            self.tick_set = true;
+        }
+        log(LogLevel::Info, "dpop-gate: configured");
+        true
+    }
+
+    fn on_tick(&mut self) {
+        let Some(worker_rc) = self.worker.clone() else { return };
+        let now = now();
+        let mut ready = Vec::new();
+        {
+            let mut worker = worker_rc.borrow_mut();
+            let timing = worker.timing;
+            for index in 0..worker.issuers.len() {
+                let had = worker.issuers[index].fetched_at();
+                worker.adopt_shared(index);
+                if worker.issuers[index].fetched_at() != had {
+                    ready.push(index);
+                }
+                let waiting = worker.waiters.iter().any(|(_, i)| *i == index);
+                // Refresh in the background; and retry for waiters whose fetch was lost.
+                if worker.issuers[index].keys().is_some() || waiting {
+                    if let Some(fetch) = worker.issuers[index].due(now, &timing) {
+                        worker.dispatch(index, &fetch);
+                    }
+                }
+                if waiting && worker.issuers[index].unavailable(now, &timing) {
+                    ready.push(index);
+                }
+            }
+        }
+        for index in ready {
+            wake_waiters(&worker_rc, index, self.id);
+        }
+    }
+
+    fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
+        let worker = self.worker.clone()?;
+        Some(Box::new(Http { id: context_id, worker }))
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::HttpContext)
+    }
+}
+
+struct Http {
+    id: u32,
+    worker: Rc<RefCell<Worker>>,
+}
+
+impl Context for Http {
+    fn on_http_call_response(&mut self, token: u32, _headers: usize, body_size: usize, _trailers: usize) {
+        let done = self.worker.borrow_mut().on_callout(token, body_size);
+        if let Some(index) = done {
+            wake_waiters(&self.worker, index, self.id);
+        }
+    }
+
+    fn on_done(&mut self) -> bool {
+        let id = self.id;
+        self.worker.borrow_mut().waiters.retain(|(c, _)| *c != id);
+        true
+    }
+}
+
+impl HttpContext for Http {
+    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        if process(&self.worker, self.id, false) {
+            Action::Continue
+        } else {
+            Action::Pause
+        }
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
