@@ -147,11 +147,24 @@ impl FetchUrl {
         if authority.is_empty() || authority.contains('@') {
             return None;
         }
-        if let Some((host, port)) = authority.rsplit_once(':') {
-            if !host.ends_with(']') && host.contains(':') {
-                return None;
+        // `host`, `host:port`, `[v6]` or `[v6]:port`.
+        let port = match authority.strip_prefix('[') {
+            Some(v6) => {
+                let (_, after) = v6.split_once(']')?;
+                if after.is_empty() {
+                    None
+                } else {
+                    Some(after.strip_prefix(':')?)
+                }
             }
-            if host.is_empty() || port.is_empty() || port.len() > 5 || !port.bytes().all(|b| b.is_ascii_digit()) {
+            None => match authority.split_once(':') {
+                Some((host, port)) if !host.is_empty() => Some(port),
+                Some(_) => return None,
+                None => None,
+            },
+        };
+        if let Some(port) = port {
+            if port.is_empty() || port.len() > 5 || !port.bytes().all(|b| b.is_ascii_digit()) {
                 return None;
             }
         }
@@ -166,7 +179,11 @@ impl FetchUrl {
     /// The callout target when none is configured: the URL's `host:port`, with the scheme's
     /// default port made explicit, so the same name works as a Kong target and an Envoy cluster.
     pub fn default_upstream(&self) -> String {
-        if self.authority.ends_with(']') || !self.authority.contains(':') {
+        let has_port = match self.authority.strip_prefix('[') {
+            Some(v6) => v6.contains("]:"),
+            None => self.authority.contains(':'),
+        };
+        if !has_port {
             let port = if self.scheme == "https" { 443 } else { 80 };
             format!("{}:{}", self.authority, port)
         } else {
