@@ -68,16 +68,26 @@ fn log(level: LogLevel, msg: &str) {
 /// Counters, defined once per worker; names are prefixed by the host (Envoy `wasmcustom.`, Kong
 /// `pw:<filter>:`).
 struct Metrics {
-    ids: HashMap<&'static str, u32>,
+    ids: HashMap<(&'static str, &'static str), u32>,
 }
 
 impl Metrics {
+    /// Counts one `dpop_gate_<name>` event.
     fn inc(&mut self, name: &'static str) {
-        let id = match self.ids.get(name) {
+        self.inc_in("", name);
+    }
+
+    /// Counts one refusal, `dpop_gate_refused_<reason>`.
+    fn refused(&mut self, reason: &'static str) {
+        self.inc_in("refused_", reason);
+    }
+
+    fn inc_in(&mut self, group: &'static str, name: &'static str) {
+        let id = match self.ids.get(&(group, name)) {
             Some(id) => *id,
-            None => match hostcalls::define_metric(MetricType::Counter, &format!("dpop_gate_{name}")) {
+            None => match hostcalls::define_metric(MetricType::Counter, &format!("dpop_gate_{group}{name}")) {
                 Ok(id) => {
-                    self.ids.insert(name, id);
+                    self.ids.insert((group, name), id);
                     id
                 }
                 Err(_) => return,
@@ -151,23 +161,24 @@ impl Worker {
         format!("{}/jwks/{index}", self.prefix)
     }
 
-    /// Adopts a key set another worker published, if it is newer than ours.
-    fn adopt_shared(&mut self, index: usize) {
+    /// Adopts a key set another worker published, if it is newer than ours. Returns whether the
+    /// keys changed.
+    fn adopt_shared(&mut self, index: usize) -> bool {
         if self.issuers[index].is_static() {
-            return;
+            return false;
         }
         let key = self.jwks_key(index);
-        if let Ok((Some(value), cas)) = hostcalls::get_shared_data(&key) {
-            if cas.is_some() && cas == self.shared_cas[index] {
-                return;
-            }
-            self.shared_cas[index] = cas;
-            if let Some((fetched_at, set)) = jwks::decode_shared(&value) {
-                if self.issuers[index].adopt(set, fetched_at) {
-                    log(LogLevel::Debug, &format!("dpop-gate: adopted shared keys for {}", self.cfg.issuers[index].issuer));
-                }
-            }
+        let Ok((Some(value), cas)) = hostcalls::get_shared_data(&key) else { return false };
+        if cas.is_some() && cas == self.shared_cas[index] {
+            return false;
         }
+        self.shared_cas[index] = cas;
+        let Some((fetched_at, set)) = jwks::decode_shared(&value) else { return false };
+        let adopted = self.issuers[index].adopt(set, fetched_at);
+        if adopted {
+            log(LogLevel::Debug, &format!("dpop-gate: adopted shared keys for {}", self.cfg.issuers[index].issuer));
+        }
+        adopted
     }
 
     /// Dispatches a fetch from the current context. `false` if the host refused it.
@@ -350,7 +361,13 @@ fn process(worker_rc: &Rc<RefCell<Worker>>, context_id: u32, resumed: bool) -> b
     let uri = authz::request_uri(cfg.public_base_url.as_deref(), scheme, host.or(authority), path);
     let req = Request { method, authorization: &authorization, dpop: &dpop, uri: uri.as_deref() };
 
-    let outcome = authz::authorize(&cfg, &req, &mut DecisionState { worker: &mut worker, now }, now);
+    let mut outcome = authz::authorize(&cfg, &req, &mut DecisionState { worker: &mut worker, now }, now);
+    // Keys another worker fetched may already be in shared data: try them before fetching.
+    if let Outcome::NeedKeys(index) | Outcome::UnknownKid(index) = outcome {
+        if worker.adopt_shared(index) {
+            outcome = authz::authorize(&cfg, &req, &mut DecisionState { worker: &mut worker, now }, now);
+        }
+    }
     let outcome = match outcome {
         Outcome::NeedKeys(index) | Outcome::UnknownKid(index)
             if worker.issuers[index].is_static() =>
@@ -364,7 +381,6 @@ fn process(worker_rc: &Rc<RefCell<Worker>>, context_id: u32, resumed: bool) -> b
         }
         Outcome::UnknownKid(index) => {
             let timing = worker.timing;
-            worker.adopt_shared(index);
             let fetch = worker.issuers[index].refetch_for_unknown_kid(now, &timing);
             wait_for_keys(&mut worker, context_id, index, fetch, now).unwrap_or(Outcome::Deny(Outcome::unknown_kid_refusal()))
         }
@@ -388,7 +404,7 @@ fn process(worker_rc: &Rc<RefCell<Worker>>, context_id: u32, resumed: bool) -> b
             true
         }
         Outcome::Deny(error) => {
-            worker.metrics.inc(error.reason());
+            worker.metrics.refused(error.reason());
             log(
                 if matches!(error, Error::KeysUnavailable) { LogLevel::Warn } else { LogLevel::Info },
                 &format!("dpop-gate: refused {method} {path}: {} ({error})", error.reason()),
@@ -511,9 +527,7 @@ impl RootContext for Root {
             let mut worker = worker_rc.borrow_mut();
             let timing = worker.timing;
             for index in 0..worker.issuers.len() {
-                let had = worker.issuers[index].fetched_at();
-                worker.adopt_shared(index);
-                if worker.issuers[index].fetched_at() != had {
+                if worker.adopt_shared(index) {
                     ready.push(index);
                 }
                 let waiting = worker.waiters.iter().any(|(_, i)| *i == index);

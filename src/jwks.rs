@@ -196,7 +196,7 @@ impl IssuerKeys {
         if self.is_static() || self.in_flight(now) {
             return None;
         }
-        if self.last_refetch.is_some_and(|l| now < l + t.min_refetch) || now < self.fetched_at + t.min_refetch {
+        if self.last_refetch.is_some_and(|l| now < l + t.min_refetch) {
             return None;
         }
         self.last_refetch = Some(now);
@@ -233,7 +233,8 @@ impl IssuerKeys {
         Ok(())
     }
 
-    /// Keys another worker published (see [`decode_shared`]); older ones are ignored.
+    /// Keys another worker published (see [`decode_shared`]); older ones are ignored. Returns
+    /// whether the keys changed.
     pub fn adopt(&mut self, set: JwkSet, fetched_at: u64) -> bool {
         if self.is_static() || (self.keys.is_some() && fetched_at <= self.fetched_at) {
             return false;
