@@ -137,7 +137,7 @@ fn each_mistake_names_its_field() {
         (r#"{"issuer":"https://i.example","claims_to_headers":{"sub":"authorization"}}"#, "claims_to_headers.sub"),
         (r#"{"issuer":"https://i.example","claims_to_headers":{"sub":"x y"}}"#, "claims_to_headers.sub"),
         (r#"{"issuer":"https://i.example","claims_to_headers":{"a..b":"x-a"}}"#, "claims_to_headers.a..b"),
-        (r#"{"issuer":"https://i.example","claims_to_headers":{"sub":"x-a","azp":"X-A"}}"#, "claims_to_headers.azp"),
+        (r#"{"issuer":"https://i.example","claims_to_headers":{"sub":"x-a","azp":"X-A"}}"#, "claims_to_headers.sub"),
         (r#"{"issuer":"https://i.example","scopes_required":["a b"]}"#, "scopes_required"),
         (r#"{"issuer":"https://i.example","audiences":[""]}"#, "audiences"),
         (r#"{"issuer":"https://i.example","upstream":""}"#, "upstream"),
