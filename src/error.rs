@@ -241,16 +241,17 @@ impl Error {
                 TokenError::Expired => "token_expired",
                 TokenError::NotYetValid | TokenError::IssuedInFuture => "token_not_yet_valid",
                 TokenError::InsufficientScope(_) => "token_scope",
-                TokenError::BoundTokenAsBearer | TokenError::UnboundTokenAsDpop | TokenError::DpopRequired => {
-                    "token_scheme"
-                }
+                TokenError::BoundTokenAsBearer
+                | TokenError::UnboundTokenAsDpop
+                | TokenError::DpopRequired => "token_scheme",
                 TokenError::JktMismatch => "token_jkt_mismatch",
             },
             Error::Proof(p) => match p {
                 ProofError::Jws(JwsError::SignatureInvalid) => "proof_signature",
-                ProofError::Jws(_) | ProofError::Typ | ProofError::JwkMissing | ProofError::Jwk(_) => {
-                    "proof_malformed"
-                }
+                ProofError::Jws(_)
+                | ProofError::Typ
+                | ProofError::JwkMissing
+                | ProofError::Jwk(_) => "proof_malformed",
                 ProofError::Claim(_) => "proof_claims",
                 ProofError::Htm | ProofError::Htu => "proof_htm_htu",
                 ProofError::IatTooOld | ProofError::IatInFuture => "proof_iat",
@@ -295,7 +296,9 @@ impl fmt::Display for JwkError {
             JwkError::RsaModulusTooSmall => f.write_str("RSA modulus is shorter than 2048 bits"),
             JwkError::RsaBadKey => f.write_str("RSA key parameters are out of range"),
             JwkError::BadPoint => f.write_str("public key point is invalid"),
-            JwkError::NotForVerification => f.write_str("JWK is not meant for signature verification"),
+            JwkError::NotForVerification => {
+                f.write_str("JWK is not meant for signature verification")
+            }
             JwkError::SetTooLarge => f.write_str("JWK set exceeds the size or key-count limit"),
         }
     }
@@ -309,7 +312,9 @@ impl fmt::Display for Error {
             Error::UseNonce => f.write_str("a DPoP nonce is required"),
             Error::Request(r) => f.write_str(match r {
                 RequestError::MultipleAuthorization => "more than one Authorization header",
-                RequestError::BadAuthorization => "Authorization must be 'Bearer <token>' or 'DPoP <token>'",
+                RequestError::BadAuthorization => {
+                    "Authorization must be 'Bearer <token>' or 'DPoP <token>'"
+                }
                 RequestError::MultipleDpop => "more than one DPoP header",
                 RequestError::DpopProofMissing => "DPoP scheme without a DPoP proof header",
             }),
@@ -322,25 +327,37 @@ impl fmt::Display for Error {
                 TokenError::NotYetValid => f.write_str("access token is not yet valid (nbf)"),
                 TokenError::IssuedInFuture => f.write_str("access token iat is in the future"),
                 TokenError::ClaimType(c) => write!(f, "access token claim {c} has the wrong type"),
-                TokenError::InsufficientScope(s) => write!(f, "access token lacks the required scope: {s}"),
-                TokenError::BoundTokenAsBearer => f.write_str("DPoP-bound access token sent with the Bearer scheme"),
-                TokenError::UnboundTokenAsDpop => f.write_str("access token is not DPoP-bound but sent with the DPoP scheme"),
+                TokenError::InsufficientScope(s) => {
+                    write!(f, "access token lacks the required scope: {s}")
+                }
+                TokenError::BoundTokenAsBearer => {
+                    f.write_str("DPoP-bound access token sent with the Bearer scheme")
+                }
+                TokenError::UnboundTokenAsDpop => {
+                    f.write_str("access token is not DPoP-bound but sent with the DPoP scheme")
+                }
                 TokenError::DpopRequired => f.write_str("a DPoP-bound access token is required"),
-                TokenError::JktMismatch => f.write_str("access token cnf.jkt does not match the DPoP proof key"),
+                TokenError::JktMismatch => {
+                    f.write_str("access token cnf.jkt does not match the DPoP proof key")
+                }
             },
             Error::Proof(p) => match p {
                 ProofError::Jws(j) => write!(f, "DPoP proof: {j}"),
                 ProofError::Typ => f.write_str("DPoP proof typ must be dpop+jwt"),
                 ProofError::JwkMissing => f.write_str("DPoP proof header has no jwk"),
                 ProofError::Jwk(j) => write!(f, "DPoP proof: {j}"),
-                ProofError::Claim(c) => write!(f, "DPoP proof claim {c} is missing or has the wrong type"),
+                ProofError::Claim(c) => {
+                    write!(f, "DPoP proof claim {c} is missing or has the wrong type")
+                }
                 ProofError::Htm => f.write_str("DPoP proof htm does not match the request method"),
                 ProofError::Htu => f.write_str("DPoP proof htu does not match the request URI"),
                 ProofError::IatTooOld => f.write_str("DPoP proof iat is too old"),
                 ProofError::IatInFuture => f.write_str("DPoP proof iat is in the future"),
                 ProofError::Ath => f.write_str("DPoP proof ath does not match the access token"),
                 ProofError::Replay => f.write_str("DPoP proof jti has been used before"),
-                ProofError::ReplayStoreUnavailable => f.write_str("DPoP proof jti cannot be recorded"),
+                ProofError::ReplayStoreUnavailable => {
+                    f.write_str("DPoP proof jti cannot be recorded")
+                }
             },
         }
     }
