@@ -101,6 +101,8 @@ pub enum JwkError {
     BadPoint,
     /// `use` is present and not `sig`, or `key_ops` is present without `verify`.
     NotForVerification,
+    /// A JWK set document is over the size or key-count bound (see [`crate::jwk::JwkSet::parse`]).
+    SetTooLarge,
 }
 
 /// An access-token failure (`invalid_token`, 401; or `insufficient_scope`, 403).
@@ -294,6 +296,7 @@ impl fmt::Display for JwkError {
             JwkError::RsaBadKey => f.write_str("RSA key parameters are out of range"),
             JwkError::BadPoint => f.write_str("public key point is invalid"),
             JwkError::NotForVerification => f.write_str("JWK is not meant for signature verification"),
+            JwkError::SetTooLarge => f.write_str("JWK set exceeds the size or key-count limit"),
         }
     }
 }
