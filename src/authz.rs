@@ -119,9 +119,7 @@ pub fn credentials<'a>(req: &Request<'a>, mode: DpopMode) -> Result<Credentials<
         _ => return Err(Error::Request(RequestError::MultipleDpop)),
     };
     let value = value.trim_matches(|c| c == ' ' || c == '\t');
-    let (scheme, token) = value
-        .split_once([' ', '\t'])
-        .ok_or(Error::Request(RequestError::BadAuthorization))?;
+    let (scheme, token) = value.split_once([' ', '\t']).ok_or(Error::Request(RequestError::BadAuthorization))?;
     let token = token.trim_start_matches([' ', '\t']);
     if token.is_empty() || !token.bytes().all(is_token68) {
         return Err(Error::Request(RequestError::BadAuthorization));
@@ -136,11 +134,7 @@ pub fn credentials<'a>(req: &Request<'a>, mode: DpopMode) -> Result<Credentials<
     } else {
         return Err(Error::Request(RequestError::BadAuthorization));
     };
-    Ok(Credentials {
-        scheme,
-        token,
-        proof,
-    })
+    Ok(Credentials { scheme, token, proof })
 }
 
 /// RFC 7235 `token68` characters (`=` padding included).
@@ -204,18 +198,14 @@ fn decide(cfg: &Config, req: &Request<'_>, state: &mut dyn State, now: u64) -> R
     let token = verified_token(cfg, creds.token, state, now)?;
 
     match (creds.scheme, token.jkt.as_deref()) {
-        (Scheme::Bearer, Some(_)) => {
-            return Err(Error::Token(TokenError::BoundTokenAsBearer).into())
-        }
+        (Scheme::Bearer, Some(_)) => return Err(Error::Token(TokenError::BoundTokenAsBearer).into()),
         (Scheme::Bearer, None) if cfg.dpop == DpopMode::Required => {
             return Err(Error::Token(TokenError::DpopRequired).into())
         }
         (Scheme::Bearer, None) => {}
         (Scheme::Dpop, None) => return Err(Error::Token(TokenError::UnboundTokenAsDpop).into()),
         (Scheme::Dpop, Some(jkt)) => {
-            let proof_text = creds
-                .proof
-                .ok_or(Error::Request(RequestError::DpopProofMissing))?;
+            let proof_text = creds.proof.ok_or(Error::Request(RequestError::DpopProofMissing))?;
             let uri = req.uri.ok_or(Error::Proof(ProofError::Htu))?;
             let policy = ProofPolicy {
                 algs: &cfg.dpop_algs,
@@ -223,17 +213,11 @@ fn decide(cfg: &Config, req: &Request<'_>, state: &mut dyn State, now: u64) -> R
                 clock_skew: cfg.clock_skew,
                 max_len: cfg.max_token_bytes,
             };
-            let proof =
-                dpop::verify_proof(proof_text, req.method, uri, Some(creds.token), &policy, now)
-                    .map_err(Error::Proof)?;
-            dpop::check_binding(Some(jkt), &proof).map_err(Error::Token)?;
-            let expires_at = proof
-                .iat
-                .saturating_add(cfg.dpop_max_age)
-                .saturating_add(cfg.clock_skew);
-            state
-                .record_proof(&dpop::replay_key(&proof), expires_at, now)
+            let proof = dpop::verify_proof(proof_text, req.method, uri, Some(creds.token), &policy, now)
                 .map_err(Error::Proof)?;
+            dpop::check_binding(Some(jkt), &proof).map_err(Error::Token)?;
+            let expires_at = proof.iat.saturating_add(cfg.dpop_max_age).saturating_add(cfg.clock_skew);
+            state.record_proof(&dpop::replay_key(&proof), expires_at, now).map_err(Error::Proof)?;
         }
     }
 
@@ -242,28 +226,18 @@ fn decide(cfg: &Config, req: &Request<'_>, state: &mut dyn State, now: u64) -> R
 }
 
 /// The token from the cache, or parsed, verified with the issuer's keys and checked.
-fn verified_token(
-    cfg: &Config,
-    token: &str,
-    state: &mut dyn State,
-    now: u64,
-) -> Result<Rc<AccessToken>, Step> {
+fn verified_token(cfg: &Config, token: &str, state: &mut dyn State, now: u64) -> Result<Rc<AccessToken>, Step> {
     if token.len() > cfg.max_token_bytes {
         return Err(Error::Token(TokenError::Jws(crate::error::JwsError::TooLarge)).into());
     }
     let hash: [u8; 32] = Sha256::digest(token.as_bytes()).into();
     if let Some(cached) = state.cached_token(&hash) {
-        cached
-            .check_time(now, cfg.clock_skew)
-            .map_err(Error::Token)?;
+        cached.check_time(now, cfg.clock_skew).map_err(Error::Token)?;
         return Ok(cached);
     }
-    let jws =
-        jws::parse(token, cfg.max_token_bytes).map_err(|e| Error::Token(TokenError::Jws(e)))?;
+    let jws = jws::parse(token, cfg.max_token_bytes).map_err(|e| Error::Token(TokenError::Jws(e)))?;
     let iss = token::issuer(&jws.claims).map_err(Error::Token)?;
-    let index = cfg
-        .issuer_index(iss)
-        .ok_or(Error::Token(TokenError::Issuer))?;
+    let index = cfg.issuer_index(iss).ok_or(Error::Token(TokenError::Issuer))?;
     let keys = match state.keys(index) {
         Keys::Ready(keys) => keys,
         Keys::Pending => return Err(Step::NeedKeys(index)),

@@ -34,9 +34,7 @@ pub fn refusal(error: &Error, used: Option<Scheme>, mode: DpopMode, algs: &[Algo
         }
     };
     let body = match error.code() {
-        None if matches!(error, Error::KeysUnavailable) => {
-            json_body("temporarily_unavailable", &description)
-        }
+        None if matches!(error, Error::KeysUnavailable) => json_body("temporarily_unavailable", &description),
         None => {
             // No credentials: a bare challenge for every scheme the filter accepts.
             if mode != DpopMode::Required {
@@ -48,10 +46,7 @@ pub fn refusal(error: &Error, used: Option<Scheme>, mode: DpopMode, algs: &[Algo
             json_body("invalid_request", &description)
         }
         Some(code) => {
-            let mut params = format!(
-                "error=\"{}\", error_description=\"{description}\"",
-                code.as_str()
-            );
+            let mut params = format!("error=\"{}\", error_description=\"{description}\"", code.as_str());
             if let Error::Token(TokenError::InsufficientScope(scopes)) = error {
                 params.push_str(&format!(", scope=\"{}\"", sanitize(scopes)));
             }
@@ -60,24 +55,13 @@ pub fn refusal(error: &Error, used: Option<Scheme>, mode: DpopMode, algs: &[Algo
                 Error::Token(TokenError::BoundTokenAsBearer | TokenError::DpopRequired) => true,
                 _ => used == Some(Scheme::Dpop) || mode == DpopMode::Required,
             };
-            headers.push((
-                "www-authenticate",
-                if dpop {
-                    dpop_challenge(&params)
-                } else {
-                    format!("Bearer {params}")
-                },
-            ));
+            headers.push(("www-authenticate", if dpop { dpop_challenge(&params) } else { format!("Bearer {params}") }));
             json_body(code.as_str(), &description)
         }
     };
     headers.push(("content-type", String::from("application/json")));
     headers.push(("cache-control", String::from("no-store")));
-    Refusal {
-        status: error.status(),
-        headers,
-        body,
-    }
+    Refusal { status: error.status(), headers, body }
 }
 
 fn json_body(code: &str, description: &str) -> String {
@@ -86,13 +70,5 @@ fn json_body(code: &str, description: &str) -> String {
 
 /// Keeps a value safe inside a quoted-string: no quotes, backslashes or control characters.
 fn sanitize(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if c == '"' || c == '\\' || c.is_control() {
-                '\''
-            } else {
-                c
-            }
-        })
-        .collect()
+    s.chars().map(|c| if c == '"' || c == '\\' || c.is_control() { '\'' } else { c }).collect()
 }

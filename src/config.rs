@@ -111,20 +111,13 @@ impl fmt::Display for ConfigError {
         if self.field.is_empty() {
             write!(f, "invalid configuration: {}", self.problem)
         } else {
-            write!(
-                f,
-                "invalid configuration: field `{}`: {}",
-                self.field, self.problem
-            )
+            write!(f, "invalid configuration: field `{}`: {}", self.field, self.problem)
         }
     }
 }
 
 fn err(field: impl Into<String>, problem: impl Into<String>) -> ConfigError {
-    ConfigError {
-        field: field.into(),
-        problem: problem.into(),
-    }
+    ConfigError { field: field.into(), problem: problem.into() }
 }
 
 /// An `http(s)` URL split the way a callout needs it.
@@ -180,11 +173,7 @@ impl FetchUrl {
             p if p.starts_with('?') => format!("/{p}"),
             p => p.to_owned(),
         };
-        Some(FetchUrl {
-            scheme,
-            authority: authority.to_ascii_lowercase(),
-            path,
-        })
+        Some(FetchUrl { scheme, authority: authority.to_ascii_lowercase(), path })
     }
 
     /// The callout target when none is configured: the URL's `host:port`, with the scheme's
@@ -242,16 +231,8 @@ struct RawIssuer {
 }
 
 /// Headers the filter owns or the host needs intact; a claim may not be written into them.
-const RESERVED_HEADERS: [&str; 8] = [
-    "authorization",
-    "dpop",
-    "host",
-    "content-length",
-    "transfer-encoding",
-    "connection",
-    "te",
-    "upgrade",
-];
+const RESERVED_HEADERS: [&str; 8] =
+    ["authorization", "dpop", "host", "content-length", "transfer-encoding", "connection", "te", "upgrade"];
 
 /// Largest configuration document accepted (a static JWK set makes up most of it).
 const MAX_CONFIG_BYTES: usize = 256 * 1024;
@@ -260,23 +241,19 @@ impl Config {
     /// Parses and validates the configuration document.
     pub fn parse(json: &[u8]) -> Result<Config, ConfigError> {
         if json.len() > MAX_CONFIG_BYTES {
-            return Err(err(
-                "",
-                format!("document is larger than {MAX_CONFIG_BYTES} bytes"),
-            ));
+            return Err(err("", format!("document is larger than {MAX_CONFIG_BYTES} bytes")));
         }
         let raw: RawConfig = serde_json::from_slice(json).map_err(|e| err("", e.to_string()))?;
         let issuers = match raw.issuers {
             Some(list) => {
                 if raw.issuer.is_some() || raw.jwks_uri.is_some() || raw.jwks.is_some() {
-                    return Err(err(
-                        "issuers",
-                        "use either `issuer` (with `jwks_uri`/`jwks`) or `issuers`, not both",
-                    ));
+                    return Err(err("issuers", "use either `issuer` (with `jwks_uri`/`jwks`) or `issuers`, not both"));
                 }
                 if list.is_empty() {
                     return Err(err("issuers", "must list at least one issuer"));
                 }
+                // Top-level defaults are checked even when every entry overrides them.
+                check_shared("", raw.upstream.as_deref(), &raw.audiences, &raw.scopes_required)?;
                 let mut out = Vec::with_capacity(list.len());
                 for (i, entry) in list.into_iter().enumerate() {
                     let at = format!("issuers[{i}]");
@@ -287,9 +264,7 @@ impl Config {
                         entry.jwks,
                         entry.upstream.or_else(|| raw.upstream.clone()),
                         entry.audiences.unwrap_or_else(|| raw.audiences.clone()),
-                        entry
-                            .scopes_required
-                            .unwrap_or_else(|| raw.scopes_required.clone()),
+                        entry.scopes_required.unwrap_or_else(|| raw.scopes_required.clone()),
                     )?;
                     if out.iter().any(|o: &IssuerConfig| o.issuer == issuer.issuer) {
                         return Err(err(format!("{at}.issuer"), "is listed twice"));
@@ -299,9 +274,7 @@ impl Config {
                 out
             }
             None => {
-                let issuer = raw
-                    .issuer
-                    .ok_or_else(|| err("issuer", "is required (or `issuers`)"))?;
+                let issuer = raw.issuer.ok_or_else(|| err("issuer", "is required (or `issuers`)"))?;
                 let one = issuer_config(
                     "",
                     issuer,
@@ -323,12 +296,8 @@ impl Config {
                 }
                 let mut algs = Vec::with_capacity(names.len());
                 for name in &names {
-                    let alg = Algorithm::from_name(name).map_err(|_| {
-                        err(
-                            "dpop_algs",
-                            format!("`{name}` is not a supported asymmetric algorithm"),
-                        )
-                    })?;
+                    let alg = Algorithm::from_name(name)
+                        .map_err(|_| err("dpop_algs", format!("`{name}` is not a supported asymmetric algorithm")))?;
                     if !algs.contains(&alg) {
                         algs.push(alg);
                     }
@@ -340,10 +309,7 @@ impl Config {
         let public_base_url = match raw.public_base_url {
             None => None,
             Some(url) => Some(public_base(&url).ok_or_else(|| {
-                err(
-                    "public_base_url",
-                    "must be `http(s)://host[:port]` with no path, query or fragment",
-                )
+                err("public_base_url", "must be `http(s)://host[:port]` with no path, query or fragment")
             })?),
         };
 
@@ -360,10 +326,7 @@ impl Config {
             if RESERVED_HEADERS.contains(&header.as_str()) {
                 return Err(err(field, format!("`{header}` is reserved")));
             }
-            if claims_to_headers
-                .iter()
-                .any(|c: &ClaimHeader| c.header == header)
-            {
+            if claims_to_headers.iter().any(|c: &ClaimHeader| c.header == header) {
                 return Err(err(field, format!("header `{header}` is used twice")));
             }
             let path: Vec<String> = claim.split('.').map(ToOwned::to_owned).collect();
@@ -373,43 +336,14 @@ impl Config {
             claims_to_headers.push(ClaimHeader { path, header });
         }
 
-        let dpop_max_age = bounded(
-            "dpop_max_age_seconds",
-            raw.dpop_max_age_seconds,
-            60,
-            1,
-            3600,
-        )?;
+        let dpop_max_age = bounded("dpop_max_age_seconds", raw.dpop_max_age_seconds, 60, 1, 3600)?;
         let clock_skew = bounded("clock_skew_seconds", raw.clock_skew_seconds, 60, 0, 3600)?;
-        let jwks_refresh = bounded(
-            "jwks_refresh_seconds",
-            raw.jwks_refresh_seconds,
-            300,
-            10,
-            86_400,
-        )?;
-        let jwks_min_refetch = bounded(
-            "jwks_min_refetch_seconds",
-            raw.jwks_min_refetch_seconds,
-            30,
-            1,
-            86_400,
-        )?;
+        let jwks_refresh = bounded("jwks_refresh_seconds", raw.jwks_refresh_seconds, 300, 10, 86_400)?;
+        let jwks_min_refetch = bounded("jwks_min_refetch_seconds", raw.jwks_min_refetch_seconds, 30, 1, 86_400)?;
         let http_timeout_ms = bounded("http_timeout_ms", raw.http_timeout_ms, 5000, 100, 60_000)?;
-        let max_token_bytes = bounded(
-            "max_token_bytes",
-            raw.max_token_bytes.map(|v| v as u64),
-            8192,
-            256,
-            65_536,
-        )?;
-        let token_cache_entries = bounded(
-            "token_cache_entries",
-            raw.token_cache_entries.map(|v| v as u64),
-            1024,
-            0,
-            100_000,
-        )?;
+        let max_token_bytes = bounded("max_token_bytes", raw.max_token_bytes.map(|v| v as u64), 8192, 256, 65_536)?;
+        let token_cache_entries =
+            bounded("token_cache_entries", raw.token_cache_entries.map(|v| v as u64), 1024, 0, 100_000)?;
 
         Ok(Config {
             issuers,
@@ -433,13 +367,7 @@ impl Config {
     }
 }
 
-fn bounded(
-    field: &str,
-    value: Option<u64>,
-    default: u64,
-    min: u64,
-    max: u64,
-) -> Result<u64, ConfigError> {
+fn bounded(field: &str, value: Option<u64>, default: u64, min: u64, max: u64) -> Result<u64, ConfigError> {
     let v = value.unwrap_or(default);
     if v < min || v > max {
         return Err(err(field, format!("must be between {min} and {max}")));
@@ -465,22 +393,11 @@ fn issuer_config(
     };
     let issuer_url = FetchUrl::parse(&issuer)
         .filter(|u| !u.path.contains('?'))
-        .ok_or_else(|| {
-            err(
-                field("issuer"),
-                "must be an absolute http(s) URL without query or fragment",
-            )
-        })?;
+        .ok_or_else(|| err(field("issuer"), "must be an absolute http(s) URL without query or fragment"))?;
     let keys = match (jwks_uri, jwks) {
-        (Some(_), Some(_)) => {
-            return Err(err(
-                field("jwks"),
-                "use either `jwks_uri` or `jwks`, not both",
-            ))
-        }
+        (Some(_), Some(_)) => return Err(err(field("jwks"), "use either `jwks_uri` or `jwks`, not both")),
         (Some(uri), None) => KeySource::JwksUri(
-            FetchUrl::parse(&uri)
-                .ok_or_else(|| err(field("jwks_uri"), "must be an absolute http(s) URL"))?,
+            FetchUrl::parse(&uri).ok_or_else(|| err(field("jwks_uri"), "must be an absolute http(s) URL"))?,
         ),
         (None, Some(doc)) => {
             let bytes = serde_json::to_vec(&doc).map_err(|e| err(field("jwks"), e.to_string()))?;
@@ -496,35 +413,25 @@ fn issuer_config(
             KeySource::Discovery(FetchUrl { path, ..issuer_url })
         }
     };
-    if let Some(u) = &upstream {
+    check_shared(at, upstream.as_deref(), &audiences, &scopes_required)?;
+    Ok(IssuerConfig { issuer, keys, upstream, audiences, scopes_required })
+}
+
+/// Checks the fields an issuer entry may inherit from the top level; `at` prefixes field names.
+fn check_shared(at: &str, upstream: Option<&str>, audiences: &[String], scopes: &[String]) -> Result<(), ConfigError> {
+    let field = |name: &str| if at.is_empty() { name.to_owned() } else { format!("{at}.{name}") };
+    if let Some(u) = upstream {
         if u.is_empty() || u.bytes().any(|b| b <= b' ' || b >= 0x7f) {
-            return Err(err(
-                field("upstream"),
-                "must be a non-empty cluster name or host:port",
-            ));
+            return Err(err(field("upstream"), "must be a non-empty cluster name or host:port"));
         }
     }
-    for (name, list) in [
-        ("audiences", &audiences),
-        ("scopes_required", &scopes_required),
-    ] {
-        if list
-            .iter()
-            .any(|s| s.is_empty() || (name == "scopes_required" && s.contains(' ')))
-        {
-            return Err(err(
-                field(name),
-                "entries must be non-empty (scopes without spaces)",
-            ));
-        }
+    if audiences.iter().any(String::is_empty) {
+        return Err(err(field("audiences"), "entries must be non-empty"));
     }
-    Ok(IssuerConfig {
-        issuer,
-        keys,
-        upstream,
-        audiences,
-        scopes_required,
-    })
+    if scopes.iter().any(|s| s.is_empty() || s.contains(' ')) {
+        return Err(err(field("scopes_required"), "entries must be non-empty scope names without spaces"));
+    }
+    Ok(())
 }
 
 /// `scheme://host[:port]`, lower-cased, with a default port removed so it compares like `htu`.
@@ -542,7 +449,5 @@ fn public_base(url: &str) -> Option<String> {
 fn is_header_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 128
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }

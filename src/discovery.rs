@@ -45,9 +45,7 @@ impl core::fmt::Display for DiscoveryError {
         f.write_str(match self {
             DiscoveryError::TooLarge => "discovery document is too large",
             DiscoveryError::Json => "discovery document lacks string issuer and jwks_uri",
-            DiscoveryError::IssuerMismatch => {
-                "discovery document issuer differs from the configured issuer"
-            }
+            DiscoveryError::IssuerMismatch => "discovery document issuer differs from the configured issuer",
             DiscoveryError::JwksUri => "discovery jwks_uri is not an absolute http(s) URL",
         })
     }

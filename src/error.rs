@@ -241,17 +241,14 @@ impl Error {
                 TokenError::Expired => "token_expired",
                 TokenError::NotYetValid | TokenError::IssuedInFuture => "token_not_yet_valid",
                 TokenError::InsufficientScope(_) => "token_scope",
-                TokenError::BoundTokenAsBearer
-                | TokenError::UnboundTokenAsDpop
-                | TokenError::DpopRequired => "token_scheme",
+                TokenError::BoundTokenAsBearer | TokenError::UnboundTokenAsDpop | TokenError::DpopRequired => {
+                    "token_scheme"
+                }
                 TokenError::JktMismatch => "token_jkt_mismatch",
             },
             Error::Proof(p) => match p {
                 ProofError::Jws(JwsError::SignatureInvalid) => "proof_signature",
-                ProofError::Jws(_)
-                | ProofError::Typ
-                | ProofError::JwkMissing
-                | ProofError::Jwk(_) => "proof_malformed",
+                ProofError::Jws(_) | ProofError::Typ | ProofError::JwkMissing | ProofError::Jwk(_) => "proof_malformed",
                 ProofError::Claim(_) => "proof_claims",
                 ProofError::Htm | ProofError::Htu => "proof_htm_htu",
                 ProofError::IatTooOld | ProofError::IatInFuture => "proof_iat",
@@ -296,9 +293,7 @@ impl fmt::Display for JwkError {
             JwkError::RsaModulusTooSmall => f.write_str("RSA modulus is shorter than 2048 bits"),
             JwkError::RsaBadKey => f.write_str("RSA key parameters are out of range"),
             JwkError::BadPoint => f.write_str("public key point is invalid"),
-            JwkError::NotForVerification => {
-                f.write_str("JWK is not meant for signature verification")
-            }
+            JwkError::NotForVerification => f.write_str("JWK is not meant for signature verification"),
             JwkError::SetTooLarge => f.write_str("JWK set exceeds the size or key-count limit"),
         }
     }
@@ -312,9 +307,7 @@ impl fmt::Display for Error {
             Error::UseNonce => f.write_str("a DPoP nonce is required"),
             Error::Request(r) => f.write_str(match r {
                 RequestError::MultipleAuthorization => "more than one Authorization header",
-                RequestError::BadAuthorization => {
-                    "Authorization must be 'Bearer <token>' or 'DPoP <token>'"
-                }
+                RequestError::BadAuthorization => "Authorization must be 'Bearer <token>' or 'DPoP <token>'",
                 RequestError::MultipleDpop => "more than one DPoP header",
                 RequestError::DpopProofMissing => "DPoP scheme without a DPoP proof header",
             }),
@@ -330,16 +323,12 @@ impl fmt::Display for Error {
                 TokenError::InsufficientScope(s) => {
                     write!(f, "access token lacks the required scope: {s}")
                 }
-                TokenError::BoundTokenAsBearer => {
-                    f.write_str("DPoP-bound access token sent with the Bearer scheme")
-                }
+                TokenError::BoundTokenAsBearer => f.write_str("DPoP-bound access token sent with the Bearer scheme"),
                 TokenError::UnboundTokenAsDpop => {
                     f.write_str("access token is not DPoP-bound but sent with the DPoP scheme")
                 }
                 TokenError::DpopRequired => f.write_str("a DPoP-bound access token is required"),
-                TokenError::JktMismatch => {
-                    f.write_str("access token cnf.jkt does not match the DPoP proof key")
-                }
+                TokenError::JktMismatch => f.write_str("access token cnf.jkt does not match the DPoP proof key"),
             },
             Error::Proof(p) => match p {
                 ProofError::Jws(j) => write!(f, "DPoP proof: {j}"),
@@ -355,9 +344,7 @@ impl fmt::Display for Error {
                 ProofError::IatInFuture => f.write_str("DPoP proof iat is in the future"),
                 ProofError::Ath => f.write_str("DPoP proof ath does not match the access token"),
                 ProofError::Replay => f.write_str("DPoP proof jti has been used before"),
-                ProofError::ReplayStoreUnavailable => {
-                    f.write_str("DPoP proof jti cannot be recorded")
-                }
+                ProofError::ReplayStoreUnavailable => f.write_str("DPoP proof jti cannot be recorded"),
             },
         }
     }

@@ -85,10 +85,7 @@ impl Metrics {
     fn inc_in(&mut self, group: &'static str, name: &'static str) {
         let id = match self.ids.get(&(group, name)) {
             Some(id) => *id,
-            None => match hostcalls::define_metric(
-                MetricType::Counter,
-                &format!("dpop_gate_{group}{name}"),
-            ) {
+            None => match hostcalls::define_metric(MetricType::Counter, &format!("dpop_gate_{group}{name}")) {
                 Ok(id) => {
                     self.ids.insert((group, name), id);
                     id
@@ -144,15 +141,8 @@ impl Worker {
             min_refetch: cfg.jwks_min_refetch,
             timeout: cfg.http_timeout_ms.div_ceil(1000),
         };
-        let issuers: Vec<IssuerKeys> = cfg
-            .issuers
-            .iter()
-            .map(|i| IssuerKeys::new(&i.issuer, &i.keys))
-            .collect();
-        let cross_context = hostcalls::get_property(vec!["ngx", "hostname"])
-            .ok()
-            .flatten()
-            .is_none();
+        let issuers: Vec<IssuerKeys> = cfg.issuers.iter().map(|i| IssuerKeys::new(&i.issuer, &i.keys)).collect();
+        let cross_context = hostcalls::get_property(vec!["ngx", "hostname"]).ok().flatten().is_none();
         Worker {
             shared_cas: alloc::vec![None; issuers.len()],
             issuers,
@@ -162,9 +152,7 @@ impl Worker {
             waiters: Vec::new(),
             callouts: HashMap::new(),
             tokens: HashMap::new(),
-            metrics: Metrics {
-                ids: HashMap::new(),
-            },
+            metrics: Metrics { ids: HashMap::new() },
             cross_context,
         }
     }
@@ -192,13 +180,7 @@ impl Worker {
         };
         let adopted = self.issuers[index].adopt(set, fetched_at);
         if adopted {
-            log(
-                LogLevel::Debug,
-                &format!(
-                    "dpop-gate: adopted shared keys for {}",
-                    self.cfg.issuers[index].issuer
-                ),
-            );
+            log(LogLevel::Debug, &format!("dpop-gate: adopted shared keys for {}", self.cfg.issuers[index].issuer));
         }
         adopted
     }
@@ -206,10 +188,7 @@ impl Worker {
     /// Dispatches a fetch from the current context. `false` if the host refused it.
     fn dispatch(&mut self, index: usize, fetch: &Fetch) -> bool {
         let url = fetch.url();
-        let upstream = self.cfg.issuers[index]
-            .upstream
-            .clone()
-            .unwrap_or_else(|| url.default_upstream());
+        let upstream = self.cfg.issuers[index].upstream.clone().unwrap_or_else(|| url.default_upstream());
         let headers = jwks::callout_headers(url);
         let timeout = Duration::from_millis(self.cfg.http_timeout_ms);
         let kind = match fetch {
@@ -217,8 +196,7 @@ impl Worker {
             Fetch::Jwks(_) => CalloutKind::Jwks,
         };
         self.metrics.inc("jwks_fetches");
-        match hostcalls::dispatch_http_call(&upstream, headers.to_vec(), None, Vec::new(), timeout)
-        {
+        match hostcalls::dispatch_http_call(&upstream, headers.to_vec(), None, Vec::new(), timeout) {
             Ok(token) => {
                 self.callouts.insert(token, (index, kind));
                 true
@@ -233,8 +211,7 @@ impl Worker {
                     ),
                 );
                 let now = now();
-                let _ = self.issuers[index]
-                    .on_jwks(Err(FetchError::Transport(format!("{status:?}"))), now);
+                let _ = self.issuers[index].on_jwks(Err(FetchError::Transport(format!("{status:?}"))), now);
                 false
             }
         }
@@ -250,63 +227,41 @@ impl Worker {
             if body_size > MAX_BODY {
                 return Err(FetchError::TooLarge);
             }
-            Ok(hostcalls::get_buffer(
-                proxy_wasm::types::BufferType::HttpCallResponseBody,
-                0,
-                body_size,
-            )
-            .ok()
-            .flatten()
-            .unwrap_or_default())
+            Ok(hostcalls::get_buffer(proxy_wasm::types::BufferType::HttpCallResponseBody, 0, body_size)
+                .ok()
+                .flatten()
+                .unwrap_or_default())
         });
         let now = now();
         let issuer = self.cfg.issuers[index].issuer.clone();
         match kind {
-            CalloutKind::Discovery => match self.issuers[index].on_discovery(
-                body.as_deref().map_err(Clone::clone),
-                now,
-                &self.timing,
-            ) {
-                Ok(next) => {
-                    if self.dispatch(index, &next) {
-                        return None;
-                    }
-                }
-                Err(e) => {
-                    self.metrics.inc("jwks_fetch_failures");
-                    log(
-                        LogLevel::Warn,
-                        &format!("dpop-gate: discovery for {issuer} failed: {e}"),
-                    );
-                }
-            },
-            CalloutKind::Jwks => {
-                match self.issuers[index].on_jwks(body.as_deref().map_err(Clone::clone), now) {
-                    Ok(()) => {
-                        if let Ok(body) = &body {
-                            let key = self.jwks_key(index);
-                            let _ = hostcalls::set_shared_data(
-                                &key,
-                                Some(&jwks::encode_shared(now, body)),
-                                None,
-                            );
-                            self.shared_cas[index] =
-                                hostcalls::get_shared_data(&key).ok().and_then(|(_, c)| c);
+            CalloutKind::Discovery => {
+                match self.issuers[index].on_discovery(body.as_deref().map_err(Clone::clone), now, &self.timing) {
+                    Ok(next) => {
+                        if self.dispatch(index, &next) {
+                            return None;
                         }
-                        log(
-                            LogLevel::Info,
-                            &format!("dpop-gate: fetched keys for {issuer}"),
-                        );
                     }
                     Err(e) => {
                         self.metrics.inc("jwks_fetch_failures");
-                        log(
-                            LogLevel::Warn,
-                            &format!("dpop-gate: JWKS fetch for {issuer} failed: {e}"),
-                        );
+                        log(LogLevel::Warn, &format!("dpop-gate: discovery for {issuer} failed: {e}"));
                     }
                 }
             }
+            CalloutKind::Jwks => match self.issuers[index].on_jwks(body.as_deref().map_err(Clone::clone), now) {
+                Ok(()) => {
+                    if let Ok(body) = &body {
+                        let key = self.jwks_key(index);
+                        let _ = hostcalls::set_shared_data(&key, Some(&jwks::encode_shared(now, body)), None);
+                        self.shared_cas[index] = hostcalls::get_shared_data(&key).ok().and_then(|(_, c)| c);
+                    }
+                    log(LogLevel::Info, &format!("dpop-gate: fetched keys for {issuer}"));
+                }
+                Err(e) => {
+                    self.metrics.inc("jwks_fetch_failures");
+                    log(LogLevel::Warn, &format!("dpop-gate: JWKS fetch for {issuer} failed: {e}"));
+                }
+            },
         }
         Some(index)
     }
@@ -412,53 +367,24 @@ fn process(worker_rc: &Rc<RefCell<Worker>>, context_id: u32, resumed: bool) -> b
     let cfg = worker.cfg.clone();
     // Kong keeps the client's `Host` header and fills `:authority` with its own server name;
     // Envoy turns `Host` into `:authority`. The client's view is `host` when present.
-    let uri = authz::request_uri(
-        cfg.public_base_url.as_deref(),
-        scheme,
-        host.or(authority),
-        path,
-    );
-    let req = Request {
-        method,
-        authorization: &authorization,
-        dpop: &dpop,
-        uri: uri.as_deref(),
-    };
+    let uri = authz::request_uri(cfg.public_base_url.as_deref(), scheme, host.or(authority), path);
+    let req = Request { method, authorization: &authorization, dpop: &dpop, uri: uri.as_deref() };
 
-    let mut outcome = authz::authorize(
-        &cfg,
-        &req,
-        &mut DecisionState {
-            worker: &mut worker,
-            now,
-        },
-        now,
-    );
+    let mut outcome = authz::authorize(&cfg, &req, &mut DecisionState { worker: &mut worker, now }, now);
     // Keys another worker fetched may already be in shared data: try them before fetching.
     if let Outcome::NeedKeys(index) | Outcome::UnknownKid(index) = outcome {
         if worker.adopt_shared(index) {
-            outcome = authz::authorize(
-                &cfg,
-                &req,
-                &mut DecisionState {
-                    worker: &mut worker,
-                    now,
-                },
-                now,
-            );
+            outcome = authz::authorize(&cfg, &req, &mut DecisionState { worker: &mut worker, now }, now);
         }
     }
     let outcome = match outcome {
-        Outcome::NeedKeys(index) | Outcome::UnknownKid(index)
-            if worker.issuers[index].is_static() =>
-        {
+        Outcome::NeedKeys(index) | Outcome::UnknownKid(index) if worker.issuers[index].is_static() => {
             Outcome::Deny(Outcome::unknown_kid_refusal())
         }
         Outcome::NeedKeys(index) => {
             let timing = worker.timing;
             let fetch = worker.issuers[index].due(now, &timing);
-            wait_for_keys(&mut worker, context_id, index, fetch, now)
-                .unwrap_or(Outcome::Deny(Error::KeysUnavailable))
+            wait_for_keys(&mut worker, context_id, index, fetch, now).unwrap_or(Outcome::Deny(Error::KeysUnavailable))
         }
         Outcome::UnknownKid(index) => {
             let timing = worker.timing;
@@ -492,15 +418,8 @@ fn process(worker_rc: &Rc<RefCell<Worker>>, context_id: u32, resumed: bool) -> b
         Outcome::Deny(error) => {
             worker.metrics.refused(error.reason());
             log(
-                if matches!(error, Error::KeysUnavailable) {
-                    LogLevel::Warn
-                } else {
-                    LogLevel::Info
-                },
-                &format!(
-                    "dpop-gate: refused {method} {path}: {} ({error})",
-                    error.reason()
-                ),
+                if matches!(error, Error::KeysUnavailable) { LogLevel::Warn } else { LogLevel::Info },
+                &format!("dpop-gate: refused {method} {path}: {} ({error})", error.reason()),
             );
             let used = authorization.first().and_then(|a| {
                 let scheme = a.trim_start().split([' ', '\t']).next().unwrap_or_default();
@@ -513,16 +432,8 @@ fn process(worker_rc: &Rc<RefCell<Worker>>, context_id: u32, resumed: bool) -> b
                 }
             });
             let refusal = challenge::refusal(&error, used, cfg.dpop, &cfg.dpop_algs);
-            let hdrs: Vec<(&str, &str)> = refusal
-                .headers
-                .iter()
-                .map(|(k, v)| (*k, v.as_str()))
-                .collect();
-            let _ = hostcalls::send_http_response(
-                u32::from(refusal.status),
-                hdrs,
-                Some(refusal.body.as_bytes()),
-            );
+            let hdrs: Vec<(&str, &str)> = refusal.headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let _ = hostcalls::send_http_response(u32::from(refusal.status), hdrs, Some(refusal.body.as_bytes()));
             false
         }
         // Paused: resumed by the callout's completion.
@@ -534,8 +445,7 @@ fn process(worker_rc: &Rc<RefCell<Worker>>, context_id: u32, resumed: bool) -> b
 fn bearer<'a>(authorization: &[&'a str]) -> &'a str {
     authorization.first().map_or("", |a| {
         let a = a.trim_matches([' ', '\t']);
-        a.split_once([' ', '\t'])
-            .map_or("", |(_, t)| t.trim_start_matches([' ', '\t']))
+        a.split_once([' ', '\t']).map_or("", |(_, t)| t.trim_start_matches([' ', '\t']))
     })
 }
 
@@ -572,8 +482,7 @@ fn wait_for_keys(
 fn wake_waiters(worker_rc: &Rc<RefCell<Worker>>, index: usize, current: u32) {
     let waiting: Vec<u32> = {
         let mut w = worker_rc.borrow_mut();
-        let (now_ready, rest): (Vec<_>, Vec<_>) =
-            w.waiters.drain(..).partition(|(_, i)| *i == index);
+        let (now_ready, rest): (Vec<_>, Vec<_>) = w.waiters.drain(..).partition(|(_, i)| *i == index);
         w.waiters = rest;
         now_ready.into_iter().map(|(c, _)| c).collect()
     };
@@ -594,13 +503,7 @@ struct Root {
 }
 
 impl Context for Root {
-    fn on_http_call_response(
-        &mut self,
-        token: u32,
-        _headers: usize,
-        body_size: usize,
-        _trailers: usize,
-    ) {
+    fn on_http_call_response(&mut self, token: u32, _headers: usize, body_size: usize, _trailers: usize) {
         let Some(worker) = self.worker.clone() else {
             return;
         };
@@ -613,14 +516,10 @@ impl Context for Root {
 
 impl RootContext for Root {
     fn on_configure(&mut self, _size: usize) -> bool {
-        let bytes = hostcalls::get_buffer(
-            proxy_wasm::types::BufferType::PluginConfiguration,
-            0,
-            usize::MAX,
-        )
-        .ok()
-        .flatten()
-        .unwrap_or_default();
+        let bytes = hostcalls::get_buffer(proxy_wasm::types::BufferType::PluginConfiguration, 0, usize::MAX)
+            .ok()
+            .flatten()
+            .unwrap_or_default();
         let cfg = match Config::parse(&bytes) {
             Ok(cfg) => cfg,
             Err(e) => {
@@ -672,10 +571,7 @@ impl RootContext for Root {
 
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
         let worker = self.worker.clone()?;
-        Some(Box::new(Http {
-            id: context_id,
-            worker,
-        }))
+        Some(Box::new(Http { id: context_id, worker }))
     }
 
     fn get_type(&self) -> Option<ContextType> {
@@ -689,13 +585,7 @@ struct Http {
 }
 
 impl Context for Http {
-    fn on_http_call_response(
-        &mut self,
-        token: u32,
-        _headers: usize,
-        body_size: usize,
-        _trailers: usize,
-    ) {
+    fn on_http_call_response(&mut self, token: u32, _headers: usize, body_size: usize, _trailers: usize) {
         let done = self.worker.borrow_mut().on_callout(token, body_size);
         if let Some(index) = done {
             wake_waiters(&self.worker, index, self.id);

@@ -48,10 +48,8 @@ impl Key {
         use Algorithm::*;
         matches!(
             (self, alg),
-            (
-                Key::Rsa { .. },
-                RS256 | RS384 | RS512 | PS256 | PS384 | PS512
-            ) | (Key::P256(_), ES256)
+            (Key::Rsa { .. }, RS256 | RS384 | RS512 | PS256 | PS384 | PS512)
+                | (Key::P256(_), ES256)
                 | (Key::P384(_), ES384)
                 | (Key::Ed25519(_), EdDSA)
         )
@@ -93,9 +91,7 @@ impl Jwk {
         check_intended_use(obj)?;
         let alg = match obj.get("alg") {
             None => None,
-            Some(Value::String(name)) => {
-                Some(Algorithm::from_name(name).map_err(|_| JwkError::UnsupportedKeyType)?)
-            }
+            Some(Value::String(name)) => Some(Algorithm::from_name(name).map_err(|_| JwkError::UnsupportedKeyType)?),
             Some(_) => return Err(JwkError::Json),
         };
         let kid = match obj.get("kid") {
@@ -113,12 +109,7 @@ impl Jwk {
                 return Err(JwkError::UnsupportedKeyType);
             }
         }
-        Ok(Jwk {
-            kid,
-            alg,
-            key,
-            thumbprint_input,
-        })
+        Ok(Jwk { kid, alg, key, thumbprint_input })
     }
 
     /// The RFC 7638 SHA-256 thumbprint, base64url without padding.
@@ -155,81 +146,44 @@ impl Jwk {
                     return Err(JwsError::SignatureInvalid);
                 }
                 match alg {
-                    Algorithm::RS256 => rsa_verify(
-                        key,
-                        Pkcs1v15Sign::new::<Sha256>(),
-                        &Sha256::digest(message),
-                        signature,
-                    ),
-                    Algorithm::RS384 => rsa_verify(
-                        key,
-                        Pkcs1v15Sign::new::<Sha384>(),
-                        &Sha384::digest(message),
-                        signature,
-                    ),
-                    Algorithm::RS512 => rsa_verify(
-                        key,
-                        Pkcs1v15Sign::new::<Sha512>(),
-                        &Sha512::digest(message),
-                        signature,
-                    ),
-                    Algorithm::PS256 => rsa_verify(
-                        key,
-                        Pss::new::<Sha256>(),
-                        &Sha256::digest(message),
-                        signature,
-                    ),
-                    Algorithm::PS384 => rsa_verify(
-                        key,
-                        Pss::new::<Sha384>(),
-                        &Sha384::digest(message),
-                        signature,
-                    ),
-                    Algorithm::PS512 => rsa_verify(
-                        key,
-                        Pss::new::<Sha512>(),
-                        &Sha512::digest(message),
-                        signature,
-                    ),
+                    Algorithm::RS256 => {
+                        rsa_verify(key, Pkcs1v15Sign::new::<Sha256>(), &Sha256::digest(message), signature)
+                    }
+                    Algorithm::RS384 => {
+                        rsa_verify(key, Pkcs1v15Sign::new::<Sha384>(), &Sha384::digest(message), signature)
+                    }
+                    Algorithm::RS512 => {
+                        rsa_verify(key, Pkcs1v15Sign::new::<Sha512>(), &Sha512::digest(message), signature)
+                    }
+                    Algorithm::PS256 => rsa_verify(key, Pss::new::<Sha256>(), &Sha256::digest(message), signature),
+                    Algorithm::PS384 => rsa_verify(key, Pss::new::<Sha384>(), &Sha384::digest(message), signature),
+                    Algorithm::PS512 => rsa_verify(key, Pss::new::<Sha512>(), &Sha512::digest(message), signature),
                     _ => Err(JwsError::KeyAlgMismatch),
                 }
             }
             Key::P256(vk) => {
                 use p256::ecdsa::signature::Verifier;
                 let sig = ecdsa_signature(signature, 32)?;
-                let sig = p256::ecdsa::Signature::from_slice(sig)
-                    .map_err(|_| JwsError::SignatureInvalid)?;
-                vk.verify(message, &sig)
-                    .map_err(|_| JwsError::SignatureInvalid)
+                let sig = p256::ecdsa::Signature::from_slice(sig).map_err(|_| JwsError::SignatureInvalid)?;
+                vk.verify(message, &sig).map_err(|_| JwsError::SignatureInvalid)
             }
             Key::P384(vk) => {
                 use p384::ecdsa::signature::Verifier;
                 let sig = ecdsa_signature(signature, 48)?;
-                let sig = p384::ecdsa::Signature::from_slice(sig)
-                    .map_err(|_| JwsError::SignatureInvalid)?;
-                vk.verify(message, &sig)
-                    .map_err(|_| JwsError::SignatureInvalid)
+                let sig = p384::ecdsa::Signature::from_slice(sig).map_err(|_| JwsError::SignatureInvalid)?;
+                vk.verify(message, &sig).map_err(|_| JwsError::SignatureInvalid)
             }
             Key::Ed25519(vk) => {
-                let bytes: &[u8; 64] = signature
-                    .try_into()
-                    .map_err(|_| JwsError::SignatureLength)?;
+                let bytes: &[u8; 64] = signature.try_into().map_err(|_| JwsError::SignatureLength)?;
                 let sig = ed25519_dalek::Signature::from_bytes(bytes);
-                vk.verify_strict(message, &sig)
-                    .map_err(|_| JwsError::SignatureInvalid)
+                vk.verify_strict(message, &sig).map_err(|_| JwsError::SignatureInvalid)
             }
         }
     }
 }
 
-fn rsa_verify<S: SignatureScheme>(
-    key: &RsaPublicKey,
-    scheme: S,
-    hashed: &[u8],
-    sig: &[u8],
-) -> Result<(), JwsError> {
-    key.verify(scheme, hashed, sig)
-        .map_err(|_| JwsError::SignatureInvalid)
+fn rsa_verify<S: SignatureScheme>(key: &RsaPublicKey, scheme: S, hashed: &[u8], sig: &[u8]) -> Result<(), JwsError> {
+    key.verify(scheme, hashed, sig).map_err(|_| JwsError::SignatureInvalid)
 }
 
 /// Checks a raw ECDSA `r||s` signature of `2 * half` bytes. A zero `r` or `s` is refused here
@@ -256,10 +210,7 @@ fn str_member<'a>(obj: &'a Map<String, Value>, name: &'static str) -> Result<&'a
 }
 
 /// A required base64url member, returned with its decoded bytes.
-fn b64_member<'a>(
-    obj: &'a Map<String, Value>,
-    name: &'static str,
-) -> Result<(&'a str, Vec<u8>), JwkError> {
+fn b64_member<'a>(obj: &'a Map<String, Value>, name: &'static str) -> Result<(&'a str, Vec<u8>), JwkError> {
     let s = str_member(obj, name)?;
     let bytes = b64_decode(s).map_err(|_| JwkError::BadMember(name))?;
     Ok((s, bytes))
@@ -323,9 +274,8 @@ fn parse_rsa(obj: &Map<String, Value>) -> Result<(Key, String), JwkError> {
     if e < 3 || e & 1 == 0 {
         return Err(JwkError::RsaBadKey);
     }
-    let key =
-        RsaPublicKey::new_with_max_size(BigUint::from_bytes_be(n), BigUint::from(e), RSA_MAX_BITS)
-            .map_err(|_| JwkError::RsaBadKey)?;
+    let key = RsaPublicKey::new_with_max_size(BigUint::from_bytes_be(n), BigUint::from(e), RSA_MAX_BITS)
+        .map_err(|_| JwkError::RsaBadKey)?;
     let input = format!("{{\"e\":\"{e_str}\",\"kty\":\"RSA\",\"n\":\"{n_str}\"}}");
     Ok((Key::Rsa { key, n: n.to_vec() }, input))
 }
@@ -353,13 +303,9 @@ fn parse_ec(obj: &Map<String, Value>) -> Result<(Key, String), JwkError> {
     // `from_sec1_bytes` checks the point is on the curve; an uncompressed encoding can't be the
     // identity, and the crate refuses the identity anyway.
     let key = if len == 32 {
-        Key::P256(
-            p256::ecdsa::VerifyingKey::from_sec1_bytes(&sec1).map_err(|_| JwkError::BadPoint)?,
-        )
+        Key::P256(p256::ecdsa::VerifyingKey::from_sec1_bytes(&sec1).map_err(|_| JwkError::BadPoint)?)
     } else {
-        Key::P384(
-            p384::ecdsa::VerifyingKey::from_sec1_bytes(&sec1).map_err(|_| JwkError::BadPoint)?,
-        )
+        Key::P384(p384::ecdsa::VerifyingKey::from_sec1_bytes(&sec1).map_err(|_| JwkError::BadPoint)?)
     };
     let input = format!("{{\"crv\":\"{crv}\",\"kty\":\"EC\",\"x\":\"{x_str}\",\"y\":\"{y_str}\"}}");
     Ok((key, input))
@@ -370,10 +316,7 @@ fn parse_okp(obj: &Map<String, Value>) -> Result<(Key, String), JwkError> {
         return Err(JwkError::UnsupportedKeyType);
     }
     let (x_str, x) = b64_member(obj, "x")?;
-    let x: &[u8; 32] = x
-        .as_slice()
-        .try_into()
-        .map_err(|_| JwkError::BadMember("x"))?;
+    let x: &[u8; 32] = x.as_slice().try_into().map_err(|_| JwkError::BadMember("x"))?;
     let key = ed25519_dalek::VerifyingKey::from_bytes(x).map_err(|_| JwkError::BadPoint)?;
     // A small-order key verifies nothing under `verify_strict`; say so at parse time.
     if key.is_weak() {
@@ -418,12 +361,7 @@ impl JwkSet {
         if entries.len() > Self::MAX_KEYS {
             return Err(JwkError::SetTooLarge);
         }
-        Ok(JwkSet {
-            keys: entries
-                .iter()
-                .filter_map(|v| Jwk::from_value(v).ok())
-                .collect(),
-        })
+        Ok(JwkSet { keys: entries.iter().filter_map(|v| Jwk::from_value(v).ok()).collect() })
     }
 
     /// Verifies `jws` with the set: by `kid` when the header has one, else with each key that

@@ -52,9 +52,7 @@ impl core::fmt::Display for FetchError {
 /// Reads a callout's outcome from its response headers, the same way for both hosts: Envoy always
 /// sets `:status` (503 when the cluster is unreachable); Kong omits `:status` on failure and sets
 /// `:dispatch_status` instead.
-pub fn callout_status<'a>(
-    headers: impl IntoIterator<Item = (&'a str, &'a str)>,
-) -> Result<(), FetchError> {
+pub fn callout_status<'a>(headers: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<(), FetchError> {
     let mut status = None;
     let mut dispatch = None;
     for (name, value) in headers {
@@ -66,9 +64,7 @@ pub fn callout_status<'a>(
     }
     match (status, dispatch) {
         (Some("200"), _) => Ok(()),
-        (Some(s), _) => Err(s
-            .parse::<u16>()
-            .map_or_else(|_| FetchError::Transport(s.to_string()), FetchError::Status)),
+        (Some(s), _) => Err(s.parse::<u16>().map_or_else(|_| FetchError::Transport(s.to_string()), FetchError::Status)),
         (None, Some(d)) => Err(FetchError::Transport(d.to_string())),
         (None, None) => Err(FetchError::Transport("no status".to_string())),
     }
@@ -174,9 +170,7 @@ impl IssuerKeys {
 
     /// No keys, and the last attempt failed recently: refuse with 503 rather than wait.
     pub fn unavailable(&self, now: u64, t: &Timing) -> bool {
-        self.keys.is_none()
-            && !self.in_flight(now)
-            && self.failed_at.is_some_and(|f| now < f + t.min_refetch)
+        self.keys.is_none() && !self.in_flight(now) && self.failed_at.is_some_and(|f| now < f + t.min_refetch)
     }
 
     /// Starts a fetch if one is due: keys missing (and no recent failure), or the background
@@ -236,14 +230,8 @@ impl IssuerKeys {
 
     /// A JWK set response arrived. On success the keys are replaced and the body is returned for
     /// the glue to publish to other workers; on failure the last good keys stay.
-    pub fn on_jwks(
-        &mut self,
-        result: Result<&[u8], FetchError>,
-        now: u64,
-    ) -> Result<(), FetchError> {
-        let set = result
-            .and_then(parse_jwks)
-            .inspect_err(|_| self.fail(now))?;
+    pub fn on_jwks(&mut self, result: Result<&[u8], FetchError>, now: u64) -> Result<(), FetchError> {
+        let set = result.and_then(parse_jwks).inspect_err(|_| self.fail(now))?;
         self.install(Rc::new(set), now);
         Ok(())
     }

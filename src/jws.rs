@@ -46,9 +46,7 @@ pub struct Jws<'a> {
 
 /// Decodes one unpadded base64url segment, refusing padding and any character outside the alphabet.
 pub fn b64_decode(segment: &str) -> Result<Vec<u8>, JwsError> {
-    URL_SAFE_NO_PAD
-        .decode(segment)
-        .map_err(|_| JwsError::Base64)
+    URL_SAFE_NO_PAD.decode(segment).map_err(|_| JwsError::Base64)
 }
 
 /// Encodes bytes as unpadded base64url.
@@ -79,12 +77,7 @@ pub fn parse(input: &str, max_len: usize) -> Result<Jws<'_>, JwsError> {
         _ => return Err(JwsError::PayloadJson),
     };
     let signing_input = &input[..h.len() + 1 + p.len()];
-    Ok(Jws {
-        header,
-        claims,
-        signing_input,
-        signature,
-    })
+    Ok(Jws { header, claims, signing_input, signature })
 }
 
 fn parse_header(bytes: &[u8]) -> Result<Header, JwsError> {
@@ -126,11 +119,7 @@ impl Jws<'_> {
     /// Verifies the signature with `key`, which must suit the header's `alg` (no algorithm
     /// confusion: an RSA key never verifies an ES256 signature, and so on).
     pub fn verify(&self, key: &Jwk) -> Result<(), JwsError> {
-        key.verify(
-            self.header.alg,
-            self.signing_input.as_bytes(),
-            &self.signature,
-        )
+        key.verify(self.header.alg, self.signing_input.as_bytes(), &self.signature)
     }
 
     /// The bytes the signature covers.

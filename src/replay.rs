@@ -34,17 +34,8 @@ pub fn locate(replay_key: &str) -> (usize, [u8; 12]) {
 /// Checks `id` against a bucket's current value and returns the value to write back: live
 /// entries kept, expired ones dropped, `id` appended. A malformed bucket (wrong length) is
 /// treated as empty, since its entries cannot be trusted anyway.
-pub fn insert(
-    bucket: &[u8],
-    id: &[u8; 12],
-    expires_at: u64,
-    now: u64,
-) -> Result<Vec<u8>, ProofError> {
-    let entries = if bucket.len() % ENTRY_LEN == 0 {
-        bucket
-    } else {
-        &[][..]
-    };
+pub fn insert(bucket: &[u8], id: &[u8; 12], expires_at: u64, now: u64) -> Result<Vec<u8>, ProofError> {
+    let entries = if bucket.len() % ENTRY_LEN == 0 { bucket } else { &[][..] };
     let mut out = Vec::with_capacity(entries.len() + ENTRY_LEN);
     for e in entries.chunks_exact(ENTRY_LEN) {
         let (eid, exp) = e.split_at(12);

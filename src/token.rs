@@ -23,10 +23,6 @@ impl AccessToken {
 pub fn issuer<'j>(_claims: &'j Claims) -> Result<&'j str, TokenError> {
     unimplemented!()
 }
-pub fn check_claims(
-    _claims: Claims,
-    _policy: &TokenPolicy,
-    _now: u64,
-) -> Result<AccessToken, TokenError> {
+pub fn check_claims(_claims: Claims, _policy: &TokenPolicy, _now: u64) -> Result<AccessToken, TokenError> {
     unimplemented!()
 }

@@ -9,11 +9,7 @@ use dpop_gate::error::{Error, JwsError, ProofError, RequestError, TokenError};
 const ALGS: [Algorithm; 2] = [Algorithm::ES256, Algorithm::EdDSA];
 
 fn challenges(r: &dpop_gate::challenge::Refusal) -> Vec<&str> {
-    r.headers
-        .iter()
-        .filter(|(k, _)| *k == "www-authenticate")
-        .map(|(_, v)| v.as_str())
-        .collect()
+    r.headers.iter().filter(|(k, _)| *k == "www-authenticate").map(|(_, v)| v.as_str()).collect()
 }
 
 fn body(r: &dpop_gate::challenge::Refusal) -> serde_json::Value {
@@ -34,17 +30,9 @@ fn no_credentials_gets_bare_challenges_for_each_accepted_scheme() {
 
 #[test]
 fn bearer_token_errors() {
-    let r = refusal(
-        &Error::Token(TokenError::Expired),
-        Some(Scheme::Bearer),
-        DpopMode::Optional,
-        &ALGS,
-    );
+    let r = refusal(&Error::Token(TokenError::Expired), Some(Scheme::Bearer), DpopMode::Optional, &ALGS);
     assert_eq!(r.status, 401);
-    assert_eq!(
-        challenges(&r),
-        ["Bearer error=\"invalid_token\", error_description=\"access token has expired\""]
-    );
+    assert_eq!(challenges(&r), ["Bearer error=\"invalid_token\", error_description=\"access token has expired\""]);
     assert_eq!(body(&r)["error"], "invalid_token");
     assert_eq!(body(&r)["error_description"], "access token has expired");
 }
@@ -54,41 +42,22 @@ fn insufficient_scope_is_403_with_scope() {
     let e = Error::Token(TokenError::InsufficientScope("read write".into()));
     let r = refusal(&e, Some(Scheme::Bearer), DpopMode::Optional, &ALGS);
     assert_eq!(r.status, 403);
-    assert!(
-        challenges(&r)[0].ends_with(", scope=\"read write\""),
-        "{:?}",
-        challenges(&r)
-    );
+    assert!(challenges(&r)[0].ends_with(", scope=\"read write\""), "{:?}", challenges(&r));
     assert_eq!(body(&r)["error"], "insufficient_scope");
 }
 
 #[test]
 fn proof_errors_use_the_dpop_challenge_with_algs() {
-    let r = refusal(
-        &Error::Proof(ProofError::Replay),
-        Some(Scheme::Dpop),
-        DpopMode::Optional,
-        &ALGS,
-    );
+    let r = refusal(&Error::Proof(ProofError::Replay), Some(Scheme::Dpop), DpopMode::Optional, &ALGS);
     assert_eq!(r.status, 401);
-    assert!(
-        challenges(&r)[0].starts_with("DPoP algs=\"ES256 EdDSA\", error=\"invalid_dpop_proof\"")
-    );
+    assert!(challenges(&r)[0].starts_with("DPoP algs=\"ES256 EdDSA\", error=\"invalid_dpop_proof\""));
     let e = Error::Proof(ProofError::Jws(JwsError::SignatureInvalid));
-    assert_eq!(
-        body(&refusal(&e, Some(Scheme::Dpop), DpopMode::Optional, &ALGS))["error"],
-        "invalid_dpop_proof"
-    );
+    assert_eq!(body(&refusal(&e, Some(Scheme::Dpop), DpopMode::Optional, &ALGS))["error"], "invalid_dpop_proof");
 }
 
 #[test]
 fn downgrade_is_answered_with_a_dpop_challenge() {
-    let r = refusal(
-        &Error::Token(TokenError::BoundTokenAsBearer),
-        Some(Scheme::Bearer),
-        DpopMode::Optional,
-        &ALGS,
-    );
+    let r = refusal(&Error::Token(TokenError::BoundTokenAsBearer), Some(Scheme::Bearer), DpopMode::Optional, &ALGS);
     assert_eq!(r.status, 401);
     assert!(challenges(&r)[0].starts_with("DPoP algs="));
     assert!(challenges(&r)[0].contains("error=\"invalid_token\""));
@@ -96,24 +65,14 @@ fn downgrade_is_answered_with_a_dpop_challenge() {
 
 #[test]
 fn malformed_requests_are_400_invalid_request() {
-    let r = refusal(
-        &Error::Request(RequestError::MultipleAuthorization),
-        None,
-        DpopMode::Optional,
-        &ALGS,
-    );
+    let r = refusal(&Error::Request(RequestError::MultipleAuthorization), None, DpopMode::Optional, &ALGS);
     assert_eq!(r.status, 400);
     assert_eq!(body(&r)["error"], "invalid_request");
 }
 
 #[test]
 fn keys_unavailable_is_503_without_challenge() {
-    let r = refusal(
-        &Error::KeysUnavailable,
-        Some(Scheme::Bearer),
-        DpopMode::Optional,
-        &ALGS,
-    );
+    let r = refusal(&Error::KeysUnavailable, Some(Scheme::Bearer), DpopMode::Optional, &ALGS);
     assert_eq!(r.status, 503);
     assert!(challenges(&r).is_empty());
     assert_eq!(body(&r)["error"], "temporarily_unavailable");

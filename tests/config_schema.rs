@@ -123,7 +123,8 @@ fn meta_json_is_a_draft4_schema_covering_every_field() {
     }
     let entry = &props["issuers"]["items"];
     assert_eq!(entry["additionalProperties"], false);
-    let mut entry_names: Vec<&str> = entry["properties"].as_object().expect("entry properties").keys().map(String::as_str).collect();
+    let mut entry_names: Vec<&str> =
+        entry["properties"].as_object().expect("entry properties").keys().map(String::as_str).collect();
     entry_names.sort_unstable();
     assert_eq!(entry_names, ["audiences", "issuer", "jwks", "jwks_uri", "scopes_required", "upstream"]);
 }
@@ -148,8 +149,12 @@ fn schema_defaults_match_parser_defaults() {
     let default_algs: Vec<&str> =
         props["dpop_algs"]["default"].as_array().expect("dpop_algs default").iter().filter_map(Value::as_str).collect();
     assert_eq!(default_algs, algs);
-    let enum_algs: Vec<&str> =
-        props["dpop_algs"]["items"]["enum"].as_array().expect("dpop_algs enum").iter().filter_map(Value::as_str).collect();
+    let enum_algs: Vec<&str> = props["dpop_algs"]["items"]["enum"]
+        .as_array()
+        .expect("dpop_algs enum")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
     assert_eq!(enum_algs, algs, "the schema's algorithm list is every algorithm the parser knows");
 }
 
@@ -228,7 +233,9 @@ fn kong_filter_configs(doc: &Value) -> Vec<(String, Value)> {
 /// A filter config as Kong holds it: a JSON object (the schema is present), or a JSON string.
 fn as_document(origin: &str, config: &Value) -> Value {
     match config {
-        Value::String(s) => serde_json::from_str(s).unwrap_or_else(|e| panic!("{origin}: config string is not JSON: {e}")),
+        Value::String(s) => {
+            serde_json::from_str(s).unwrap_or_else(|e| panic!("{origin}: config string is not JSON: {e}"))
+        }
         other => other.clone(),
     }
 }

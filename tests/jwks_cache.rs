@@ -2,15 +2,10 @@
 
 use dpop_gate::config::{Config, KeySource};
 use dpop_gate::jwks::{
-    callout_headers, callout_status, decode_shared, encode_shared, Fetch, FetchError, IssuerKeys,
-    Timing,
+    callout_headers, callout_status, decode_shared, encode_shared, Fetch, FetchError, IssuerKeys, Timing,
 };
 
-const T: Timing = Timing {
-    refresh: 300,
-    min_refetch: 30,
-    timeout: 5,
-};
+const T: Timing = Timing { refresh: 300, min_refetch: 30, timeout: 5 };
 
 /// RFC 7515 appendix A.2's RSA public key.
 const JWKS: &str = r#"{"keys":[{"kty":"RSA","kid":"k1","n":"ofgWCuLjybRlzo0tZWJjNiuSfb4p4fAkd_wWJcyQoTbji9k0l8W26mPddxHmfHQp-Vaw-4qPCJrcS2mJPMEzP1Pt0Bm4d4QlL-yRT-SFd2lZS-pCgNMsD1W_YpRPEwOWvG6b32690r2jZ47soMZo9wGzjb_7OMg0LOL-bSf63kpaSHSXndS5z5rexMdbBYUsLA9e-KXBdQOS-UTo7WTBEMa2R2CapHg665xsmtdVMTBQY4uDZlxvb3qCo5ZwKh9kG4LT6_I5IhlJH7aGhyxXFvUK-DWNmoudF8NAco9_h9iaGNj8q2ethFkMLs91kzk2PAcDTW9gb54h4FRWyuXpoQ","e":"AQAB"}]}"#;
@@ -22,40 +17,20 @@ fn discovery_issuer() -> IssuerKeys {
 
 #[test]
 fn envoy_and_kong_callout_failures_read_alike() {
-    assert_eq!(
-        callout_status([(":status", "200"), ("content-type", "application/json")]),
-        Ok(())
-    );
-    assert_eq!(
-        callout_status([(":status", "404")]),
-        Err(FetchError::Status(404))
-    );
+    assert_eq!(callout_status([(":status", "200"), ("content-type", "application/json")]), Ok(()));
+    assert_eq!(callout_status([(":status", "404")]), Err(FetchError::Status(404)));
     // Envoy: unreachable cluster -> synthesized 503.
-    assert_eq!(
-        callout_status([(":status", "503")]),
-        Err(FetchError::Status(503))
-    );
+    assert_eq!(callout_status([(":status", "503")]), Err(FetchError::Status(503)));
     // Kong: no :status, a :dispatch_status instead.
-    assert_eq!(
-        callout_status([(":dispatch_status", "timeout")]),
-        Err(FetchError::Transport("timeout".into()))
-    );
-    assert_eq!(
-        callout_status(Vec::<(&str, &str)>::new()),
-        Err(FetchError::Transport("no status".into()))
-    );
-    assert!(matches!(
-        callout_status([(":status", "2x0")]),
-        Err(FetchError::Transport(_))
-    ));
+    assert_eq!(callout_status([(":dispatch_status", "timeout")]), Err(FetchError::Transport("timeout".into())));
+    assert_eq!(callout_status(Vec::<(&str, &str)>::new()), Err(FetchError::Transport("no status".into())));
+    assert!(matches!(callout_status([(":status", "2x0")]), Err(FetchError::Transport(_))));
 }
 
 #[test]
 fn callout_headers_carry_the_pseudo_headers_both_hosts_need() {
     let cfg = Config::parse(br#"{"issuer":"https://idp.example.com:8443/realms/t"}"#).unwrap();
-    let KeySource::Discovery(url) = &cfg.issuers[0].keys else {
-        panic!()
-    };
+    let KeySource::Discovery(url) = &cfg.issuers[0].keys else { panic!() };
     let h = callout_headers(url);
     assert!(h.contains(&(":method", "GET")));
     assert!(h.contains(&(":path", "/realms/t/.well-known/openid-configuration")));
@@ -67,21 +42,14 @@ fn callout_headers_carry_the_pseudo_headers_both_hosts_need() {
 fn cold_start_discovers_then_fetches_once() {
     let mut k = discovery_issuer();
     assert!(k.keys().is_none());
-    let Some(Fetch::Discovery(d)) = k.due(1000, &T) else {
-        panic!("expected discovery")
-    };
+    let Some(Fetch::Discovery(d)) = k.due(1000, &T) else { panic!("expected discovery") };
     assert_eq!(d.path, "/realms/t/.well-known/openid-configuration");
     // Single flight: nothing more while in flight.
     assert_eq!(k.due(1000, &T), None);
     assert!(k.in_flight(1000));
     let doc = br#"{"issuer":"http://127.0.0.1:9/realms/t","jwks_uri":"http://127.0.0.1:9/realms/t/certs"}"#;
     let next = k.on_discovery(Ok(doc), 1000, &T).unwrap();
-    assert_eq!(
-        next,
-        Fetch::Jwks(
-            dpop_gate::config::FetchUrl::parse("http://127.0.0.1:9/realms/t/certs").unwrap()
-        )
-    );
+    assert_eq!(next, Fetch::Jwks(dpop_gate::config::FetchUrl::parse("http://127.0.0.1:9/realms/t/certs").unwrap()));
     k.on_jwks(Ok(JWKS.as_bytes()), 1001).unwrap();
     assert_eq!(k.keys().unwrap().keys.len(), 1);
     assert!(!k.in_flight(1001));
@@ -94,20 +62,15 @@ fn cold_start_discovers_then_fetches_once() {
 fn discovery_for_another_issuer_is_refused() {
     let mut k = discovery_issuer();
     k.due(0, &T).unwrap();
-    let doc =
-        br#"{"issuer":"http://evil.example/realms/t","jwks_uri":"http://evil.example/certs"}"#;
-    assert!(matches!(
-        k.on_discovery(Ok(doc), 0, &T),
-        Err(FetchError::Discovery(_))
-    ));
+    let doc = br#"{"issuer":"http://evil.example/realms/t","jwks_uri":"http://evil.example/certs"}"#;
+    assert!(matches!(k.on_discovery(Ok(doc), 0, &T), Err(FetchError::Discovery(_))));
 }
 
 #[test]
 fn failure_without_keys_is_unavailable_until_retry_delay() {
     let mut k = discovery_issuer();
     k.due(100, &T).unwrap();
-    k.on_discovery(Err(FetchError::Status(503)), 100, &T)
-        .unwrap_err();
+    k.on_discovery(Err(FetchError::Status(503)), 100, &T).unwrap_err();
     assert!(k.unavailable(100, &T));
     assert_eq!(k.due(110, &T), None);
     assert!(k.unavailable(129, &T));
@@ -119,12 +82,8 @@ fn failure_without_keys_is_unavailable_until_retry_delay() {
 fn failed_refresh_keeps_last_good_keys() {
     let mut k = discovery_issuer();
     k.due(0, &T).unwrap();
-    k.on_discovery(
-        Ok(br#"{"issuer":"http://127.0.0.1:9/realms/t","jwks_uri":"http://127.0.0.1:9/c"}"#),
-        0,
-        &T,
-    )
-    .unwrap();
+    k.on_discovery(Ok(br#"{"issuer":"http://127.0.0.1:9/realms/t","jwks_uri":"http://127.0.0.1:9/c"}"#), 0, &T)
+        .unwrap();
     k.on_jwks(Ok(JWKS.as_bytes()), 0).unwrap();
     k.due(400, &T).unwrap();
     assert_eq!(
@@ -135,10 +94,7 @@ fn failed_refresh_keeps_last_good_keys() {
     assert!(!k.unavailable(400, &T));
     // A JWK set with no usable key does not replace good keys either.
     k.due(800, &T).unwrap();
-    assert_eq!(
-        k.on_jwks(Ok(br#"{"keys":[{"kty":"oct","k":"AAAA"}]}"#), 800),
-        Err(FetchError::Jwks)
-    );
+    assert_eq!(k.on_jwks(Ok(br#"{"keys":[{"kty":"oct","k":"AAAA"}]}"#), 800), Err(FetchError::Jwks));
     assert!(k.keys().is_some());
 }
 
@@ -146,17 +102,10 @@ fn failed_refresh_keeps_last_good_keys() {
 fn unknown_kid_refetch_is_rate_limited() {
     let mut k = discovery_issuer();
     k.due(0, &T).unwrap();
-    k.on_discovery(
-        Ok(br#"{"issuer":"http://127.0.0.1:9/realms/t","jwks_uri":"http://127.0.0.1:9/c"}"#),
-        0,
-        &T,
-    )
-    .unwrap();
+    k.on_discovery(Ok(br#"{"issuer":"http://127.0.0.1:9/realms/t","jwks_uri":"http://127.0.0.1:9/c"}"#), 0, &T)
+        .unwrap();
     k.on_jwks(Ok(JWKS.as_bytes()), 0).unwrap();
-    assert!(matches!(
-        k.refetch_for_unknown_kid(5, &T),
-        Some(Fetch::Jwks(_))
-    ));
+    assert!(matches!(k.refetch_for_unknown_kid(5, &T), Some(Fetch::Jwks(_))));
     // In flight: others wait rather than fetch.
     assert_eq!(k.refetch_for_unknown_kid(5, &T), None);
     assert!(k.in_flight(5));
@@ -192,9 +141,7 @@ fn shared_publication_round_trips_and_only_newer_keys_are_adopted() {
 
 #[test]
 fn static_keys_are_ready_and_never_fetched() {
-    let cfg =
-        Config::parse(format!(r#"{{"issuer":"https://i.example","jwks":{JWKS}}}"#).as_bytes())
-            .unwrap();
+    let cfg = Config::parse(format!(r#"{{"issuer":"https://i.example","jwks":{JWKS}}}"#).as_bytes()).unwrap();
     let mut k = IssuerKeys::new(&cfg.issuers[0].issuer, &cfg.issuers[0].keys);
     assert!(k.is_static() && k.keys().is_some());
     assert_eq!(k.due(10_000, &T), None);

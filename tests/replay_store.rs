@@ -31,10 +31,7 @@ fn a_full_bucket_fails_closed_until_entries_expire() {
         b = insert(&b, &id, 1000, 10).unwrap();
     }
     let (_, id) = locate("one-more");
-    assert_eq!(
-        insert(&b, &id, 1000, 10),
-        Err(ProofError::ReplayStoreUnavailable)
-    );
+    assert_eq!(insert(&b, &id, 1000, 10), Err(ProofError::ReplayStoreUnavailable));
     assert!(insert(&b, &id, 2000, 1001).is_ok());
 }
 

@@ -17,10 +17,7 @@ fn data(name: &str) -> Value {
 
 fn rfc(name: &str) -> (String, Value) {
     let v = &data("rfc.json")[name];
-    (
-        v["jws"].as_str().unwrap_or_default().to_owned(),
-        v["jwk"].clone(),
-    )
+    (v["jws"].as_str().unwrap_or_default().to_owned(), v["jwk"].clone())
 }
 
 /// Replaces segment `i` of a compact JWS.
@@ -55,37 +52,21 @@ fn check_rfc_jws(name: &str, alg: Algorithm, tampered_header: &str) {
     assert!(set.verify(&parsed).is_ok());
 
     let header = with_segment(&token, 0, &b64_encode(tampered_header.as_bytes()));
-    for forged in [
-        header,
-        flip_payload_byte(&token),
-        flip_signature_bit(&token),
-    ] {
+    for forged in [header, flip_payload_byte(&token), flip_signature_bit(&token)] {
         let parsed = jws::parse(&forged, MAX).unwrap();
-        assert_eq!(
-            parsed.verify(&key),
-            Err(JwsError::SignatureInvalid),
-            "{forged}"
-        );
+        assert_eq!(parsed.verify(&key), Err(JwsError::SignatureInvalid), "{forged}");
         assert_eq!(set.verify(&parsed).err(), Some(JwsError::SignatureInvalid));
     }
 }
 
 #[test]
 fn rfc7515_a2_rs256() {
-    check_rfc_jws(
-        "rfc7515_a2",
-        Algorithm::RS256,
-        r#"{"alg":"RS256","typ":"JWT"}"#,
-    );
+    check_rfc_jws("rfc7515_a2", Algorithm::RS256, r#"{"alg":"RS256","typ":"JWT"}"#);
 }
 
 #[test]
 fn rfc7515_a3_es256() {
-    check_rfc_jws(
-        "rfc7515_a3",
-        Algorithm::ES256,
-        r#"{"alg":"ES256","typ":"JWT"}"#,
-    );
+    check_rfc_jws("rfc7515_a3", Algorithm::ES256, r#"{"alg":"ES256","typ":"JWT"}"#);
 }
 
 #[test]
@@ -99,26 +80,15 @@ fn rfc8037_a4_ed25519() {
     assert_eq!(key.verify(Algorithm::EdDSA, input.as_bytes(), &sig), Ok(()));
     let mut bad = input.as_bytes().to_vec();
     bad[25] ^= 1;
-    assert_eq!(
-        key.verify(Algorithm::EdDSA, &bad, &sig),
-        Err(JwsError::SignatureInvalid)
-    );
-    assert_eq!(
-        key.thumbprint(),
-        data("rfc.json")["rfc8037_a4"]["thumbprint"]
-            .as_str()
-            .unwrap()
-    );
+    assert_eq!(key.verify(Algorithm::EdDSA, &bad, &sig), Err(JwsError::SignatureInvalid));
+    assert_eq!(key.thumbprint(), data("rfc.json")["rfc8037_a4"]["thumbprint"].as_str().unwrap());
 }
 
 #[test]
 fn rfc7638_thumbprint() {
     let v = &data("rfc.json")["rfc7638_3_1"];
     let key = Jwk::from_value(&v["jwk"]).unwrap();
-    assert_eq!(
-        key.thumbprint(),
-        "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
-    );
+    assert_eq!(key.thumbprint(), "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
     assert_eq!(key.kid.as_deref(), Some("2011-04-29"));
     assert_eq!(key.alg, Some(Algorithm::RS256));
 }
@@ -134,18 +104,12 @@ fn ec_thumbprint_member_order() {
         jwk["y"].as_str().unwrap()
     );
     use sha2::Digest;
-    assert_eq!(
-        key.thumbprint(),
-        b64_encode(&sha2::Sha256::digest(input.as_bytes()))
-    );
+    assert_eq!(key.thumbprint(), b64_encode(&sha2::Sha256::digest(input.as_bytes())));
 }
 
 fn hex(s: &str) -> Vec<u8> {
     assert!(s.len() % 2 == 0, "odd hex {s}");
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
 }
 
 /// The group's key as a JWK: `publicKeyJwk` (EC, EdDSA, PSS) or `keyJwk` (PKCS#1); the few EC
@@ -181,46 +145,28 @@ fn wycheproof(file: &str, alg: Algorithm) -> (usize, usize) {
         let key = Jwk::from_value(&jwk).unwrap_or_else(|e| panic!("{file}: key {jwk}: {e:?}"));
         for t in group["tests"].as_array().unwrap() {
             let id = &t["tcId"];
-            let result = key.verify(
-                alg,
-                &hex(t["msg"].as_str().unwrap()),
-                &hex(t["sig"].as_str().unwrap()),
-            );
+            let result = key.verify(alg, &hex(t["msg"].as_str().unwrap()), &hex(t["sig"].as_str().unwrap()));
             match t["result"].as_str().unwrap() {
                 "valid" => assert_eq!(result, Ok(()), "{file} tcId {id} {}", t["comment"]),
-                "invalid" => assert!(
-                    result.is_err(),
-                    "{file} tcId {id} {} verified",
-                    t["comment"]
-                ),
+                "invalid" => assert!(result.is_err(), "{file} tcId {id} {} verified", t["comment"]),
                 "acceptable" => acceptable_ok += usize::from(result.is_ok()),
                 other => panic!("{file} tcId {id}: result {other}"),
             }
             run += 1;
         }
     }
-    assert_eq!(
-        run as u64,
-        doc["numberOfTests"].as_u64().unwrap(),
-        "{file}: not every test ran"
-    );
+    assert_eq!(run as u64, doc["numberOfTests"].as_u64().unwrap(), "{file}: not every test ran");
     (run, acceptable_ok)
 }
 
 #[test]
 fn wycheproof_es256_p1363() {
-    assert_eq!(
-        wycheproof("ecdsa_secp256r1_sha256_p1363_test.json", Algorithm::ES256),
-        (262, 0)
-    );
+    assert_eq!(wycheproof("ecdsa_secp256r1_sha256_p1363_test.json", Algorithm::ES256), (262, 0));
 }
 
 #[test]
 fn wycheproof_es384_p1363() {
-    assert_eq!(
-        wycheproof("ecdsa_secp384r1_sha384_p1363_test.json", Algorithm::ES384),
-        (280, 0)
-    );
+    assert_eq!(wycheproof("ecdsa_secp384r1_sha384_p1363_test.json", Algorithm::ES384), (280, 0));
 }
 
 #[test]
@@ -230,32 +176,20 @@ fn wycheproof_ed25519() {
 
 #[test]
 fn wycheproof_rs256() {
-    assert_eq!(
-        wycheproof("rsa_signature_2048_sha256_test.json", Algorithm::RS256),
-        (259, 0)
-    );
+    assert_eq!(wycheproof("rsa_signature_2048_sha256_test.json", Algorithm::RS256), (259, 0));
 }
 
 #[test]
 fn wycheproof_rs384() {
-    assert_eq!(
-        wycheproof("rsa_signature_2048_sha384_test.json", Algorithm::RS384),
-        (258, 0)
-    );
+    assert_eq!(wycheproof("rsa_signature_2048_sha384_test.json", Algorithm::RS384), (258, 0));
 }
 
 #[test]
 fn wycheproof_rs512() {
-    assert_eq!(
-        wycheproof("rsa_signature_2048_sha512_test.json", Algorithm::RS512),
-        (259, 0)
-    );
+    assert_eq!(wycheproof("rsa_signature_2048_sha512_test.json", Algorithm::RS512), (259, 0));
 }
 
 #[test]
 fn wycheproof_ps256() {
-    assert_eq!(
-        wycheproof("rsa_pss_2048_sha256_mgf1_32_test.json", Algorithm::PS256),
-        (108, 0)
-    );
+    assert_eq!(wycheproof("rsa_pss_2048_sha256_mgf1_32_test.json", Algorithm::PS256), (108, 0));
 }
