@@ -1,0 +1,65 @@
+"""What every scenario asserts: for an allowed request, what the upstream saw; for a refused one, the
+status, the `WWW-Authenticate` challenge, the JSON body, and that the upstream never saw it."""
+
+from __future__ import annotations
+
+from .oauth import Response, Token
+
+# The claim headers every test listener configures.
+CLAIMS_TO_HEADERS = {
+    "azp": "x-auth-client",
+    "realm_access.roles": "x-auth-roles",
+    "preferred_username": "x-auth-user",
+    "scope": "x-auth-scope",
+}
+
+
+def seen_headers(seen: dict) -> dict:
+    out: dict = {}
+    for k, v in seen["headers"]:
+        out.setdefault(k, []).append(v)
+    return out
+
+
+def assert_allowed(resp: Response, seen: list, token: Token) -> dict:
+    """200 from the upstream, which got `Authorization: Bearer <token>`, no `DPoP` header and the claim
+    headers (and nothing a client sent under those names). Returns the upstream's headers."""
+    assert resp.status == 200, f"expected 200, got {resp}"
+    assert len(seen) == 1, f"the upstream saw {len(seen)} copies of the request"
+    h = seen_headers(seen[0])
+    assert h.get("authorization") == [f"Bearer {token.access_token}"], h.get("authorization")
+    assert "dpop" not in h, f"DPoP header reached the upstream: {h['dpop']}"
+    claims = token.claims
+    expected = {
+        "x-auth-client": [claims["azp"]],
+        "x-auth-roles": [",".join(claims["realm_access"]["roles"])],
+        "x-auth-user": [claims["preferred_username"]],
+        "x-auth-scope": [claims["scope"]],
+    }
+    for name, value in expected.items():
+        assert h.get(name) == value, f"{name}: upstream saw {h.get(name)}, expected {value}"
+    return h
+
+
+def assert_refused(resp: Response, seen: list, status: int, error: str | None, scheme: str | None = None,
+                   body_error: str | None = None) -> dict:  # fmt: skip
+    """A local refusal: `status`, a `WWW-Authenticate` challenge of `scheme` carrying `error="<error>"`
+    (and, for DPoP, `algs=`), the JSON body's `error`, and no request at the upstream. Returns the
+    challenge's parameters."""
+    assert resp.status == status, f"expected {status}, got {resp}"
+    assert not seen, f"the upstream saw a refused request: {seen}"
+    assert resp.header("content-type") == "application/json", resp
+    body = resp.json()
+    assert body.get("error") == (body_error or error), f"body: {body}"
+    assert isinstance(body.get("error_description"), str) and body["error_description"], body
+    if error is None:
+        return {}
+    challenges = resp.challenges()
+    assert len(challenges) == 1, f"expected one challenge: {resp}"
+    ch = challenges[0]
+    assert ch.scheme == scheme, f"challenge scheme {ch.scheme!r}, expected {scheme!r}: {ch.raw}"
+    assert ch.params.get("error") == error, f"challenge: {ch.raw}"
+    if scheme == "DPoP":
+        algs = ch.params.get("algs", "").split()
+        assert "ES256" in algs and "RS256" in algs and "EdDSA" in algs, f"algs: {ch.raw}"
+    return ch.params

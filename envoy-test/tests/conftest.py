@@ -1,0 +1,177 @@
+"""Fixtures: the authorization server, the echo upstream and Envoy with the filter, on 127.0.0.1.
+
+A missing Envoy, node or wasm FAILS the run (never skips). Every process is killed at teardown, also
+when a test fails."""
+
+from __future__ import annotations
+
+import signal
+import uuid
+
+import pytest
+
+from harness.checks import CLAIMS_TO_HEADERS
+from harness.oauth import ProofKey, Token, client_credentials, request
+from harness.procs import API_AUDIENCE, EchoServer, Envoy, HarnessError, Idp, check_prerequisites
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+# A SIGTERM (e.g. the run's overall timeout) unwinds like Ctrl-C, so fixtures stop their processes.
+signal.signal(signal.SIGTERM, _interrupt)
+
+
+def main_config(idp: Idp, **extra) -> dict:
+    """The configuration most tests use: discovery from the issuer, one audience, claim headers."""
+    return {"issuer": idp.issuer, "audiences": [API_AUDIENCE], "claims_to_headers": CLAIMS_TO_HEADERS, **extra}
+
+
+class Gate:
+    """Sends requests through one Envoy and tells what the echo upstream saw of each."""
+
+    def __init__(self, envoy: Envoy, echo: EchoServer):
+        self.envoy = envoy
+        self.echo = echo
+
+    def url(self, listener: str = "main", path: str = "/webhook") -> str:
+        return self.envoy.url(listener, path)
+
+    def send(self, listener: str = "main", token: Token | str | None = None, scheme: str | None = None,
+             proof: str | None = None, headers=(), method: str = "POST", path: str = "/webhook",
+             body: str | None = '{"event": "order.created", "id": 42}'):  # fmt: skip
+        """One request with `Authorization: <scheme> <token>` (scheme: DPoP for a token with a key,
+        else Bearer) and `DPoP: <proof>`. Returns (response, what the upstream saw of it)."""
+        marker = uuid.uuid4().hex
+        hdrs = [("x-test-id", marker), ("content-type", "application/json")]
+        if token is not None:
+            value = token.access_token if isinstance(token, Token) else token
+            if scheme is None:
+                scheme = "DPoP" if isinstance(token, Token) and token.token_type == "DPoP" else "Bearer"
+            hdrs.append(("authorization", f"{scheme} {value}"))
+        if proof is not None:
+            hdrs.append(("dpop", proof))
+        hdrs.extend(headers)
+        resp = request(method, self.url(listener, path), hdrs, body)
+        return resp, self.echo.seen(marker)
+
+    def proof_for(self, token: Token, listener: str = "main", method: str = "POST", path: str = "/webhook",
+                  key: ProofKey | None = None, **over) -> str:  # fmt: skip
+        """A valid proof for `token` on this request, unless `over` says otherwise."""
+        return (key or token.key).proof(method, self.url(listener, path), token.access_token, **over)
+
+
+@pytest.fixture(scope="session")
+def prereqs():
+    try:
+        return check_prerequisites()
+    except HarnessError as e:
+        pytest.fail(f"end-to-end prerequisites missing: {e}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def workdir(tmp_path_factory, prereqs):
+    return tmp_path_factory.mktemp("e2e")
+
+
+@pytest.fixture(scope="session")
+def echo():
+    server = EchoServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def idp(workdir):
+    server = Idp(workdir)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+class Tokens:
+    """Access tokens from the IdP by client credentials; plain ones are cached per session."""
+
+    def __init__(self, idp: Idp):
+        self.idp = idp
+        self._cache: dict = {}
+
+    def bearer(self, client: str = "webhook-partner", **kw) -> Token:
+        k = (client, tuple(sorted(kw.items())))
+        if k not in self._cache:
+            self._cache[k] = client_credentials(self.idp.token_endpoint, client, **kw)
+        return self._cache[k]
+
+    def dpop(self, kind: str = "EC", client: str = "webhook-partner-dpop", **kw) -> Token:
+        """A fresh DPoP-bound token for a fresh proof key of `kind`."""
+        t = client_credentials(self.idp.token_endpoint, client, dpop_key=ProofKey.generate(kind), **kw)
+        assert t.token_type == "DPoP", t
+        assert t.claims["cnf"]["jkt"] == t.key.jkt
+        return t
+
+
+@pytest.fixture(scope="session")
+def tokens(idp):
+    return Tokens(idp)
+
+
+@pytest.fixture(scope="session")
+def envoy(workdir, idp, echo):
+    """One Envoy (1 worker) with a listener per filter configuration."""
+    listeners = {
+        "main": main_config(idp),
+        "jwks_uri": main_config(idp, jwks_uri=idp.jwks_uri),
+        "required": main_config(idp, dpop="required"),
+        "scoped": main_config(idp, scopes_required=["webhook:write"]),
+        "skew0": main_config(idp, clock_skew_seconds=0),
+    }
+    proxy = Envoy(workdir, listeners, echo.port, [idp.port])
+    try:
+        proxy.start()
+        yield proxy
+    finally:
+        proxy.stop()
+
+
+@pytest.fixture(scope="session")
+def gate(envoy, echo):
+    return Gate(envoy, echo)
+
+
+@pytest.fixture
+def stack(workdir, echo):
+    """A factory of fresh Envoys (and IdPs) for tests that count fetches or stop the IdP; everything
+    it started is stopped after the test."""
+    started = []
+
+    class Stack:
+        def idp(self, start: bool = True) -> Idp:
+            server = Idp(workdir)
+            started.append(server)
+            return server.start() if start else server
+
+        def envoy(self, listeners: dict, idps: list, concurrency: int = 1, start: bool = True) -> Gate:
+            proxy = Envoy(workdir, listeners, echo.port, [i.port for i in idps], concurrency=concurrency)
+            started.append(proxy)
+            if start:
+                proxy.start()
+            return Gate(proxy, echo)
+
+    try:
+        yield Stack()
+    finally:
+        for p in reversed(started):
+            p.stop()
+
+
+def pytest_runtest_makereport(item, call):
+    """On failure, attach the tail of Envoy's log (the filter's refusal reasons are there)."""
+    if call.when == "call" and call.excinfo is not None:
+        for name in ("envoy",):
+            proxy = item.funcargs.get(name)
+            if isinstance(proxy, Envoy):
+                item.add_report_section("call", "envoy log", proxy.log_text()[-3000:])
+
