@@ -216,8 +216,7 @@ fn decide(cfg: &Config, req: &Request<'_>, state: &mut dyn State, now: u64) -> R
             let proof = dpop::verify_proof(proof_text, req.method, uri, Some(creds.token), &policy, now)
                 .map_err(Error::Proof)?;
             dpop::check_binding(Some(jkt), &proof).map_err(Error::Token)?;
-            let expires_at = proof.iat.saturating_add(cfg.dpop_max_age).saturating_add(cfg.clock_skew);
-            state.record_proof(&dpop::replay_key(&proof), expires_at, now).map_err(Error::Proof)?;
+            state.record_proof(&dpop::replay_key(&proof), proof.replay_expiry(&policy), now).map_err(Error::Proof)?;
         }
     }
 

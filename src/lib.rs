@@ -22,6 +22,7 @@ pub mod config;
 pub mod discovery;
 pub mod dpop;
 pub mod error;
+pub mod htu;
 pub mod jwk;
 pub mod jwks;
 pub mod jws;

