@@ -39,7 +39,7 @@ class ProofKey:
         """RFC 7638 thumbprint: the token's `cnf.jkt`."""
         return self.key.thumbprint()
 
-    def proof(self, htm: str, htu: str, access_token: str | None = None, **over) -> str:
+    def proof(self, htm: str, htu: str, access_token: str | None = None, /, **over) -> str:
         """A DPoP proof (RFC 9449 section 4.2). `over` replaces or removes (value None) header or
         claim parts: typ, alg, jwk, iat, jti, ath, htm, htu, nonce, sign_with (another ProofKey)."""
         header = {"typ": "dpop+jwt", "alg": self.alg, "jwk": self.key.export_public(as_dict=True)}
