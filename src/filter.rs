@@ -23,7 +23,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 use core::cell::RefCell;
 use core::time::Duration;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
@@ -117,16 +117,24 @@ struct Worker {
     shared_cas: Vec<Option<u32>>,
     /// Requests paused until an issuer's keys arrive: (context id, issuer index).
     waiters: Vec<(u32, usize)>,
+    /// Requests decided `Allow`. Body and trailer callbacks pass only these: a host continues a
+    /// request whose headers it holds when a later callback answers `Continue` (Envoy's
+    /// `FilterDataStatus::Continue`), so a body arriving while the request waits for keys, or
+    /// after a refusal, must not answer `Continue`.
+    allowed: HashSet<u32>,
     /// Callouts in flight: token -> (issuer index, kind).
     callouts: HashMap<u32, (usize, CalloutKind)>,
     tokens: HashMap<[u8; 32], Rc<AccessToken>>,
     metrics: Metrics,
     /// Whether the host lets a callback act on another request (Envoy yes, Kong no).
     cross_context: bool,
+    /// The root context's id: where request-started fetches are dispatched from when the host
+    /// allows it (see [`Worker::dispatch_detached`]).
+    root_id: u32,
 }
 
 impl Worker {
-    fn new(cfg: Config) -> Worker {
+    fn new(cfg: Config, root_id: u32) -> Worker {
         let fingerprint: [u8; 32] = {
             let mut h = Sha256::new();
             for i in &cfg.issuers {
@@ -150,10 +158,12 @@ impl Worker {
             prefix,
             timing,
             waiters: Vec::new(),
+            allowed: HashSet::new(),
             callouts: HashMap::new(),
             tokens: HashMap::new(),
             metrics: Metrics { ids: HashMap::new() },
             cross_context,
+            root_id,
         }
     }
 
@@ -215,6 +225,20 @@ impl Worker {
                 false
             }
         }
+    }
+
+    /// Dispatches a fetch a request needs, on behalf of the root context when the host allows it.
+    /// Envoy cancels a context's callouts when the context ends: a fetch made from the request
+    /// that first needed the keys would die with it if that client went away, leaving every
+    /// other request waiting on it until the fetch deadline. The root context lives as long as
+    /// the configuration, and its callout responses wake the waiters the same way.
+    fn dispatch_detached(&mut self, index: usize, fetch: &Fetch, context_id: u32) -> bool {
+        if !self.cross_context || hostcalls::set_effective_context(self.root_id).is_err() {
+            return self.dispatch(index, fetch);
+        }
+        let started = self.dispatch(index, fetch);
+        let _ = hostcalls::set_effective_context(context_id);
+        started
     }
 
     /// Handles a callout response; returns the issuer whose fetch finished (successfully or not),
@@ -398,6 +422,7 @@ fn process(worker_rc: &Rc<RefCell<Worker>>, context_id: u32, resumed: bool) -> b
     match outcome {
         Outcome::Allow(grant) => {
             worker.metrics.inc("allowed");
+            worker.allowed.insert(context_id);
             let _ = hostcalls::set_map_value(
                 MapType::HttpRequestHeaders,
                 "authorization",
@@ -459,7 +484,7 @@ fn wait_for_keys(
     now: u64,
 ) -> Option<Outcome> {
     let started = match fetch {
-        Some(f) => worker.dispatch(index, &f),
+        Some(f) => worker.dispatch_detached(index, &f, context_id),
         // Kong cannot resume this request from another context: make its own call.
         None if worker.issuers[index].in_flight(now) && !worker.cross_context => {
             let f = match &worker.cfg.issuers[index].keys {
@@ -527,7 +552,7 @@ impl RootContext for Root {
                 return false;
             }
         };
-        let worker = Worker::new(cfg);
+        let worker = Worker::new(cfg, self.id);
         worker.init_replay_store();
         self.worker = Some(Rc::new(RefCell::new(worker)));
         if !self.tick_set {
@@ -594,8 +619,21 @@ impl Context for Http {
 
     fn on_done(&mut self) -> bool {
         let id = self.id;
-        self.worker.borrow_mut().waiters.retain(|(c, _)| *c != id);
+        let mut worker = self.worker.borrow_mut();
+        worker.waiters.retain(|(c, _)| *c != id);
+        worker.allowed.remove(&id);
         true
+    }
+}
+
+impl Http {
+    /// What a body or trailer callback answers: hold everything until the request is allowed.
+    fn hold_unless_allowed(&self) -> Action {
+        if self.worker.borrow().allowed.contains(&self.id) {
+            Action::Continue
+        } else {
+            Action::Pause
+        }
     }
 }
 
@@ -606,6 +644,14 @@ impl HttpContext for Http {
         } else {
             Action::Pause
         }
+    }
+
+    fn on_http_request_body(&mut self, _body_size: usize, _end_of_stream: bool) -> Action {
+        self.hold_unless_allowed()
+    }
+
+    fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
+        self.hold_unless_allowed()
     }
 }
 
