@@ -511,13 +511,17 @@ fn wake_waiters(worker_rc: &Rc<RefCell<Worker>>, index: usize, current: u32) {
         w.waiters = rest;
         now_ready.into_iter().map(|(c, _)| c).collect()
     };
+    let mut unreachable = Vec::new();
     for ctx in waiting {
-        if ctx == current {
+        if ctx == current || hostcalls::set_effective_context(ctx).is_ok() {
             process(worker_rc, ctx, true);
-        } else if hostcalls::set_effective_context(ctx).is_ok() {
-            process(worker_rc, ctx, true);
+        } else {
+            // Kong cannot switch to another request: that request made its own callout and is
+            // decided when its response arrives, so it keeps waiting.
+            unreachable.push((ctx, index));
         }
     }
+    worker_rc.borrow_mut().waiters.extend(unreachable);
     let _ = hostcalls::set_effective_context(current);
 }
 
