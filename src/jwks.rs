@@ -168,6 +168,12 @@ impl IssuerKeys {
         self.in_flight_until.is_some_and(|t| now < t)
     }
 
+    /// The fetch in flight will never complete (the context that made it is gone): forget it, so
+    /// the next need or tick fetches again instead of waiting for its deadline.
+    pub fn abandon_fetch(&mut self) {
+        self.in_flight_until = None;
+    }
+
     /// No keys, and the last attempt failed recently: refuse with 503 rather than wait.
     pub fn unavailable(&self, now: u64, t: &Timing) -> bool {
         self.keys.is_none() && !self.in_flight(now) && self.failed_at.is_some_and(|f| now < f + t.min_refetch)

@@ -9,7 +9,7 @@ import pytest
 
 from conftest import main_config
 from harness.checks import assert_allowed, assert_refused
-from harness.oauth import ProofKey, client_credentials
+from harness.oauth import ProofKey, client_credentials, request
 
 
 def test_key_rotation_refetches_once(stack):
@@ -134,3 +134,38 @@ def test_cold_start_burst(stack, concurrency):
     for _ in range(4):
         assert_allowed(*gate.send(token=bearer), bearer)
     assert idp.fetch_counts() == (discovery, jwks)
+
+
+def test_waiters_survive_the_requester_leaving(stack):
+    """The request that started the cold-start fetch goes away (its client times out) while another
+    request waits on that fetch. The waiting request is still served, by a new fetch within a tick,
+    not after the lost fetch's deadline (`http_timeout_ms` + 1 s)."""
+    idp = stack.idp()
+    token = client_credentials(idp.token_endpoint, "webhook-partner")
+    idp.set_delay(600)
+    gate = stack.envoy({"main": main_config(idp)}, [idp])
+    results = {}
+
+    def impatient():
+        try:
+            request("POST", gate.url(), [("authorization", f"Bearer {token.access_token}")], "{}", timeout=0.3)
+            results["impatient"] = "answered"
+        except OSError:
+            results["impatient"] = "gave up"
+
+    def patient():
+        time.sleep(0.1)
+        t0 = time.monotonic()
+        results["patient"] = gate.send(token=token)
+        results["elapsed"] = time.monotonic() - t0
+
+    threads = [threading.Thread(target=impatient), threading.Thread(target=patient)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert results["impatient"] == "gave up"
+    assert_allowed(*results["patient"], token)
+    # 0.2 s until the first client leaves, at most 1 s to the next tick, 2 x 0.6 s of fetches.
+    assert results["elapsed"] < 4.0, f"the waiting request took {results['elapsed']:.1f}s"
+    assert idp.fetch_counts() == (2, 1)
