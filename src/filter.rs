@@ -122,19 +122,16 @@ struct Worker {
     /// `FilterDataStatus::Continue`), so a body arriving while the request waits for keys, or
     /// after a refusal, must not answer `Continue`.
     allowed: HashSet<u32>,
-    /// Callouts in flight: token -> (issuer index, kind).
-    callouts: HashMap<u32, (usize, CalloutKind)>,
+    /// Callouts in flight: token -> (issuer index, kind, the context that made it).
+    callouts: HashMap<u32, (usize, CalloutKind, u32)>,
     tokens: HashMap<[u8; 32], Rc<AccessToken>>,
     metrics: Metrics,
     /// Whether the host lets a callback act on another request (Envoy yes, Kong no).
     cross_context: bool,
-    /// The root context's id: where request-started fetches are dispatched from when the host
-    /// allows it (see [`Worker::dispatch_detached`]).
-    root_id: u32,
 }
 
 impl Worker {
-    fn new(cfg: Config, root_id: u32) -> Worker {
+    fn new(cfg: Config) -> Worker {
         let fingerprint: [u8; 32] = {
             let mut h = Sha256::new();
             for i in &cfg.issuers {
@@ -163,7 +160,6 @@ impl Worker {
             tokens: HashMap::new(),
             metrics: Metrics { ids: HashMap::new() },
             cross_context,
-            root_id,
         }
     }
 
@@ -195,8 +191,8 @@ impl Worker {
         adopted
     }
 
-    /// Dispatches a fetch from the current context. `false` if the host refused it.
-    fn dispatch(&mut self, index: usize, fetch: &Fetch) -> bool {
+    /// Dispatches a fetch from the current context, `owner`. `false` if the host refused it.
+    fn dispatch(&mut self, index: usize, fetch: &Fetch, owner: u32) -> bool {
         let url = fetch.url();
         let upstream = self.cfg.issuers[index].upstream.clone().unwrap_or_else(|| url.default_upstream());
         let headers = jwks::callout_headers(url);
@@ -208,7 +204,7 @@ impl Worker {
         self.metrics.inc("jwks_fetches");
         match hostcalls::dispatch_http_call(&upstream, headers.to_vec(), None, Vec::new(), timeout) {
             Ok(token) => {
-                self.callouts.insert(token, (index, kind));
+                self.callouts.insert(token, (index, kind, owner));
                 true
             }
             Err(status) => {
@@ -227,24 +223,26 @@ impl Worker {
         }
     }
 
-    /// Dispatches a fetch a request needs, on behalf of the root context when the host allows it.
-    /// Envoy cancels a context's callouts when the context ends: a fetch made from the request
-    /// that first needed the keys would die with it if that client went away, leaving every
-    /// other request waiting on it until the fetch deadline. The root context lives as long as
-    /// the configuration, and its callout responses wake the waiters the same way.
-    fn dispatch_detached(&mut self, index: usize, fetch: &Fetch, context_id: u32) -> bool {
-        if !self.cross_context || hostcalls::set_effective_context(self.root_id).is_err() {
-            return self.dispatch(index, fetch);
+    /// The request `owner` ended. The proxy-wasm SDK hands a callout's response to the context
+    /// that made it and drops it once that context is gone, so the fetches this request started
+    /// (the first request of a cold start, say, whose client gave up) will never complete here.
+    /// Forget them, so that the requests still waiting are served by a new fetch on the next tick,
+    /// and new requests fetch at once, instead of all waiting for the lost fetch's deadline.
+    fn drop_callouts_of(&mut self, owner: u32) {
+        let lost: Vec<(u32, usize)> =
+            self.callouts.iter().filter(|(_, c)| c.2 == owner).map(|(token, c)| (*token, c.0)).collect();
+        for (token, index) in lost {
+            self.callouts.remove(&token);
+            if !self.callouts.values().any(|c| c.0 == index) {
+                self.issuers[index].abandon_fetch();
+            }
         }
-        let started = self.dispatch(index, fetch);
-        let _ = hostcalls::set_effective_context(context_id);
-        started
     }
 
-    /// Handles a callout response; returns the issuer whose fetch finished (successfully or not),
-    /// whose waiters can now be decided.
-    fn on_callout(&mut self, token: u32, body_size: usize) -> Option<usize> {
-        let (index, kind) = self.callouts.remove(&token)?;
+    /// Handles a callout response, in context `current`; returns the issuer whose fetch finished
+    /// (successfully or not), whose waiters can now be decided.
+    fn on_callout(&mut self, token: u32, body_size: usize, current: u32) -> Option<usize> {
+        let (index, kind, _) = self.callouts.remove(&token)?;
         let headers = hostcalls::get_map(MapType::HttpCallResponseHeaders).unwrap_or_default();
         let status = jwks::callout_status(headers.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         let body = status.and_then(|()| {
@@ -262,7 +260,7 @@ impl Worker {
             CalloutKind::Discovery => {
                 match self.issuers[index].on_discovery(body.as_deref().map_err(Clone::clone), now, &self.timing) {
                     Ok(next) => {
-                        if self.dispatch(index, &next) {
+                        if self.dispatch(index, &next, current) {
                             return None;
                         }
                     }
@@ -484,7 +482,7 @@ fn wait_for_keys(
     now: u64,
 ) -> Option<Outcome> {
     let started = match fetch {
-        Some(f) => worker.dispatch_detached(index, &f, context_id),
+        Some(f) => worker.dispatch(index, &f, context_id),
         // Kong cannot resume this request from another context: make its own call.
         None if worker.issuers[index].in_flight(now) && !worker.cross_context => {
             let f = match &worker.cfg.issuers[index].keys {
@@ -492,7 +490,7 @@ fn wait_for_keys(
                 crate::config::KeySource::JwksUri(u) => Fetch::Jwks(u.clone()),
                 crate::config::KeySource::Static(_) => return None,
             };
-            worker.dispatch(index, &f)
+            worker.dispatch(index, &f, context_id)
         }
         None => worker.issuers[index].in_flight(now),
     };
@@ -536,7 +534,7 @@ impl Context for Root {
         let Some(worker) = self.worker.clone() else {
             return;
         };
-        let done = worker.borrow_mut().on_callout(token, body_size);
+        let done = worker.borrow_mut().on_callout(token, body_size, self.id);
         if let Some(index) = done {
             wake_waiters(&worker, index, self.id);
         }
@@ -556,7 +554,7 @@ impl RootContext for Root {
                 return false;
             }
         };
-        let worker = Worker::new(cfg, self.id);
+        let worker = Worker::new(cfg);
         worker.init_replay_store();
         self.worker = Some(Rc::new(RefCell::new(worker)));
         if !self.tick_set {
@@ -585,7 +583,7 @@ impl RootContext for Root {
                 // Refresh in the background; and retry for waiters whose fetch was lost.
                 if worker.issuers[index].keys().is_some() || waiting {
                     if let Some(fetch) = worker.issuers[index].due(now, &timing) {
-                        worker.dispatch(index, &fetch);
+                        worker.dispatch(index, &fetch, self.id);
                     }
                 }
                 if waiting && worker.issuers[index].unavailable(now, &timing) {
@@ -615,7 +613,7 @@ struct Http {
 
 impl Context for Http {
     fn on_http_call_response(&mut self, token: u32, _headers: usize, body_size: usize, _trailers: usize) {
-        let done = self.worker.borrow_mut().on_callout(token, body_size);
+        let done = self.worker.borrow_mut().on_callout(token, body_size, self.id);
         if let Some(index) = done {
             wake_waiters(&self.worker, index, self.id);
         }
@@ -626,6 +624,7 @@ impl Context for Http {
         let mut worker = self.worker.borrow_mut();
         worker.waiters.retain(|(c, _)| *c != id);
         worker.allowed.remove(&id);
+        worker.drop_callouts_of(id);
         true
     }
 }
