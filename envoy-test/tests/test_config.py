@@ -1,11 +1,13 @@
 """A bad filter configuration stops Envoy from using it, and the log names the field."""
 
 import json
+import re
+import subprocess
 
 import pytest
 
 from conftest import main_config
-from harness.procs import Envoy, HarnessError
+from harness.procs import REPO, Envoy, HarnessError, envoy_binary, wasm_file
 
 BAD = [
     ("issuer", {"issuer": "ftp://x"}),
@@ -42,3 +44,16 @@ def test_serve_mode_refuses_bad_config(workdir, echo):
         assert "dpop-gate: invalid configuration: field `issuer`" in (log or str(e.value)), str(e.value)[-3000:]
     finally:
         proxy.stop()
+
+
+def test_readme_envoy_example_is_valid(workdir):
+    """The Envoy configuration shown in the README passes `envoy --mode validate`, filter included."""
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("## End-to-end tests and demo") :]
+    yaml = re.search(r"```yaml\n(.*?)```", section, re.S).group(1)
+    path = workdir / "readme-envoy.yaml"
+    path.write_text(yaml.replace("target/wasm32-wasip1/release/dpop_gate.wasm", str(wasm_file())))
+    r = subprocess.run([str(envoy_binary()), "--mode", "validate", "-c", str(path), "--use-dynamic-base-id"],
+                       capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)  # fmt: skip
+    out = r.stdout + r.stderr
+    assert r.returncode == 0 and "dpop-gate: configured" in out, out[-3000:]
