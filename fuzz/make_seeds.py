@@ -1,0 +1,195 @@
+#!/usr/bin/env python3
+"""Writes the committed seed corpus under fuzz/seeds/<target>/: real tokens, proofs, keys, key
+sets, discovery documents, configurations and requests, plus near-misses of each (alg none, crit,
+private key in a proof, wrong htu, stale nonce, ...), so the fuzzer starts from inputs that reach
+deep into every check. Deterministic keys (P-256 scalars 0x01.. and 0x02.., as tests/authz.rs)
+and fixed times (NOW below, the fuzz targets' clock); ECDSA signatures differ per run.
+
+Needs only the `cryptography` package. Run from the repository root: python3 fuzz/make_seeds.py
+"""
+import base64
+import hashlib
+import hmac
+import json
+import pathlib
+import shutil
+import struct
+
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+NOW = 1_700_000_000
+ISS = "https://idp.example.com/realms/test"
+URI = "https://api.example.com/orders"
+# The configured nonce secret of the nonce-required configuration in fuzz_targets/authz.rs.
+NONCE_SECRET = bytes(range(32))
+NONCE_STEP = 60
+ROOT = pathlib.Path(__file__).resolve().parent / "seeds"
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def p256(seed: int) -> ec.EllipticCurvePrivateKey:
+    return ec.derive_private_key(int.from_bytes(bytes([seed]) * 32, "big"), ec.SECP256R1())
+
+
+def ec_jwk(key, kid=None, private=False):
+    nums = key.public_key().public_numbers()
+    size = (key.curve.key_size + 7) // 8
+    jwk = {"kty": "EC", "crv": "P-256" if size == 32 else "P-384",
+           "x": b64(nums.x.to_bytes(size, "big")), "y": b64(nums.y.to_bytes(size, "big"))}
+    if private:
+        jwk["d"] = b64(key.private_numbers().private_value.to_bytes(size, "big"))
+    if kid:
+        jwk["kid"] = kid
+    return jwk
+
+
+def thumbprint(key) -> str:
+    j = ec_jwk(key)
+    canonical = json.dumps({"crv": j["crv"], "kty": "EC", "x": j["x"], "y": j["y"]}, separators=(",", ":"))
+    return b64(hashlib.sha256(canonical.encode()).digest())
+
+
+def sign(key, header, claims) -> str:
+    signing_input = f"{b64(json.dumps(header).encode())}.{b64(json.dumps(claims).encode())}"
+    r, s = decode_dss_signature(key.sign(signing_input.encode(), ec.ECDSA(hashes.SHA256())))
+    return f"{signing_input}.{b64(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
+
+
+def nonce(step_now: int) -> str:
+    msg = b"dpop-gate nonce v1\x00" + struct.pack(">Q", step_now // NONCE_STEP)
+    return b64(hmac.new(NONCE_SECRET, msg, hashlib.sha256).digest())
+
+
+ISSUER_KEY, HOLDER_KEY, OTHER_KEY = p256(1), p256(2), p256(3)
+CLAIMS = {"iss": ISS, "aud": "api", "exp": NOW + 300, "iat": NOW, "sub": "svc-partner", "scope": "read write",
+          "realm_access": {"roles": ["partner", "webhook"]}}
+BOUND = dict(CLAIMS, cnf={"jkt": thumbprint(HOLDER_KEY)})
+TOKEN_HEADER = {"alg": "ES256", "typ": "JWT", "kid": "idp-1"}
+PLAIN_TOKEN = sign(ISSUER_KEY, TOKEN_HEADER, CLAIMS)
+BOUND_TOKEN = sign(ISSUER_KEY, TOKEN_HEADER, BOUND)
+
+
+def proof(token, method="POST", uri=URI, jti="jti-1", key=HOLDER_KEY, extra=None, header_extra=None):
+    header = {"typ": "dpop+jwt", "alg": "ES256", "jwk": ec_jwk(key)}
+    header.update(header_extra or {})
+    claims = {"jti": jti, "htm": method, "htu": uri, "iat": NOW}
+    if token is not None:
+        claims["ath"] = b64(hashlib.sha256(token.encode()).digest())
+    claims.update(extra or {})
+    return sign(key, header, claims)
+
+
+def write(target: str, name: str, content) -> None:
+    d = ROOT / target
+    d.mkdir(parents=True, exist_ok=True)
+    if not isinstance(content, (str, bytes)):
+        content = json.dumps(content, indent=1)
+    (d / name).write_bytes(content.encode() if isinstance(content, str) else content)
+
+
+def main() -> None:
+    shutil.rmtree(ROOT, ignore_errors=True)
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    rn = rsa_key.public_key().public_numbers()
+    rsa_jwk = {"kty": "RSA", "kid": "rsa-1", "use": "sig", "alg": "RS256",
+               "n": b64(rn.n.to_bytes(256, "big")), "e": b64(rn.e.to_bytes(3, "big"))}
+    ed_pub = ed25519.Ed25519PrivateKey.generate().public_key().public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    ed_jwk = {"kty": "OKP", "crv": "Ed25519", "x": b64(ed_pub)}
+    p384_jwk = ec_jwk(ec.generate_private_key(ec.SECP384R1()), kid="p384")
+    issuer_jwk = ec_jwk(ISSUER_KEY, kid="idp-1")
+
+    # jws: tokens and proofs, valid and refused shapes.
+    write("jws", "token", PLAIN_TOKEN)
+    write("jws", "bound_token", BOUND_TOKEN)
+    write("jws", "proof", proof(BOUND_TOKEN))
+    write("jws", "alg_none", b64(b'{"alg":"none"}') + "." + b64(json.dumps(CLAIMS).encode()) + ".")
+    write("jws", "crit", sign(ISSUER_KEY, dict(TOKEN_HEADER, crit=["exp"]), CLAIMS))
+    write("jws", "b64_false", sign(ISSUER_KEY, dict(TOKEN_HEADER, b64=False), CLAIMS))
+    write("jws", "hs256", sign(ISSUER_KEY, dict(TOKEN_HEADER, alg="HS256"), CLAIMS))
+    write("jws", "jku_x5u", sign(ISSUER_KEY, dict(TOKEN_HEADER, jku="https://evil.example/jwks",
+                                                  x5u="https://evil.example/cert"), CLAIMS))
+
+    # jwk: one key per type, plus keys that must be refused.
+    for name, jwk in {"ec_p256": issuer_jwk, "ec_p384": p384_jwk, "okp": ed_jwk, "rsa": rsa_jwk,
+                      "ec_private": ec_jwk(HOLDER_KEY, private=True), "oct": {"kty": "oct", "k": b64(b"secret")},
+                      "enc_use": dict(rsa_jwk, use="enc"), "key_ops": dict(issuer_jwk, key_ops=["encrypt"])}.items():
+        write("jwk", name, jwk)
+
+    # jwks: a Keycloak-like set (signing and encryption keys), an empty one, junk.
+    write("jwks", "keycloak", {"keys": [issuer_jwk, rsa_jwk, dict(rsa_jwk, kid="enc", use="enc", alg="RSA-OAEP"),
+                                        ed_jwk, p384_jwk]})
+    write("jwks", "empty", {"keys": []})
+    write("jwks", "not_array", {"keys": {"kty": "EC"}})
+    write("jwks", "shared", struct.pack(">Q", NOW) + json.dumps({"keys": [issuer_jwk]}).encode())
+
+    # discovery: Keycloak's metadata and near-misses.
+    meta = {"issuer": ISS, "jwks_uri": f"{ISS}/protocol/openid-connect/certs",
+            "token_endpoint": f"{ISS}/protocol/openid-connect/token",
+            "dpop_signing_alg_values_supported": ["ES256", "RS256"]}
+    write("discovery", "keycloak", meta)
+    write("discovery", "other_issuer", dict(meta, issuer=ISS + "/"))
+    write("discovery", "relative_jwks_uri", dict(meta, jwks_uri="/certs"))
+    write("discovery", "ipv6", dict(meta, jwks_uri="http://[::1]:8080/certs?x=1"))
+
+    # config: every shipped example, and the nonce shapes.
+    repo = ROOT.parent.parent
+    for kind in ("valid", "invalid", "parser_only"):
+        for f in sorted((repo / "tests/data/configs" / kind).glob("*.json")):
+            write("config", f"{kind}_{f.name}", f.read_bytes())
+    write("config", "nonce", {"issuer": ISS, "dpop": "required",
+                              "dpop_nonce": {"secret": b64(NONCE_SECRET), "step_seconds": NONCE_STEP}})
+    write("config", "nonce_shared_secret", {"issuer": ISS, "dpop_nonce": {}})
+
+    # htu: two URIs per input, equal or not after normalisation.
+    for name, pair in {
+        "same": (URI, URI),
+        "case_port": ("HTTPS://API.Example.com:443/orders", URI),
+        "dots": ("https://api.example.com/a/./b/../orders", URI),
+        "percent": ("https://api.example.com/%6Frders%2f", "https://api.example.com/orders%2F"),
+        "query": (URI + "?a=1#frag", URI),
+        "ipv6": ("http://[::1]:80/x", "http://[::1]/x"),
+        "userinfo": ("https://user@api.example.com/orders", URI),
+        "bad_port": ("https://api.example.com:99999/orders", URI),
+    }.items():
+        write("htu", name, "\n".join(pair))
+
+    # dpop_proof: method, request URI, access token, proof (one per line).
+    def proof_case(name, p, method="POST", uri=URI, token=BOUND_TOKEN):
+        write("dpop_proof", name, "\n".join([method, uri, token, p]))
+
+    proof_case("valid", proof(BOUND_TOKEN))
+    proof_case("no_ath", proof(None), token="")
+    proof_case("htu_tricks", proof(BOUND_TOKEN, uri="HTTPS://api.example.com:443/x/../orders?q=1"))
+    proof_case("wrong_method", proof(BOUND_TOKEN, method="GET"))
+    proof_case("private_jwk", proof(BOUND_TOKEN, header_extra={"jwk": ec_jwk(HOLDER_KEY, private=True)}))
+    proof_case("iat_string", proof(BOUND_TOKEN, extra={"iat": str(NOW)}))
+    proof_case("nonce", proof(BOUND_TOKEN, extra={"nonce": nonce(NOW)}))
+
+    # authz: method, request URI, then `a:` Authorization and `d:` DPoP header lines.
+    def request(name, auth=(), dpop=(), method="POST", uri=URI):
+        lines = [method, uri] + [f"a:{a}" for a in auth] + [f"d:{d}" for d in dpop]
+        write("authz", name, "\n".join(lines))
+
+    request("bearer", [f"Bearer {PLAIN_TOKEN}"])
+    request("bearer_lower_case", [f"bearer {PLAIN_TOKEN}"])
+    request("dpop", [f"DPoP {BOUND_TOKEN}"], [proof(BOUND_TOKEN)])
+    request("dpop_nonce", [f"DPoP {BOUND_TOKEN}"], [proof(BOUND_TOKEN, extra={"nonce": nonce(NOW)})])
+    request("dpop_nonce_previous_step", [f"DPoP {BOUND_TOKEN}"],
+            [proof(BOUND_TOKEN, extra={"nonce": nonce(NOW - NONCE_STEP)})])
+    request("bound_as_bearer", [f"Bearer {BOUND_TOKEN}"])
+    request("plain_as_dpop", [f"DPoP {PLAIN_TOKEN}"], [proof(PLAIN_TOKEN)])
+    request("two_authorization", [f"Bearer {PLAIN_TOKEN}", f"Bearer {PLAIN_TOKEN}"])
+    request("two_proofs", [f"DPoP {BOUND_TOKEN}"], [proof(BOUND_TOKEN), proof(BOUND_TOKEN, jti="jti-2")])
+    request("empty_bearer", ["Bearer "])
+    request("wrong_holder", [f"DPoP {BOUND_TOKEN}"], [proof(BOUND_TOKEN, key=OTHER_KEY)])
+    request("no_host", [f"DPoP {BOUND_TOKEN}"], [proof(BOUND_TOKEN)], uri="")
+
+
+if __name__ == "__main__":
+    main()
