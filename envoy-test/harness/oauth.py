@@ -112,8 +112,9 @@ def request(method: str, url: str, headers=(), body: bytes | str | None = None, 
     conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
     try:
         path = u.path + (f"?{u.query}" if u.query else "")
-        conn.putrequest(method, path, skip_accept_encoding=True)
         items = list(headers.items()) if isinstance(headers, dict) else list(headers)
+        own_host = any(k.lower() == "host" for k, _ in items)
+        conn.putrequest(method, path, skip_host=own_host, skip_accept_encoding=True)
         if isinstance(body, str):
             body = body.encode()
         for k, v in items:

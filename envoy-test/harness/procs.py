@@ -334,6 +334,7 @@ def envoy_config(listeners: dict, upstream_port: int, idp_ports: list) -> dict:
     def listener(name, cfg):
         return {
             "name": name,
+            "stat_prefix": name,
             "address": {"socket_address": {"address": LOOPBACK, "port_value": 0}},
             "filter_chains": [
                 {
@@ -462,6 +463,11 @@ class Envoy:
         with urllib.request.urlopen(f"{self.admin}/stats?format=json&filter=^{prefix}", timeout=5) as r:
             data = json.loads(r.read())
         return {s["name"]: s.get("value", 0) for s in data.get("stats", []) if "name" in s}
+
+    def worker_connections(self, listener: str = "main") -> dict:
+        """Connections each worker accepted on `listener`: {"worker_0": n, ...}."""
+        stats = self.stats(prefix=f"listener\\.{listener}\\.worker_")
+        return {name.split(".")[-2]: v for name, v in stats.items() if name.endswith(".downstream_cx_total")}
 
     def log_text(self) -> str:
         return self.proc.log_text() if self.proc else ""

@@ -15,6 +15,10 @@ from harness.oauth import ProofKey, Token, client_credentials, request
 from harness.procs import API_AUDIENCE, EchoServer, Envoy, HarnessError, Idp, check_prerequisites
 
 
+# The `public` listener's origin: TLS ends in front of Envoy, clients sign proofs for this URL.
+PUBLIC_BASE_URL = "https://api.example.com"
+
+
 def _interrupt(signum, frame):
     raise KeyboardInterrupt(f"signal {signum}")
 
@@ -127,6 +131,7 @@ def envoy(workdir, idp, echo):
         "required": main_config(idp, dpop="required"),
         "scoped": main_config(idp, scopes_required=["webhook:write"]),
         "skew0": main_config(idp, clock_skew_seconds=0),
+        "public": main_config(idp, public_base_url=PUBLIC_BASE_URL),
     }
     proxy = Envoy(workdir, listeners, echo.port, [idp.port])
     try:

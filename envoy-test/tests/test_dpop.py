@@ -5,6 +5,7 @@ import time
 
 import pytest
 
+from conftest import PUBLIC_BASE_URL
 from harness.checks import assert_allowed, assert_refused
 from harness.oauth import ProofKey, b64url
 
@@ -129,4 +130,25 @@ def test_dpop_required_listener(gate, tokens):
     assert_allowed(resp, seen, token)
     # A proof for another listener's URL (other port) is refused: htu binds the proof to the URL.
     resp, seen = gate.send("required", token=token, proof=gate.proof_for(token, "main"))
+    assert_refused(resp, seen, 401, "invalid_dpop_proof", "DPoP")
+
+
+def test_htu_from_host_header(gate, tokens):
+    """htu is checked against the URL the client addressed: its Host header, not Envoy's address."""
+    token = tokens.dpop("EC")
+    port = gate.envoy.ports["main"]
+    host = [("host", f"localhost:{port}")]
+    proof = token.key.proof("POST", f"http://localhost:{port}/webhook", token.access_token)
+    assert_allowed(*gate.send(token=token, proof=proof, headers=host), token)
+    proof = gate.proof_for(token)  # htu http://127.0.0.1:<port>/webhook, Host says localhost
+    resp, seen = gate.send(token=token, proof=proof, headers=host)
+    assert_refused(resp, seen, 401, "invalid_dpop_proof", "DPoP")
+
+
+def test_public_base_url(gate, tokens):
+    """With `public_base_url` (TLS ends in front of the proxy) the proof is for the public URL."""
+    token = tokens.dpop("RSA")
+    proof = token.key.proof("POST", f"{PUBLIC_BASE_URL}/webhook", token.access_token)
+    assert_allowed(*gate.send("public", token=token, proof=proof), token)
+    resp, seen = gate.send("public", token=token, proof=gate.proof_for(token, "public"))
     assert_refused(resp, seen, 401, "invalid_dpop_proof", "DPoP")

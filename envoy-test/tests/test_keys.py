@@ -1,15 +1,21 @@
 """The issuer's keys: discovery and JWKS fetches counted at the authorization server, key rotation,
 the server going away, and a burst of requests on a cold Envoy. Each test has its own IdP and Envoy."""
 
+import http.client
 import threading
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from conftest import main_config
 from harness.checks import assert_allowed, assert_refused
-from harness.oauth import ProofKey, client_credentials, request
+from harness.oauth import ProofKey, Response, client_credentials, request
+from harness.procs import LOOPBACK
+
+# Refusal counters: `dpop_gate_refused_<reason>` (src/filter.rs `Metrics::refused`).
+REFUSED = "wasmcustom.dpop_gate_refused_"
 
 
 def test_key_rotation_refetches_once(stack):
@@ -41,6 +47,12 @@ def test_key_rotation_refetches_once(stack):
     resp, seen = gate.send(token=unknown)
     assert_refused(resp, seen, 401, "invalid_token", "Bearer")
     assert idp.fetch_counts() == (1, 2)
+
+    # The filter's own counters agree (Envoy names them `wasmcustom.<name>`).
+    stats = gate.envoy.stats()
+    assert stats["wasmcustom.dpop_gate_jwks_fetches"] == 3, stats  # discovery, JWKS, JWKS
+    assert stats["wasmcustom.dpop_gate_allowed"] == 5, stats
+    assert stats[f"{REFUSED}token_key_not_found"] == 1, stats
 
 
 def test_idp_stopped_after_warm_up(stack):
@@ -99,13 +111,15 @@ def test_idp_down_from_the_start(stack, source):
 
 @pytest.mark.parametrize("concurrency", [1, 2])
 def test_cold_start_burst(stack, concurrency):
-    """20 requests at once on a fresh Envoy, while the IdP answers slowly: all pass. With one worker
-    the IdP sees exactly one discovery and one JWKS fetch (every request waits on the same fetch).
-    With two, each worker's VM may start its own before either publishes the keys in shared data:
-    at most one of each per worker."""
+    """20 requests at once on a fresh Envoy, while the IdP answers slowly: the valid ones pass, the
+    wrong-audience ones are refused after the same wait. With one worker the IdP sees exactly one
+    discovery and one JWKS fetch (every request waits on the same fetch). With two, each worker's VM
+    may start its own before either publishes the keys in shared data: at most one of each per
+    worker."""
     idp = stack.idp()
     bearer = client_credentials(idp.token_endpoint, "webhook-partner")
     bound = client_credentials(idp.token_endpoint, "webhook-partner-dpop", dpop_key=ProofKey.generate("EC"))
+    foreign = client_credentials(idp.token_endpoint, "webhook-partner", resource="https://other.example.com")
     idp.set_delay(300)
     gate = stack.envoy({"main": main_config(idp)}, [idp], concurrency=concurrency)
     assert idp.fetch_counts() == (0, 0)
@@ -114,26 +128,51 @@ def test_cold_start_burst(stack, concurrency):
     barrier = threading.Barrier(n)
 
     def one(i):
-        token = bearer if i % 2 else bound
+        token = (bearer, bound, bearer, foreign)[i % 4]
         proof = gate.proof_for(bound) if token is bound else None
         barrier.wait(10)
-        return token, gate.send(token=token, proof=proof)
+        t0 = time.monotonic()
+        resp, seen = gate.send(token=token, proof=proof)
+        return token, resp, seen, time.monotonic() - t0
 
     with ThreadPoolExecutor(n) as pool:
         results = list(pool.map(one, range(n)))
-    for token, (resp, seen) in results:
-        assert_allowed(resp, seen, token)
+    for token, resp, seen, _ in results:
+        if token is foreign:
+            assert_refused(resp, seen, 401, "invalid_token", "Bearer")
+        else:
+            assert_allowed(resp, seen, token)
+    # They waited for the keys together: two slowed-down fetches are 0.6 s.
+    waited = sum(1 for *_, elapsed in results if elapsed >= 0.5)
+    assert waited >= n // 2, sorted(round(e, 2) for *_, e in results)
 
     discovery, jwks = idp.fetch_counts()
     if concurrency == 1:
         assert (discovery, jwks) == (1, 1)
     else:
         assert 1 <= discovery <= concurrency and 1 <= jwks <= concurrency, (discovery, jwks)
+        per_worker = gate.envoy.worker_connections("main")
+        assert len([c for c in per_worker.values() if c > 0]) == 2, f"one worker got every connection: {per_worker}"
 
     # Warm now: more requests fetch nothing.
     for _ in range(4):
         assert_allowed(*gate.send(token=bearer), bearer)
     assert idp.fetch_counts() == (discovery, jwks)
+
+
+def test_proof_replay_across_workers(stack):
+    """The replay store is host shared data: a proof used on one worker is refused on the other.
+    Each replay goes on a new connection, and connections are spread over both workers."""
+    idp = stack.idp()
+    gate = stack.envoy({"main": main_config(idp)}, [idp], concurrency=2)
+    token = client_credentials(idp.token_endpoint, "webhook-partner-dpop", dpop_key=ProofKey.generate("Ed25519"))
+    proof = gate.proof_for(token)
+    assert_allowed(*gate.send(token=token, proof=proof), token)
+    for _ in range(10):
+        resp, seen = gate.send(token=token, proof=proof)
+        assert_refused(resp, seen, 401, "invalid_dpop_proof", "DPoP")
+    per_worker = gate.envoy.worker_connections("main")
+    assert len([c for c in per_worker.values() if c > 0]) == 2, f"one worker got every connection: {per_worker}"
 
 
 def test_waiters_survive_the_requester_leaving(stack):
@@ -169,3 +208,37 @@ def test_waiters_survive_the_requester_leaving(stack):
     # 0.2 s until the first client leaves, at most 1 s to the next tick, 2 x 0.6 s of fetches.
     assert results["elapsed"] < 4.0, f"the waiting request took {results['elapsed']:.1f}s"
     assert idp.fetch_counts() == (2, 1)
+
+
+@pytest.mark.parametrize("audience_ok", [True, False], ids=["allowed", "refused"])
+def test_cold_start_with_streamed_body(stack, audience_ok):
+    """On a cold Envoy the headers arrive, the body follows 0.5 s later while the request waits
+    for the keys: the body is held, then goes upstream whole (allowed) or never (refused)."""
+    idp = stack.idp()
+    resource = None if audience_ok else "https://other.example.com"
+    token = client_credentials(idp.token_endpoint, "webhook-partner", resource=resource)
+    idp.set_delay(300)
+    gate = stack.envoy({"main": main_config(idp)}, [idp])
+    marker = uuid.uuid4().hex
+    body = b'{"event": "order.created", "items": [' + b",".join(b'"item-%d"' % i for i in range(2000)) + b"]}"
+    conn = http.client.HTTPConnection(LOOPBACK, gate.envoy.ports["main"], timeout=15)
+    try:
+        conn.putrequest("POST", "/webhook")
+        for k, v in [("authorization", f"Bearer {token.access_token}"), ("x-test-id", marker),
+                     ("content-type", "application/json"), ("content-length", str(len(body)))]:  # fmt: skip
+            conn.putheader(k, v)
+        conn.endheaders()
+        time.sleep(0.5)
+        conn.send(body[:1000])
+        time.sleep(0.2)
+        conn.send(body[1000:])
+        r = conn.getresponse()
+        resp = Response(r.status, [(k.lower(), v) for k, v in r.getheaders()], r.read())
+    finally:
+        conn.close()
+    seen = gate.echo.seen(marker)
+    if audience_ok:
+        assert_allowed(resp, seen, token)
+        assert seen[0]["body"].encode() == body
+    else:
+        assert_refused(resp, seen, 401, "invalid_token", "Bearer")
