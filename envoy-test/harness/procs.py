@@ -329,7 +329,7 @@ def wasm_filter(config: dict, name: str = "dpop_gate") -> dict:
 def envoy_config(listeners: dict, upstream_port: int, idp_ports: list) -> dict:
     """Envoy's bootstrap: one listener per filter configuration (port 0: Envoy picks), each
     listener -> wasm filter -> router -> the echo cluster; and one STATIC cluster per IdP port named
-    `127.0.0.1:<port>`, the filter's default callout target."""
+    `127.0.0.1:<port>`, the filter's default callout target (or `(name, port)` for another name)."""
 
     def listener(name, cfg):
         return {
@@ -387,7 +387,8 @@ def envoy_config(listeners: dict, upstream_port: int, idp_ports: list) -> dict:
         "admin": {"address": {"socket_address": {"address": LOOPBACK, "port_value": 0}}},
         "static_resources": {
             "listeners": [listener(n, c) for n, c in listeners.items()],
-            "clusters": [cluster("echo", upstream_port)] + [cluster(f"{LOOPBACK}:{p}", p) for p in idp_ports],
+            "clusters": [cluster("echo", upstream_port)]
+            + [cluster(*p) if isinstance(p, tuple) else cluster(f"{LOOPBACK}:{p}", p) for p in idp_ports],
         },
     }
 

@@ -159,7 +159,9 @@ def stack(workdir, echo):
             return server.start() if start else server
 
         def envoy(self, listeners: dict, idps: list, concurrency: int = 1, start: bool = True) -> Gate:
-            proxy = Envoy(workdir, listeners, echo.port, [i.port for i in idps], concurrency=concurrency)
+            """`idps`: Idp servers (cluster `127.0.0.1:<port>`) or `(cluster name, port)`."""
+            ports = [i if isinstance(i, tuple) else i.port for i in idps]
+            proxy = Envoy(workdir, listeners, echo.port, ports, concurrency=concurrency)
             started.append(proxy)
             if start:
                 proxy.start()

@@ -242,3 +242,74 @@ def test_cold_start_with_streamed_body(stack, audience_ok):
         assert seen[0]["body"].encode() == body
     else:
         assert_refused(resp, seen, 401, "invalid_token", "Bearer")
+
+
+def test_background_refresh(stack):
+    """`jwks_refresh_seconds`: the keys are refetched in the background, so a key the IdP added
+    meanwhile is known before any token needs it. A refresh may come with a new discovery: a root
+    context that only adopted the keys from shared data (Envoy's main thread) has not learnt the
+    `jwks_uri`.
+
+    The bound: one refresh per root context (here the worker's and the main thread's). Root
+    contexts all become due in the same second (they share `fetched_at`) and their ticks started
+    together, so they usually refresh at once rather than adopting each other's."""
+    idp = stack.idp()
+    gate = stack.envoy({"main": main_config(idp, jwks_refresh_seconds=10)}, [idp])
+    token = client_credentials(idp.token_endpoint, "webhook-partner")
+    assert_allowed(*gate.send(token=token), token)
+    assert idp.fetch_counts() == (1, 1)
+    new_kid = idp.rotate("ES256")
+    deadline = time.monotonic() + 20
+    while idp.fetch_counts()[1] < 2 and time.monotonic() < deadline:
+        time.sleep(0.25)
+    time.sleep(0.3)  # the refresh's response is being installed and published
+    discovery, jwks = idp.fetch_counts()
+    assert 2 <= jwks <= 3 and discovery in (1, 2), f"background refresh after 10 s: {discovery}, {jwks}"
+    fresh = client_credentials(idp.token_endpoint, "webhook-partner-es256")
+    assert fresh.header["kid"] == new_kid
+    assert_allowed(*gate.send(token=fresh), fresh)
+    assert idp.fetch_counts() == (discovery, jwks), "the new kid was already known: no refetch"
+
+
+def test_idp_too_slow(stack):
+    """A fetch that outlasts `http_timeout_ms` fails: the requests waiting on it get 503 soon after
+    the timeout, all of them, and never reach the upstream."""
+    idp = stack.idp()
+    token = client_credentials(idp.token_endpoint, "webhook-partner")
+    idp.set_delay(3000)
+    gate = stack.envoy({"main": main_config(idp, http_timeout_ms=500)}, [idp])
+
+    def one(_):
+        t0 = time.monotonic()
+        resp, seen = gate.send(token=token)
+        return resp, seen, time.monotonic() - t0
+
+    with ThreadPoolExecutor(6) as pool:
+        results = list(pool.map(one, range(6)))
+    for resp, seen, elapsed in results:
+        assert_refused(resp, seen, 503, None, body_error="temporarily_unavailable")
+        assert elapsed < 2.5, f"answered after {elapsed:.1f}s"
+
+
+def test_two_issuers(stack):
+    """`issuers`: two authorization servers, the token's `iss` picks the entry; the second one's
+    callouts go to a cluster named by `upstream`. A token of a third, unconfigured IdP is refused."""
+    first, second, stranger = stack.idp(), stack.idp(), stack.idp()
+    config = {
+        "audiences": ["https://api.example.com"],
+        "claims_to_headers": main_config(first)["claims_to_headers"],
+        "issuers": [
+            {"issuer": first.issuer},
+            {"issuer": second.issuer, "jwks_uri": second.jwks_uri, "upstream": "second_idp"},
+        ],
+    }
+    gate = stack.envoy({"main": config}, [first, ("second_idp", second.port)])
+    for idp in (first, second):
+        for client in ("webhook-partner", "webhook-partner-es256"):
+            token = client_credentials(idp.token_endpoint, client)
+            assert_allowed(*gate.send(token=token), token)
+    assert first.fetch_counts() == (1, 1) and second.fetch_counts() == (0, 1)
+    foreign = client_credentials(stranger.token_endpoint, "webhook-partner")
+    resp, seen = gate.send(token=foreign)
+    assert_refused(resp, seen, 401, "invalid_token", "Bearer")
+    assert stranger.fetch_counts() == (0, 0)
