@@ -17,6 +17,7 @@ use crate::dpop::{self, ProofPolicy};
 use crate::error::{Error, ProofError, RequestError, TokenError};
 use crate::jwk::JwkSet;
 use crate::jws;
+use crate::nonce::{self, Freshness, Secret};
 use crate::token::{self, AccessToken, TokenPolicy};
 
 /// The authentication scheme a client used.
@@ -73,6 +74,12 @@ pub trait State {
     fn store_token(&mut self, hash: [u8; 32], token: Rc<AccessToken>);
     /// Records a DPoP proof's replay key until `expires_at`; see [`dpop::ReplayStore`].
     fn record_proof(&mut self, key: &str, expires_at: u64, now: u64) -> Result<(), ProofError>;
+    /// The DPoP nonce secret shared by the host's workers, asked for only when `dpop_nonce` is
+    /// configured without a `secret`. `None` (the default: a host that has none) refuses every
+    /// proof with [`Error::UseNonce`]: failing closed.
+    fn nonce_secret(&mut self) -> Option<Secret> {
+        None
+    }
 }
 
 /// A request that passed.
@@ -82,6 +89,9 @@ pub struct Grant {
     pub token: Rc<AccessToken>,
     /// The configured claim headers, `(name, value)`, for claims the token has.
     pub headers: Vec<(String, String)>,
+    /// A fresh DPoP nonce to send in the response's `DPoP-Nonce` header: the proof's nonce was
+    /// from the previous step (RFC 9449 section 9.1: the server may supply a new nonce any time).
+    pub nonce: Option<String>,
 }
 
 /// The decision.
@@ -197,6 +207,7 @@ fn decide(cfg: &Config, req: &Request<'_>, state: &mut dyn State, now: u64) -> R
     let creds = credentials(req, cfg.dpop)?;
     let token = verified_token(cfg, creds.token, state, now)?;
 
+    let mut fresh_nonce = None;
     match (creds.scheme, token.jkt.as_deref()) {
         (Scheme::Bearer, Some(_)) => return Err(Error::Token(TokenError::BoundTokenAsBearer).into()),
         (Scheme::Bearer, None) if cfg.dpop == DpopMode::Required => {
@@ -216,12 +227,50 @@ fn decide(cfg: &Config, req: &Request<'_>, state: &mut dyn State, now: u64) -> R
             let proof = dpop::verify_proof(proof_text, req.method, uri, Some(creds.token), &policy, now)
                 .map_err(Error::Proof)?;
             dpop::check_binding(Some(jkt), &proof).map_err(Error::Token)?;
+            // After the signature (a nonce failure tells the client to retry, which only a key
+            // holder can), before the replay store (a refused proof uses no store capacity).
+            fresh_nonce = check_nonce(cfg, state, proof.nonce.as_deref(), now)?;
             state.record_proof(&dpop::replay_key(&proof), proof.replay_expiry(&policy), now).map_err(Error::Proof)?;
         }
     }
 
     let headers = claim_headers(cfg, &token.claims);
-    Ok(Grant { token, headers })
+    Ok(Grant { token, headers, nonce: fresh_nonce })
+}
+
+/// RFC 9449 section 9: with `dpop_nonce` configured, the proof's `nonce` must be one this server
+/// issued for the current or the previous step. Returns the fresh nonce to send when it was from
+/// the previous step.
+fn check_nonce(
+    cfg: &Config,
+    state: &mut dyn State,
+    proof_nonce: Option<&str>,
+    now: u64,
+) -> Result<Option<String>, Error> {
+    let Some(nc) = &cfg.dpop_nonce else {
+        return Ok(None);
+    };
+    let secret = nonce_secret(cfg, state).ok_or(Error::UseNonce)?;
+    match nonce::verify(&secret, nc.step_seconds, now, proof_nonce) {
+        Ok(Freshness::Current) => Ok(None),
+        Ok(Freshness::Previous) => Ok(Some(nonce::issue(&secret, nc.step_seconds, now))),
+        Err(_) => Err(Error::UseNonce),
+    }
+}
+
+/// The nonce to send in `DPoP-Nonce` at `now` (with a [`Error::UseNonce`] refusal, or when a
+/// client's nonce is getting old); `None` when nonces are off or no secret can be had.
+pub fn fresh_nonce(cfg: &Config, state: &mut dyn State, now: u64) -> Option<String> {
+    let nc = cfg.dpop_nonce.as_ref()?;
+    Some(nonce::issue(&nonce_secret(cfg, state)?, nc.step_seconds, now))
+}
+
+/// The configured secret, else the host's.
+fn nonce_secret(cfg: &Config, state: &mut dyn State) -> Option<Secret> {
+    match cfg.dpop_nonce.as_ref()?.secret.as_ref() {
+        Some(secret) => Some(secret.clone()),
+        None => state.nonce_secret(),
+    }
 }
 
 /// The token from the cache, or parsed, verified with the issuer's keys and checked.

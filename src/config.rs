@@ -16,6 +16,7 @@ use serde_json::Value;
 
 use crate::alg::Algorithm;
 use crate::jwk::JwkSet;
+use crate::nonce::Secret;
 
 /// How DPoP is enforced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -29,6 +30,19 @@ pub enum DpopMode {
     /// The `DPoP` scheme is refused. DPoP-bound tokens are still refused as `Bearer`: a token
     /// bound to a key must never be usable without that key.
     Disabled,
+}
+
+/// `dpop_nonce`: server nonces (RFC 9449 section 9). When configured, every DPoP proof must carry a
+/// nonce this filter issued (see [`crate::nonce`]): a nonce that is not required protects nothing,
+/// so there is no "optional" form.
+#[derive(Debug, Clone)]
+pub struct NonceConfig {
+    /// `secret` (unpadded base64url, 32 to 64 bytes): share it between gateways that must accept
+    /// each other's nonces. Default: a random secret made by the first worker and shared by all
+    /// workers of this host through shared data.
+    pub secret: Option<Secret>,
+    /// `step_seconds`, default 60 (10-3600): a nonce is accepted in its step and the next.
+    pub step_seconds: u64,
 }
 
 /// Where an issuer's keys come from.
@@ -95,6 +109,8 @@ pub struct Config {
     pub max_token_bytes: usize,
     /// `token_cache_entries`, default 1024: verified tokens cached per worker (0 disables).
     pub token_cache_entries: usize,
+    /// `dpop_nonce`, default none (no nonces).
+    pub dpop_nonce: Option<NonceConfig>,
 }
 
 /// A configuration error: the field at fault and what is wrong with it.
@@ -217,6 +233,14 @@ struct RawConfig {
     http_timeout_ms: Option<u64>,
     max_token_bytes: Option<usize>,
     token_cache_entries: Option<usize>,
+    dpop_nonce: Option<RawNonce>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNonce {
+    secret: Option<String>,
+    step_seconds: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -344,10 +368,27 @@ impl Config {
         let max_token_bytes = bounded("max_token_bytes", raw.max_token_bytes.map(|v| v as u64), 8192, 256, 65_536)?;
         let token_cache_entries =
             bounded("token_cache_entries", raw.token_cache_entries.map(|v| v as u64), 1024, 0, 100_000)?;
+        let dpop = raw.dpop.unwrap_or(DpopMode::Optional);
+        let dpop_nonce = match raw.dpop_nonce {
+            None => None,
+            Some(_) if dpop == DpopMode::Disabled => {
+                return Err(err("dpop_nonce", "needs `dpop` to be `optional` or `required`"))
+            }
+            Some(n) => Some(NonceConfig {
+                secret: match n.secret {
+                    None => None,
+                    Some(text) => Some(
+                        Secret::from_base64url(&text)
+                            .ok_or_else(|| err("dpop_nonce.secret", "must be unpadded base64url of 32 to 64 bytes"))?,
+                    ),
+                },
+                step_seconds: bounded("dpop_nonce.step_seconds", n.step_seconds, 60, 10, 3600)?,
+            }),
+        };
 
         Ok(Config {
             issuers,
-            dpop: raw.dpop.unwrap_or(DpopMode::Optional),
+            dpop,
             dpop_algs,
             dpop_max_age,
             clock_skew,
@@ -358,6 +399,7 @@ impl Config {
             http_timeout_ms,
             max_token_bytes: max_token_bytes as usize,
             token_cache_entries: token_cache_entries as usize,
+            dpop_nonce,
         })
     }
 

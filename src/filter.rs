@@ -35,6 +35,7 @@ use crate::challenge;
 use crate::config::Config;
 use crate::error::{Error, ProofError};
 use crate::jwks::{self, Fetch, FetchError, IssuerKeys, Timing};
+use crate::nonce::{self, Secret};
 use crate::replay;
 use crate::token::AccessToken;
 
@@ -128,6 +129,12 @@ struct Worker {
     metrics: Metrics,
     /// Whether the host lets a callback act on another request (Envoy yes, Kong no).
     cross_context: bool,
+    /// This worker's offer for the shared DPoP nonce secret (`dpop_nonce` without `secret`), from
+    /// WASI `random_get`: both hosts implement it, and std already needs it for `HashMap` keys.
+    /// `None` when not needed, or when the host has no random source.
+    nonce_offer: Option<[u8; nonce::MIN_SECRET_BYTES]>,
+    /// Allowed requests whose response gets a fresh `DPoP-Nonce`: context id -> nonce.
+    response_nonces: HashMap<u32, String>,
 }
 
 impl Worker {
@@ -148,6 +155,13 @@ impl Worker {
         };
         let issuers: Vec<IssuerKeys> = cfg.issuers.iter().map(|i| IssuerKeys::new(&i.issuer, &i.keys)).collect();
         let cross_context = hostcalls::get_property(vec!["ngx", "hostname"]).ok().flatten().is_none();
+        let nonce_offer = match &cfg.dpop_nonce {
+            Some(n) if n.secret.is_none() => {
+                let mut bytes = [0u8; nonce::MIN_SECRET_BYTES];
+                getrandom::fill(&mut bytes).ok().map(|()| bytes)
+            }
+            _ => None,
+        };
         Worker {
             shared_cas: alloc::vec![None; issuers.len()],
             issuers,
@@ -160,6 +174,8 @@ impl Worker {
             tokens: HashMap::new(),
             metrics: Metrics { ids: HashMap::new() },
             cross_context,
+            nonce_offer,
+            response_nonces: HashMap::new(),
         }
     }
 
@@ -321,6 +337,29 @@ impl Worker {
         Err(ProofError::ReplayStoreUnavailable)
     }
 
+    /// The DPoP nonce secret all workers of this host use, kept in shared data.
+    ///
+    /// Shared data cannot insert a key only if it is absent (a missing key accepts any CAS), so
+    /// workers starting together may each write their offer: the last write stays. Every use
+    /// reads the stored value, so all workers agree from then on; a nonce made meanwhile with a
+    /// losing offer costs its client one `use_dpop_nonce` retry. A stored value of the wrong
+    /// length is replaced by compare-and-swap on its version. Without shared data, the worker's
+    /// own offer (nonces then hold on this worker only, still safely).
+    fn nonce_secret(&self) -> Option<Secret> {
+        let offer = self.nonce_offer.as_ref()?;
+        let key = format!("{}/nonce_secret", self.prefix);
+        for _ in 0..4 {
+            match hostcalls::get_shared_data(&key) {
+                Ok((Some(stored), _)) if stored.len() == offer.len() => return Secret::new(&stored),
+                Ok((_, cas)) => {
+                    let _ = hostcalls::set_shared_data(&key, Some(offer), cas);
+                }
+                Err(_) => break,
+            }
+        }
+        Secret::new(offer)
+    }
+
     /// Creates the replay buckets so every later write is a compare-and-swap on an existing value.
     fn init_replay_store(&self) {
         for b in 0..replay::BUCKETS {
@@ -362,6 +401,10 @@ impl State for DecisionState<'_> {
 
     fn record_proof(&mut self, key: &str, expires_at: u64, now: u64) -> Result<(), ProofError> {
         self.worker.record_proof(key, expires_at, now)
+    }
+
+    fn nonce_secret(&mut self) -> Option<Secret> {
+        self.worker.nonce_secret()
     }
 }
 
@@ -421,6 +464,9 @@ fn process(worker_rc: &Rc<RefCell<Worker>>, context_id: u32, resumed: bool) -> b
         Outcome::Allow(grant) => {
             worker.metrics.inc("allowed");
             worker.allowed.insert(context_id);
+            if let Some(nonce) = grant.nonce {
+                worker.response_nonces.insert(context_id, nonce);
+            }
             let _ = hostcalls::set_map_value(
                 MapType::HttpRequestHeaders,
                 "authorization",
@@ -454,7 +500,13 @@ fn process(worker_rc: &Rc<RefCell<Worker>>, context_id: u32, resumed: bool) -> b
                     None
                 }
             });
-            let refusal = challenge::refusal(&error, used, cfg.dpop, &cfg.dpop_algs);
+            let mut refusal = challenge::refusal(&error, used, cfg.dpop, &cfg.dpop_algs);
+            if matches!(error, Error::UseNonce) {
+                // RFC 9449 section 9: the nonce to retry with.
+                if let Some(nonce) = authz::fresh_nonce(&cfg, &mut DecisionState { worker: &mut worker, now }, now) {
+                    refusal.headers.push(("dpop-nonce", nonce));
+                }
+            }
             let hdrs: Vec<(&str, &str)> = refusal.headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
             let _ = hostcalls::send_http_response(u32::from(refusal.status), hdrs, Some(refusal.body.as_bytes()));
             false
@@ -555,6 +607,14 @@ impl RootContext for Root {
             }
         };
         let worker = Worker::new(cfg);
+        if worker.cfg.dpop_nonce.as_ref().is_some_and(|n| n.secret.is_none()) && worker.nonce_offer.is_none() {
+            log(
+                LogLevel::Critical,
+                "dpop-gate: invalid configuration: field `dpop_nonce.secret`: the host has no random source \
+                 to make one; configure it",
+            );
+            return false;
+        }
         worker.init_replay_store();
         self.worker = Some(Rc::new(RefCell::new(worker)));
         if !self.tick_set {
@@ -624,6 +684,7 @@ impl Context for Http {
         let mut worker = self.worker.borrow_mut();
         worker.waiters.retain(|(c, _)| *c != id);
         worker.allowed.remove(&id);
+        worker.response_nonces.remove(&id);
         worker.drop_callouts_of(id);
         true
     }
@@ -655,6 +716,14 @@ impl HttpContext for Http {
 
     fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
         self.hold_unless_allowed()
+    }
+
+    fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        // RFC 9449 section 9.1: the client's nonce was from the previous step; here is the next.
+        if let Some(nonce) = self.worker.borrow_mut().response_nonces.remove(&self.id) {
+            let _ = hostcalls::set_map_value(MapType::HttpResponseHeaders, "dpop-nonce", Some(&nonce));
+        }
+        Action::Continue
     }
 }
 

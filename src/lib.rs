@@ -26,6 +26,7 @@ pub mod htu;
 pub mod jwk;
 pub mod jwks;
 pub mod jws;
+pub mod nonce;
 pub mod replay;
 pub mod token;
 

@@ -104,6 +104,7 @@ fn meta_json_is_a_draft4_schema_covering_every_field() {
         "dpop",
         "dpop_algs",
         "dpop_max_age_seconds",
+        "dpop_nonce",
         "clock_skew_seconds",
         "public_base_url",
         "claims_to_headers",

@@ -1,8 +1,9 @@
 //! The whole request decision (`authz::authorize`) with in-memory host state, as in
 //! tests/authz.rs. Input: the method, the request URI (empty: no `Host`), then header lines,
-//! `a:<Authorization value>` or `d:<DPoP value>`. The same request is decided twice, so the
-//! token cache and the replay store are exercised too. No panic; nothing is allowed that the
-//! rules forbid, and no forwarded header value can split a header.
+//! `a:<Authorization value>` or `d:<DPoP value>`. The request is decided under two
+//! configurations (DPoP optional; DPoP required with server nonces), twice each, so the token
+//! cache, the nonce check and the replay store are exercised too. No panic; nothing is allowed
+//! that the rules forbid, and no forwarded header value can split a header.
 #![no_main]
 
 use std::collections::HashMap;
@@ -30,9 +31,18 @@ const CONFIG: &str = r#"{
   "claims_to_headers": {"sub": "x-sub", "realm_access.roles": "x-roles", "scope": "x-scope"}
 }"#;
 
-fn config() -> &'static Config {
-    static CFG: OnceLock<Config> = OnceLock::new();
-    CFG.get_or_init(|| Config::parse(CONFIG.as_bytes()).expect("the fuzz configuration is valid"))
+/// What the second configuration adds: nonces made with the seeds' secret (bytes 0..32).
+const NONCE_CONFIG: &str = r#"{"dpop": "required", "dpop_nonce": {"secret": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8", "step_seconds": 60}}"#;
+
+fn configs() -> &'static [Config; 2] {
+    static CFGS: OnceLock<[Config; 2]> = OnceLock::new();
+    CFGS.get_or_init(|| {
+        let mut with_nonce: serde_json::Value = serde_json::from_str(CONFIG).expect("JSON");
+        let extra: serde_json::Value = serde_json::from_str(NONCE_CONFIG).expect("JSON");
+        with_nonce.as_object_mut().expect("object").extend(extra.as_object().expect("object").clone());
+        let parse = |doc: &[u8]| Config::parse(doc).expect("the fuzz configurations are valid");
+        [parse(CONFIG.as_bytes()), parse(with_nonce.to_string().as_bytes())]
+    })
 }
 
 /// Static keys, a token cache and the reference replay store.
@@ -73,31 +83,34 @@ fuzz_target!(|data: &[u8]| {
             dpop.push(v);
         }
     }
-    let cfg = config();
-    let KeySource::Static(keys) = &cfg.issuers[0].keys else {
-        return;
-    };
-    let mut state = Mem { keys: keys.clone(), tokens: HashMap::new(), replay: MemoryReplayStore::new(16) };
     let req = Request { method, authorization: &authorization, dpop: &dpop, uri: Some(uri).filter(|u| !u.is_empty()) };
-    let mut allowed_proofs = 0;
-    for _ in 0..2 {
-        match authorize(cfg, &req, &mut state, NOW) {
-            Outcome::Allow(grant) => {
-                assert_eq!(authorization.len(), 1);
-                assert!(dpop.len() <= 1);
-                if grant.token.jkt.is_some() {
-                    assert_eq!(dpop.len(), 1, "a DPoP-bound token passed without a proof");
-                    allowed_proofs += 1;
+    for cfg in configs() {
+        let KeySource::Static(keys) = &cfg.issuers[0].keys else {
+            return;
+        };
+        let mut state = Mem { keys: keys.clone(), tokens: HashMap::new(), replay: MemoryReplayStore::new(16) };
+        let mut allowed_proofs = 0;
+        for _ in 0..2 {
+            match authorize(cfg, &req, &mut state, NOW) {
+                Outcome::Allow(grant) => {
+                    assert_eq!(authorization.len(), 1);
+                    assert!(dpop.len() <= 1);
+                    if grant.token.jkt.is_some() {
+                        assert_eq!(dpop.len(), 1, "a DPoP-bound token passed without a proof");
+                        allowed_proofs += 1;
+                    } else {
+                        assert!(cfg.dpop_nonce.is_none(), "a plain token passed where DPoP is required");
+                    }
+                    for (_, value) in &grant.headers {
+                        assert!(!value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0), "header value {value:?}");
+                    }
                 }
-                for (_, value) in &grant.headers {
-                    assert!(!value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0), "header value {value:?}");
+                Outcome::Deny(e) => {
+                    let _ = (e.status(), e.reason(), e.to_string());
                 }
+                Outcome::NeedKeys(_) | Outcome::UnknownKid(_) => {}
             }
-            Outcome::Deny(e) => {
-                let _ = (e.status(), e.reason(), e.to_string());
-            }
-            Outcome::NeedKeys(_) | Outcome::UnknownKid(_) => {}
         }
+        assert!(allowed_proofs <= 1, "a DPoP proof was accepted twice");
     }
-    assert!(allowed_proofs <= 1, "a DPoP proof was accepted twice");
 });
