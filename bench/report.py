@@ -1,0 +1,228 @@
+"""Writes BENCHMARKS.md and bench/load.svg from one `make bench` run's outputs (target/bench/).
+
+    python bench/report.py RESULTS_DIR BENCHMARKS.md bench/load.svg
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def load_lines(path: Path) -> dict:
+    out = {}
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            line = line.strip()
+            if line.startswith("{"):
+                j = json.loads(line)
+                out[j["name"]] = j["ns_per_op"]
+    return out
+
+
+def criterion(names: list, root: Path) -> dict:
+    """Median of each benchmark from criterion's own files (target/criterion/**/new/)."""
+    out = {}
+    for bj in root.glob("**/new/benchmark.json"):
+        meta = json.loads(bj.read_text())
+        if meta.get("full_id") in names:
+            est = json.loads((bj.parent / "estimates.json").read_text())
+            out[meta["full_id"]] = est["median"]["point_estimate"]
+    return out
+
+
+def openssl(text_sig: str, text_sha: str) -> dict:
+    """ns per verification (and per 1 KiB SHA-256) from `openssl speed`."""
+    out = {}
+    m = re.search(r"^rsa 2048 bits\s+\S+\s+\S+\s+\S+\s+([\d.]+)", text_sig, re.M)
+    if m:
+        out["RS256"] = out["PS256"] = 1e9 / float(m.group(1))
+    for bits, alg in (("256", "ES256"), ("384", "ES384")):
+        m = re.search(rf"^\s*{bits} bits ecdsa \(nistp{bits}\)\s+\S+\s+\S+\s+\S+\s+([\d.]+)", text_sig, re.M)
+        if m:
+            out[alg] = 1e9 / float(m.group(1))
+    m = re.search(r"^\s*253 bits EdDSA \(Ed25519\)\s+\S+\s+\S+\s+\S+\s+([\d.]+)", text_sig, re.M)
+    if m:
+        out["EdDSA"] = 1e9 / float(m.group(1))
+    m = re.search(r"^sha256\s+\S+\s+\S+\s+\S+\s+([\d.]+)k", text_sha, re.M)
+    if m:
+        out["sha256"] = 1024 / (float(m.group(1)) * 1000) * 1e9
+    return out
+
+
+def fmt_ns(ns: float | None) -> str:
+    if ns is None:
+        return "—"
+    if ns >= 1e6:
+        return f"{ns / 1e6:.2f} ms"
+    if ns >= 1e3:
+        return f"{ns / 1e3:.1f} µs" if ns < 1e5 else f"{ns / 1e3:.0f} µs"
+    return f"{ns:.0f} ns"
+
+
+def ratio(a, b) -> str:
+    return f"{a / b:.2f}" if a and b else "—"
+
+
+def svg_chart(cases: list) -> str:
+    """Horizontal bars: requests/s per case, with p50/p99 in the label."""
+    w, left, bar, gap, top = 760, 250, 22, 10, 40
+    h = top + len(cases) * (bar + gap) + 30
+    vmax = max(c["rps"] for c in cases) or 1
+    colors = {"a": "#7f7f7f", "b": "#1f77b4", "b0": "#aec7e8", "c": "#d62728", "d": "#ff7f0e", "e": "#2ca02c", "f": "#9467bd"}
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12">',
+        f'<rect width="{w}" height="{h}" fill="white"/>',
+        f'<text x="{w / 2}" y="20" text-anchor="middle" font-size="14">Envoy 1.40, one worker, wrk -c32: requests/s (higher is better)</text>',
+    ]
+    scale = (w - left - 130) / vmax
+    for i, c in enumerate(cases):
+        y = top + i * (bar + gap)
+        bw = max(1, c["rps"] * scale)
+        label = f'({c["id"]}) {c["label"]}'
+        parts.append(f'<text x="{left - 6}" y="{y + bar * 0.7}" text-anchor="end">{label}</text>')
+        parts.append(f'<rect x="{left}" y="{y}" width="{bw:.1f}" height="{bar}" fill="{colors.get(c["id"], "#555")}"/>')
+        note = "" if c.get("valid", True) else " (invalid: errors)"
+        parts.append(
+            f'<text x="{left + bw + 5:.1f}" y="{y + bar * 0.7}">{c["rps"]:.0f}/s  p50 {c["p50_us"] / 1000:.1f} ms'
+            f'  p99 {c["p99_us"] / 1000:.1f} ms{note}</text>'
+        )
+    parts.append("</svg>")
+    return "\n".join(parts) + "\n"
+
+
+def main():
+    res, md_path, svg_path = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
+    meta = json.loads((res / "meta.json").read_text())
+    v8 = load_lines(res / "wasm-v8.jsonl")
+    wt = load_lines(res / "wasm-wasmtime.jsonl")
+    names = list(v8) or list(wt)
+    native = criterion(names, REPO / "target" / "criterion")
+    ossl = openssl((res / "openssl-sig.txt").read_text(), (res / "openssl-sha.txt").read_text())
+    load = json.loads((res / "load.json").read_text())
+    cases = {c["id"]: c for c in load["cases"]}
+
+    L = []
+    L.append("# Benchmarks\n")
+    L.append(
+        "Written by `make bench` from one run (`bench/run`): every figure below comes from the same run on the same "
+        "machine, so compare **ratios** within this file rather than absolute figures across machines. The machine is "
+        "shared (2 cores, other jobs running), so expect a few per cent of noise even in ratios.\n"
+    )
+    L.append("| | |\n|---|---|")
+    for k in ("date", "command", "machine", "cpu", "envoy", "rustc", "node", "wasmtime", "openssl", "wrk"):
+        L.append(f"| {k} | {meta.get(k, '—')} |")
+    L.append("")
+
+    # 1+2: signatures.
+    L.append("## Signature verification\n")
+    L.append(
+        "One verification with a parsed key (`Jwk::verify`). *Native*: criterion, this machine, release profile. "
+        "*V8*: the same code compiled to `wasm32-wasip1` (`examples/wasm_bench.rs`), run by Node.js "
+        f"{meta.get('node', '')}, whose V8 is the engine Envoy embeds. *Wasmtime*: the same `.wasm` in Wasmtime "
+        "(Kong's engine). *OpenSSL*: `openssl speed -seconds 2` verify rate, native (PS256 against the RSA-2048 "
+        "PKCS#1 v1.5 figure: OpenSSL's speed test has no PSS). ×OpenSSL is the time ratio to OpenSSL (1.0 = as fast).\n"
+    )
+    L.append("| algorithm | OpenSSL native | native (Rust) | ×OpenSSL | wasm V8 | ×OpenSSL | wasm Wasmtime | ×OpenSSL |")
+    L.append("|---|---|---|---|---|---|---|---|")
+    for alg in ("RS256", "PS256", "ES256", "ES384", "EdDSA"):
+        n = f"verify/{alg}"
+        o = ossl.get(alg)
+        L.append(
+            f"| {alg} | {fmt_ns(o)} | {fmt_ns(native.get(n))} | {ratio(native.get(n), o)} | {fmt_ns(v8.get(n))} | "
+            f"{ratio(v8.get(n), o)} | {fmt_ns(wt.get(n))} | {ratio(wt.get(n), o)} |"
+        )
+    L.append("")
+
+    L.append("## Validation steps and whole decisions\n")
+    L.append(
+        "`token/validate`: parse + signature (with the issuer's 2-key JWKS, by `kid`) + claims of a 1.2 KB "
+        "Keycloak-like access token. `dpop/verify_proof`: `dpop::verify_proof` (parse, claims, `htu`, `ath`, "
+        "signature, thumbprint). `jwks/parse`: `JwkSet::parse` of an RSA + P-256 set with `x5c` (2 KB). "
+        "`authz/*`: the whole `authz::authorize` decision, with the verified-token cache as the filter keeps it "
+        "(the replay store is a no-op here; under load below it is the real shared-data one). "
+        "×native is the wasm time over the native time.\n"
+    )
+    L.append("| operation | native (Rust) | wasm V8 | ×native | wasm Wasmtime | ×native | OpenSSL native |")
+    L.append("|---|---|---|---|---|---|---|")
+    for n in names:
+        if n.startswith("verify/"):
+            continue
+        o = ossl.get("sha256") if n.startswith("sha256") else None
+        L.append(
+            f"| {n} | {fmt_ns(native.get(n))} | {fmt_ns(v8.get(n))} | {ratio(v8.get(n), native.get(n))} | "
+            f"{fmt_ns(wt.get(n))} | {ratio(wt.get(n), native.get(n))} | {fmt_ns(o)} |"
+        )
+    L.append("")
+
+    # 3: load.
+    L.append("## Envoy under load\n")
+    L.append(
+        f"{load['envoy_version']}, V8, `--concurrency 1` (one worker), a `direct_response` route (no upstream), "
+        f"loopback; `{load['wrk_version']}`, `-t1 -c{load['connections']}`, each request built by `bench/wrk.lua`. "
+        f"One Envoy per case, {load['warmup']:.0f} s warm-up. Cases a, b, b0, c (one fixed request each) run side by "
+        f"side: {load.get('rounds', 1)} interleaved rounds of ~{load['duration'] / load.get('rounds', 1):.0f} s each, "
+        "order rotated per round, so a change in the machine's load hits them alike; requests/s is all requests over "
+        f"all rounds, p50/p99 the median round's. DPoP cases: one run of up to {load['duration']:.0f} s (shorter when "
+        "the replay store would fill, see the notes). The same RS256 access token ({load['token_bytes']} bytes, "
+        "Keycloak-like claims, `aud` checked) in every case; DPoP cases use a DPoP-bound token of the same kind and "
+        "a fresh proof per request. Three checked requests returned 200 before each run. "
+        "`jwt_authn`: `local_jwks` inline, `forward: true`; *JWT cache* is `jwt_cache_config` (its best setting). "
+        "This filter: static `jwks`, `dpop_max_age_seconds: 300`, token cache on (default).\n"
+    )
+    L.append("| case | requests/s | vs (a) | p50 | p99 | requests | non-2xx + socket errors | measured | req/s per round | Envoy RSS |")
+    L.append("|---|---|---|---|---|---|---|---|---|---|")
+    a = cases.get("a", {}).get("rps")
+    for c in load["cases"]:
+        flag = "" if c.get("valid") else " **invalid**"
+        L.append(
+            f"| ({c['id']}) {c['label']} | {c['rps']:.0f}{flag} | {ratio(c['rps'], a)} | {c['p50_us'] / 1000:.2f} ms | "
+            f"{c['p99_us'] / 1000:.2f} ms | {c['requests']} | {c['errors']} | {c['duration_s']:.0f} s | "
+            f"{', '.join(str(x) for x in c.get('runs_rps', [])) or '—'} | "
+            f"{c['rss_kib'] / 1024:.1f} MiB |"
+        )
+    L.append("")
+
+    def r(x, y):
+        return ratio(cases.get(x, {}).get("rps"), cases.get(y, {}).get("rps"))
+
+    L.append("| ratio | value | target |")
+    L.append("|---|---|---|")
+    L.append(f"| c/a (Bearer, cached token, vs no auth) | **{r('c', 'a')}** | ≥ 0.9 |")
+    L.append(f"| c/b (Bearer vs `jwt_authn` with its cache) | **{r('c', 'b')}** | ≥ 1.0 |")
+    L.append(f"| c/b0 (Bearer vs `jwt_authn` without cache) | {r('c', 'b0')} | |")
+    L.append(f"| b/a (`jwt_authn` with cache vs no auth) | {r('b', 'a')} | |")
+    L.append(f"| d/a (DPoP ES256 vs no auth) | **{r('d', 'a')}** | |")
+    L.append(f"| e/a (DPoP EdDSA vs no auth) | {r('e', 'a')} | |")
+    L.append(f"| f/a (DPoP RS256 vs no auth) | {r('f', 'a')} | |")
+    L.append("")
+    L.append(f"![requests/s per case]({svg_path.relative_to(md_path.parent)})\n")
+
+    # 4: footprint.
+    L.append("## Footprint\n")
+    L.append("| what | size |")
+    L.append("|---|---|")
+    L.append(f"| `dpop_gate.wasm` (`make build`: release, LTO, opt-level 3, stripped; not `wasm-opt`ed) | "
+             f"{meta['wasm_bytes']:,} bytes ({meta['wasm_bytes'] / 1024:.0f} KiB) |")  # fmt: skip
+    if "a" in cases and "c" in cases:
+        ra, rc = cases["a"]["rss_kib"], cases["c"]["rss_kib"]
+        L.append(f"| Envoy VmRSS, no filter (case a, after its run) | {ra / 1024:.1f} MiB |")
+        L.append(f"| Envoy VmRSS, with the filter (case c, after its run) | {rc / 1024:.1f} MiB (+{(rc - ra) / 1024:.1f} MiB) |")
+        if "b" in cases:
+            L.append(f"| Envoy VmRSS, `jwt_authn` (case b) | {cases['b']['rss_kib'] / 1024:.1f} MiB |")
+    L.append("")
+
+    notes = REPO / "bench" / "NOTES.md"
+    if notes.is_file():
+        L.append(notes.read_text().strip() + "\n")
+
+    md_path.write_text("\n".join(L))
+    svg_path.write_text(svg_chart(load["cases"]))
+
+
+if __name__ == "__main__":
+    main()
