@@ -360,6 +360,47 @@ impl Worker {
         Secret::new(offer)
     }
 
+    /// Whether `index`'s keys are due for their background refresh (see [`IssuerKeys::due`]).
+    fn refresh_due(&self, index: usize, now: u64) -> bool {
+        let keys = &self.issuers[index];
+        keys.keys().is_some()
+            && !keys.is_static()
+            && !keys.in_flight(now)
+            && now >= keys.fetched_at().saturating_add(self.timing.refresh)
+    }
+
+    fn refresh_claim_key(&self, index: usize) -> String {
+        format!("{}/refresh/{index}", self.prefix)
+    }
+
+    /// Claims `index`'s due background refresh for this root context. Every root context (each
+    /// worker's, and Envoy's main thread's) shares `fetched_at` through the published keys, so they
+    /// all become due in the same second, and their ticks started together: without a claim each
+    /// would fetch. The claim is a deadline in shared data, taken by compare-and-swap; the others
+    /// adopt the winner's keys. If the winner's fetch fails, another takes over after the deadline.
+    fn claim_refresh(&self, index: usize, now: u64) -> bool {
+        let key = self.refresh_claim_key(index);
+        let Ok((value, cas)) = hostcalls::get_shared_data(&key) else {
+            return true; // no shared data: every root context refreshes on its own
+        };
+        let until = value.as_deref().and_then(|v| <[u8; 8]>::try_from(v).ok()).map_or(0, u64::from_be_bytes);
+        if now < until {
+            return false;
+        }
+        let deadline = now + self.timing.timeout + 1;
+        hostcalls::set_shared_data(&key, Some(&deadline.to_be_bytes()), cas).is_ok()
+    }
+
+    /// Creates the refresh claims, so that even the first claim is a compare-and-swap.
+    fn init_refresh_claims(&self) {
+        for index in 0..self.issuers.len() {
+            let key = self.refresh_claim_key(index);
+            if let Ok((None, _)) = hostcalls::get_shared_data(&key) {
+                let _ = hostcalls::set_shared_data(&key, Some(&0u64.to_be_bytes()), None);
+            }
+        }
+    }
+
     /// Creates the replay buckets so every later write is a compare-and-swap on an existing value.
     fn init_replay_store(&self) {
         for b in 0..replay::BUCKETS {
@@ -616,6 +657,7 @@ impl RootContext for Root {
             return false;
         }
         worker.init_replay_store();
+        worker.init_refresh_claims();
         self.worker = Some(Rc::new(RefCell::new(worker)));
         if !self.tick_set {
             // Kong traps if the period is set twice: once per root context.
@@ -640,8 +682,10 @@ impl RootContext for Root {
                     ready.push(index);
                 }
                 let waiting = worker.waiters.iter().any(|(_, i)| *i == index);
-                // Refresh in the background; and retry for waiters whose fetch was lost.
-                if worker.issuers[index].keys().is_some() || waiting {
+                // Refresh in the background (one root context per refresh); and retry for waiters
+                // whose fetch was lost.
+                let refresh = !waiting && worker.issuers[index].keys().is_some();
+                if waiting || refresh && worker.refresh_due(index, now) && worker.claim_refresh(index, now) {
                     if let Some(fetch) = worker.issuers[index].due(now, &timing) {
                         worker.dispatch(index, &fetch, self.id);
                     }
