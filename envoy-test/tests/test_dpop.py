@@ -5,9 +5,9 @@ import time
 
 import pytest
 
-from conftest import PUBLIC_BASE_URL
+from conftest import PUBLIC_BASE_URL, main_config
 from harness.checks import assert_allowed, assert_refused
-from harness.oauth import ProofKey, b64url
+from harness.oauth import ProofKey, b64url, client_credentials
 
 
 @pytest.mark.parametrize("kind,alg", [("EC", "ES256"), ("RSA", "RS256"), ("Ed25519", "EdDSA")])
@@ -152,3 +152,31 @@ def test_public_base_url(gate, tokens):
     assert_allowed(*gate.send("public", token=token, proof=proof), token)
     resp, seen = gate.send("public", token=token, proof=gate.proof_for(token, "public"))
     assert_refused(resp, seen, 401, "invalid_dpop_proof", "DPoP")
+
+
+def test_server_nonce(stack):
+    """`dpop_nonce` (RFC 9449 section 9), on two workers: a proof without a nonce gets 401
+    `use_dpop_nonce` and a `DPoP-Nonce` to retry with; the retry passes, on either worker (the
+    random secret is shared); a made-up nonce is refused; Bearer tokens are not concerned."""
+    idp = stack.idp()
+    gate = stack.envoy({"main": main_config(idp, dpop_nonce={})}, [idp], concurrency=2)
+    token = client_credentials(idp.token_endpoint, "webhook-partner-dpop", dpop_key=ProofKey.generate("EC"))
+
+    resp, seen = gate.send(token=token, proof=gate.proof_for(token))
+    assert_refused(resp, seen, 401, "use_dpop_nonce", "DPoP")
+    nonce = resp.header("dpop-nonce")
+    assert nonce, resp
+
+    for _ in range(8):  # new connections: both workers
+        resp, seen = gate.send(token=token, proof=gate.proof_for(token, nonce=nonce))
+        h = assert_allowed(resp, seen, token)
+        assert "dpop-nonce" not in h
+    per_worker = gate.envoy.worker_connections("main")
+    assert len([c for c in per_worker.values() if c > 0]) == 2, per_worker
+
+    resp, seen = gate.send(token=token, proof=gate.proof_for(token, nonce=nonce[::-1]))
+    assert_refused(resp, seen, 401, "use_dpop_nonce", "DPoP")
+    assert resp.header("dpop-nonce")
+
+    bearer = client_credentials(idp.token_endpoint, "webhook-partner")
+    assert_allowed(*gate.send(token=bearer), bearer)
