@@ -16,7 +16,7 @@ import shutil
 import struct
 
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 NOW = 1_700_000_000
@@ -46,6 +46,21 @@ def ec_jwk(key, kid=None, private=False):
     if kid:
         jwk["kid"] = kid
     return jwk
+
+
+def signed_with(alg: str, key, header: dict, claims: dict) -> str:
+    """A compact JWS with any of the algorithms the filter implements but ES256 (see `sign`)."""
+    signing_input = f"{b64(json.dumps(dict(header, alg=alg)).encode())}.{b64(json.dumps(claims).encode())}".encode()
+    if alg == "EdDSA":
+        sig = key.sign(signing_input)
+    elif alg == "ES384":
+        r, s = decode_dss_signature(key.sign(signing_input, ec.ECDSA(hashes.SHA384())))
+        sig = r.to_bytes(48, "big") + s.to_bytes(48, "big")
+    elif alg == "RS256":
+        sig = key.sign(signing_input, padding.PKCS1v15(), hashes.SHA256())
+    else:  # PS256: salt length = hash length, as RFC 7518 3.5 requires
+        sig = key.sign(signing_input, padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32), hashes.SHA256())
+    return f"{signing_input.decode()}.{b64(sig)}"
 
 
 def thumbprint(key) -> str:
@@ -84,6 +99,11 @@ def proof(token, method="POST", uri=URI, jti="jti-1", key=HOLDER_KEY, extra=None
     return sign(key, header, claims)
 
 
+def ed_jwk_of(key) -> dict:
+    raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return {"kty": "OKP", "crv": "Ed25519", "x": b64(raw)}
+
+
 def write(target: str, name: str, content) -> None:
     d = ROOT / target
     d.mkdir(parents=True, exist_ok=True)
@@ -98,9 +118,7 @@ def main() -> None:
     rn = rsa_key.public_key().public_numbers()
     rsa_jwk = {"kty": "RSA", "kid": "rsa-1", "use": "sig", "alg": "RS256",
                "n": b64(rn.n.to_bytes(256, "big")), "e": b64(rn.e.to_bytes(3, "big"))}
-    ed_pub = ed25519.Ed25519PrivateKey.generate().public_key().public_bytes(
-        serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    ed_jwk = {"kty": "OKP", "crv": "Ed25519", "x": b64(ed_pub)}
+    ed_jwk = ed_jwk_of(ed25519.Ed25519PrivateKey.generate())
     p384_jwk = ec_jwk(ec.generate_private_key(ec.SECP384R1()), kid="p384")
     issuer_jwk = ec_jwk(ISSUER_KEY, kid="idp-1")
 
@@ -170,6 +188,14 @@ def main() -> None:
     proof_case("private_jwk", proof(BOUND_TOKEN, header_extra={"jwk": ec_jwk(HOLDER_KEY, private=True)}))
     proof_case("iat_string", proof(BOUND_TOKEN, extra={"iat": str(NOW)}))
     proof_case("nonce", proof(BOUND_TOKEN, extra={"nonce": nonce(NOW)}))
+    # The other algorithms, so mutations reach every verifier (the proof's jwk is its own key).
+    ed_key, p384_key = ed25519.Ed25519PrivateKey.generate(), ec.generate_private_key(ec.SECP384R1())
+    ath = b64(hashlib.sha256(BOUND_TOKEN.encode()).digest())
+    for alg, key, jwk in [("EdDSA", ed_key, ed_jwk_of(ed_key)), ("ES384", p384_key, ec_jwk(p384_key)),
+                          ("RS256", rsa_key, rsa_jwk), ("PS256", rsa_key, rsa_jwk)]:
+        header = {"typ": "dpop+jwt", "jwk": {k: v for k, v in jwk.items() if k in ("kty", "crv", "x", "y", "n", "e")}}
+        claims = {"jti": "jti-" + alg, "htm": "POST", "htu": URI, "iat": NOW, "ath": ath}
+        proof_case(f"alg_{alg}", signed_with(alg, key, header, claims))
 
     # authz: method, request URI, then `a:` Authorization and `d:` DPoP header lines.
     def request(name, auth=(), dpop=(), method="POST", uri=URI):
