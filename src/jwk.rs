@@ -12,14 +12,14 @@
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
-use rsa::traits::SignatureScheme;
-use rsa::{BigUint, Pkcs1v15Sign, Pss, RsaPublicKey};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256, Sha384, Sha512};
 
 use crate::alg::Algorithm;
 use crate::error::{JwkError, JwsError};
 use crate::jws::{b64_decode, b64_encode, Jws};
+use crate::p256_fast::P256Key;
+use crate::rsa_fast::RsaKey;
 
 /// Smallest accepted RSA modulus, in bits (RFC 7518 section 3.3: "2048 bits or larger").
 const RSA_MIN_BITS: usize = 2048;
@@ -32,10 +32,10 @@ const PRIVATE_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"]
 /// The parsed key material; validated at parse time.
 #[derive(Debug, Clone)]
 enum Key {
-    /// RSA key and its modulus, big-endian without leading zero octets (for the `s < n` check).
-    Rsa { key: RsaPublicKey, n: Vec<u8> },
-    /// P-256 point.
-    P256(p256::ecdsa::VerifyingKey),
+    /// RSA key with its Montgomery constants (src/rsa_fast.rs).
+    Rsa(RsaKey),
+    /// P-256 point with its precomputed table (src/p256_fast.rs).
+    P256(P256Key),
     /// P-384 point.
     P384(p384::ecdsa::VerifyingKey),
     /// Ed25519 point.
@@ -48,7 +48,7 @@ impl Key {
         use Algorithm::*;
         matches!(
             (self, alg),
-            (Key::Rsa { .. }, RS256 | RS384 | RS512 | PS256 | PS384 | PS512)
+            (Key::Rsa(_), RS256 | RS384 | RS512 | PS256 | PS384 | PS512)
                 | (Key::P256(_), ES256)
                 | (Key::P384(_), ES384)
                 | (Key::Ed25519(_), EdDSA)
@@ -127,45 +127,44 @@ impl Jwk {
     /// (RSA: not the modulus length; ECDSA: not the raw `r||s` of 64 or 96 bytes; EdDSA: not 64).
     /// Every other failure is [`JwsError::SignatureInvalid`].
     ///
-    /// PS*: the salt length must equal the hash length (RFC 7518 section 3.5); the `rsa` crate's
-    /// `Pss` checks the exact salt length it is given (it does not auto-detect), and we give it the
-    /// hash length. ECDSA accepts both `s` and `n - s` (JWS does not require low-S).
+    /// RS*/PS* run in src/rsa_fast.rs and ES256 in src/p256_fast.rs (the `rsa` and `p256` crates
+    /// are 10-30× slower in wasm). PS*: the salt length must equal the hash length (RFC 7518
+    /// section 3.5). ECDSA accepts both `s` and `n - s` (JWS does not require low-S).
     /// EdDSA uses `verify_strict` (rejects non-canonical `S` and small-order `R`).
     pub fn verify(&self, alg: Algorithm, message: &[u8], signature: &[u8]) -> Result<(), JwsError> {
         if !self.supports(alg) {
             return Err(JwsError::KeyAlgMismatch);
         }
         match &self.key {
-            Key::Rsa { key, n } => {
-                // Length first (RFC 8017 8.2.2 step 1), then `s < n` (RFC 8017 5.2.2), which the
-                // crate checks for PKCS#1 v1.5 but not for PSS: `s + n` must not verify as `s`.
-                if signature.len() != n.len() {
+            Key::Rsa(key) => {
+                // Length first (RFC 8017 8.2.2 step 1); `s < n` (RFC 8017 5.2.2) is checked by
+                // the public operation, for PKCS#1 v1.5 and PSS alike: `s + n` never verifies.
+                if signature.len() != key.size() {
                     return Err(JwsError::SignatureLength);
                 }
-                if signature >= n.as_slice() {
-                    return Err(JwsError::SignatureInvalid);
-                }
-                match alg {
-                    Algorithm::RS256 => {
-                        rsa_verify(key, Pkcs1v15Sign::new::<Sha256>(), &Sha256::digest(message), signature)
-                    }
-                    Algorithm::RS384 => {
-                        rsa_verify(key, Pkcs1v15Sign::new::<Sha384>(), &Sha384::digest(message), signature)
-                    }
-                    Algorithm::RS512 => {
-                        rsa_verify(key, Pkcs1v15Sign::new::<Sha512>(), &Sha512::digest(message), signature)
-                    }
-                    Algorithm::PS256 => rsa_verify(key, Pss::new::<Sha256>(), &Sha256::digest(message), signature),
-                    Algorithm::PS384 => rsa_verify(key, Pss::new::<Sha384>(), &Sha384::digest(message), signature),
-                    Algorithm::PS512 => rsa_verify(key, Pss::new::<Sha512>(), &Sha512::digest(message), signature),
-                    _ => Err(JwsError::KeyAlgMismatch),
+                let ok = match alg {
+                    Algorithm::RS256 => key.verify_pkcs1v15(&SHA256_PREFIX, &Sha256::digest(message), signature),
+                    Algorithm::RS384 => key.verify_pkcs1v15(&SHA384_PREFIX, &Sha384::digest(message), signature),
+                    Algorithm::RS512 => key.verify_pkcs1v15(&SHA512_PREFIX, &Sha512::digest(message), signature),
+                    Algorithm::PS256 => key.verify_pss::<Sha256>(&Sha256::digest(message), signature),
+                    Algorithm::PS384 => key.verify_pss::<Sha384>(&Sha384::digest(message), signature),
+                    Algorithm::PS512 => key.verify_pss::<Sha512>(&Sha512::digest(message), signature),
+                    _ => return Err(JwsError::KeyAlgMismatch),
+                };
+                if ok {
+                    Ok(())
+                } else {
+                    Err(JwsError::SignatureInvalid)
                 }
             }
-            Key::P256(vk) => {
-                use p256::ecdsa::signature::Verifier;
-                let sig = ecdsa_signature(signature, 32)?;
-                let sig = p256::ecdsa::Signature::from_slice(sig).map_err(|_| JwsError::SignatureInvalid)?;
-                vk.verify(message, &sig).map_err(|_| JwsError::SignatureInvalid)
+            Key::P256(key) => {
+                let sig: &[u8; 64] =
+                    ecdsa_signature(signature, 32)?.try_into().map_err(|_| JwsError::SignatureLength)?;
+                if key.verify(&Sha256::digest(message).into(), sig) {
+                    Ok(())
+                } else {
+                    Err(JwsError::SignatureInvalid)
+                }
             }
             Key::P384(vk) => {
                 use p384::ecdsa::signature::Verifier;
@@ -182,9 +181,14 @@ impl Jwk {
     }
 }
 
-fn rsa_verify<S: SignatureScheme>(key: &RsaPublicKey, scheme: S, hashed: &[u8], sig: &[u8]) -> Result<(), JwsError> {
-    key.verify(scheme, hashed, sig).map_err(|_| JwsError::SignatureInvalid)
-}
+/// DER `DigestInfo` prefixes for EMSA-PKCS1-v1_5 (RFC 8017 9.2, note 1): SHA-256, -384, -512 with
+/// the explicit NULL parameter. The form without NULL is refused, as the `rsa` crate does.
+const SHA256_PREFIX: [u8; 19] =
+    [0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20];
+const SHA384_PREFIX: [u8; 19] =
+    [0x30, 0x41, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x02, 0x05, 0x00, 0x04, 0x30];
+const SHA512_PREFIX: [u8; 19] =
+    [0x30, 0x51, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x03, 0x05, 0x00, 0x04, 0x40];
 
 /// Checks a raw ECDSA `r||s` signature of `2 * half` bytes. A zero `r` or `s` is refused here
 /// explicitly (never a valid signature; the classic "psychic signatures" bug) before the crate
@@ -274,10 +278,9 @@ fn parse_rsa(obj: &Map<String, Value>) -> Result<(Key, String), JwkError> {
     if e < 3 || e & 1 == 0 {
         return Err(JwkError::RsaBadKey);
     }
-    let key = RsaPublicKey::new_with_max_size(BigUint::from_bytes_be(n), BigUint::from(e), RSA_MAX_BITS)
-        .map_err(|_| JwkError::RsaBadKey)?;
+    let key = RsaKey::new(n, e).ok_or(JwkError::RsaBadKey)?;
     let input = format!("{{\"e\":\"{e_str}\",\"kty\":\"RSA\",\"n\":\"{n_str}\"}}");
-    Ok((Key::Rsa { key, n: n.to_vec() }, input))
+    Ok((Key::Rsa(key), input))
 }
 
 fn parse_ec(obj: &Map<String, Value>) -> Result<(Key, String), JwkError> {
@@ -296,16 +299,17 @@ fn parse_ec(obj: &Map<String, Value>) -> Result<(Key, String), JwkError> {
     if y.len() != len {
         return Err(JwkError::BadMember("y"));
     }
-    let mut sec1 = Vec::with_capacity(1 + 2 * len);
-    sec1.push(0x04);
-    sec1.extend_from_slice(&x);
-    sec1.extend_from_slice(&y);
-    // `from_sec1_bytes` checks the point is on the curve; an uncompressed encoding can't be the
-    // identity, and the crate refuses the identity anyway.
-    let key = if len == 32 {
-        Key::P256(p256::ecdsa::VerifyingKey::from_sec1_bytes(&sec1).map_err(|_| JwkError::BadPoint)?)
-    } else {
-        Key::P384(p384::ecdsa::VerifyingKey::from_sec1_bytes(&sec1).map_err(|_| JwkError::BadPoint)?)
+    // Both check that the point is on the curve (coordinates below p); an affine point can't be
+    // the identity. P-256 also builds the key's precomputed table here, once.
+    let key = match (<&[u8; 32]>::try_from(x.as_slice()), <&[u8; 32]>::try_from(y.as_slice())) {
+        (Ok(x), Ok(y)) => Key::P256(P256Key::new(x, y).ok_or(JwkError::BadPoint)?),
+        _ => {
+            let mut sec1 = Vec::with_capacity(1 + 2 * len);
+            sec1.push(0x04);
+            sec1.extend_from_slice(&x);
+            sec1.extend_from_slice(&y);
+            Key::P384(p384::ecdsa::VerifyingKey::from_sec1_bytes(&sec1).map_err(|_| JwkError::BadPoint)?)
+        }
     };
     let input = format!("{{\"crv\":\"{crv}\",\"kty\":\"EC\",\"x\":\"{x_str}\",\"y\":\"{y_str}\"}}");
     Ok((key, input))

@@ -26,8 +26,11 @@ pub mod htu;
 pub mod jwk;
 pub mod jwks;
 pub mod jws;
+pub mod p256_fast;
+mod p256_table;
 pub mod nonce;
 pub mod replay;
+pub mod rsa_fast;
 pub mod token;
 
 #[cfg(target_arch = "wasm32")]

@@ -1,0 +1,17 @@
+// Runs the speed harness (wasm32-wasip1) under node's WASI, i.e. in V8 as Envoy runs the filter.
+// Usage: node speed/run.mjs path/to/dpop-gate-speed.wasm [ms-per-case] [name-filter]
+import { readFile } from "node:fs/promises";
+import { WASI } from "node:wasi";
+import { argv } from "node:process";
+
+const [wasmPath, ...args] = argv.slice(2);
+const wasi = new WASI({ version: "preview1", args: ["speed", ...args], env: {} });
+const module = await WebAssembly.compile(await readFile(wasmPath));
+// The library links the proxy-wasm glue on wasm32; its host calls are never made here, so stub them.
+const env = {};
+for (const imp of WebAssembly.Module.imports(module)) {
+  if (imp.module === "env") env[imp.name] = () => { throw new Error(`host call ${imp.name}`); };
+}
+const instance = await WebAssembly.instantiate(module, { ...wasi.getImportObject(), env });
+// The filter's glue also exports `_initialize`, which `wasi.start` refuses; hand it the command part.
+wasi.start({ exports: { memory: instance.exports.memory, _start: instance.exports._start } });

@@ -1,0 +1,620 @@
+//! ES256 (ECDSA over P-256 with SHA-256) verification for public keys, built for wasm32.
+//!
+//! Why not the `p256` crate here: it is constant-time and uses 64-bit limbs, and wasm32 emulates
+//! 64×64→128-bit products, so one verification costs ~2 ms in V8. Verification handles only public
+//! data (key, message, signature), so this module is variable-time throughout:
+//! - field elements mod p and scalars mod n are 9 limbs of 29 bits in Montgomery form
+//!   (R = 2^261): a 29×29-bit product is one native 64-bit multiply, and 18 of them fit in a `u64`
+//!   column sum, so Montgomery multiplication (product scanning) needs no carry per product;
+//! - Jacobian coordinates (a = -3 doubling), mixed additions with affine table points;
+//! - both scalars are split in four 64-bit chunks, `u·P = Σ u_i·(2^(64i)·P)`, so the Strauss-Shamir
+//!   loop has 64 doublings shared by eight wNAF streams: base point tables are constants
+//!   (src/p256_table.rs, checked by a test against [`base_table`]), the key's table is built once
+//!   when the key is parsed ([`P256Key::new`]) and cached with it;
+//! - `s^-1 mod n` by the binary extended Euclidean algorithm, and no final inversion: `x(R) ≡ r`
+//!   is checked as `X == r·Z^2` (and `(r + n)·Z^2` when `r + n < p`).
+//!
+//! The `p256` crate stays the reference in tests (tests/differential.rs).
+
+use alloc::boxed::Box;
+use alloc::vec;
+use alloc::vec::Vec;
+
+/// Limbs per element, bits per limb.
+const LIMBS: usize = 9;
+const BITS: u32 = 29;
+const MASK: u32 = (1 << BITS) - 1;
+
+/// A number below 2^261 as 29-bit limbs, least significant first; every limb below 2^29.
+type Limbs = [u32; LIMBS];
+
+/// An odd modulus with its Montgomery constants.
+struct Modulus {
+    m: Limbs,
+    /// `-m^-1 mod 2^29`.
+    minv: u32,
+    /// `R^2 mod m`, `R = 2^261`.
+    r2: Limbs,
+}
+
+impl Modulus {
+    const fn new(be: &[u8; 32]) -> Modulus {
+        let m = from_be(be);
+        let mut inv = 1u32;
+        let mut i = 0;
+        while i < 5 {
+            inv = inv.wrapping_mul(2u32.wrapping_sub(m[0].wrapping_mul(inv)));
+            i += 1;
+        }
+        let minv = inv.wrapping_neg() & MASK;
+        // R^2 = 2^522 mod m by doubling.
+        let mut r2 = [0u32; LIMBS];
+        r2[0] = 1;
+        let mut i = 0;
+        while i < 2 * LIMBS * BITS as usize {
+            r2 = add_mod(&r2, &r2, &m);
+            i += 1;
+        }
+        Modulus { m, minv, r2 }
+    }
+}
+
+const P: Modulus = Modulus::new(&[
+    0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+]);
+const N: Modulus = Modulus::new(&[
+    0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xbc, 0xe6, 0xfa,
+    0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51,
+]);
+const B: [u8; 32] = [
+    0x5a, 0xc6, 0x35, 0xd8, 0xaa, 0x3a, 0x93, 0xe7, 0xb3, 0xeb, 0xbd, 0x55, 0x76, 0x98, 0x86, 0xbc, 0x65, 0x1d, 0x06,
+    0xb0, 0xcc, 0x53, 0xb0, 0xf6, 0x3b, 0xce, 0x3c, 0x3e, 0x27, 0xd2, 0x60, 0x4b,
+];
+const GX: [u8; 32] = [
+    0x6b, 0x17, 0xd1, 0xf2, 0xe1, 0x2c, 0x42, 0x47, 0xf8, 0xbc, 0xe6, 0xe5, 0x63, 0xa4, 0x40, 0xf2, 0x77, 0x03, 0x7d,
+    0x81, 0x2d, 0xeb, 0x33, 0xa0, 0xf4, 0xa1, 0x39, 0x45, 0xd8, 0x98, 0xc2, 0x96,
+];
+const GY: [u8; 32] = [
+    0x4f, 0xe3, 0x42, 0xe2, 0xfe, 0x1a, 0x7f, 0x9b, 0x8e, 0xe7, 0xeb, 0x4a, 0x7c, 0x0f, 0x9e, 0x16, 0x2b, 0xce, 0x33,
+    0x57, 0x6b, 0x31, 0x5e, 0xce, 0xcb, 0xb6, 0x40, 0x68, 0x37, 0xbf, 0x51, 0xf5,
+];
+const ZERO: Limbs = [0; LIMBS];
+/// 1 in Montgomery form mod p.
+const ONE_M: Limbs = to_mont(&[1, 0, 0, 0, 0, 0, 0, 0, 0], &P);
+const B_M: Limbs = to_mont(&from_be(&B), &P);
+
+/// Big-endian 32 bytes to limbs.
+const fn from_be(b: &[u8; 32]) -> Limbs {
+    let mut out = [0u32; LIMBS];
+    let (mut acc, mut nbits, mut j, mut i) = (0u64, 0u32, 0usize, 32usize);
+    while i > 0 {
+        i -= 1;
+        acc |= (b[i] as u64) << nbits;
+        nbits += 8;
+        if nbits >= BITS {
+            out[j] = (acc as u32) & MASK;
+            acc >>= BITS;
+            nbits -= BITS;
+            j += 1;
+        }
+    }
+    out[j] = acc as u32;
+    out
+}
+
+/// Limbs (a value below 2^256) to big-endian 32 bytes.
+fn to_be(a: &Limbs) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    let (mut acc, mut nbits) = (0u64, 0u32);
+    let mut limbs = a.iter();
+    for o in out.iter_mut().rev() {
+        if nbits < 8 {
+            acc |= u64::from(limbs.next().copied().unwrap_or(0)) << nbits;
+            nbits += BITS;
+        }
+        *o = acc as u8;
+        acc >>= 8;
+        nbits -= 8;
+    }
+    out
+}
+
+#[inline(always)]
+const fn geq(a: &Limbs, b: &Limbs) -> bool {
+    let mut i = LIMBS;
+    while i > 0 {
+        i -= 1;
+        if a[i] != b[i] {
+            return a[i] > b[i];
+        }
+    }
+    true
+}
+
+/// `a + b` (below 2^261).
+#[inline(always)]
+const fn add(a: &Limbs, b: &Limbs) -> Limbs {
+    let mut out = [0u32; LIMBS];
+    let mut c = 0u32;
+    let mut i = 0;
+    while i < LIMBS {
+        let v = a[i] + b[i] + c;
+        out[i] = v & MASK;
+        c = v >> BITS;
+        i += 1;
+    }
+    out
+}
+
+/// `a - b` for `a >= b`.
+#[inline(always)]
+const fn sub(a: &Limbs, b: &Limbs) -> Limbs {
+    let mut out = [0u32; LIMBS];
+    let mut borrow = 0u32;
+    let mut i = 0;
+    while i < LIMBS {
+        let v = a[i].wrapping_sub(b[i]).wrapping_sub(borrow);
+        out[i] = v & MASK;
+        borrow = v >> 31;
+        i += 1;
+    }
+    out
+}
+
+/// `a + b mod m` for `a, b < m`.
+#[inline(always)]
+const fn add_mod(a: &Limbs, b: &Limbs, m: &Limbs) -> Limbs {
+    let s = add(a, b);
+    if geq(&s, m) {
+        sub(&s, m)
+    } else {
+        s
+    }
+}
+
+/// `a - b mod m` for `a, b < m`.
+#[inline(always)]
+const fn sub_mod(a: &Limbs, b: &Limbs, m: &Limbs) -> Limbs {
+    if geq(a, b) {
+        sub(a, b)
+    } else {
+        sub(&add(a, m), b)
+    }
+}
+
+/// Montgomery product `a·b / R mod m`, fully reduced, for `a·b < R·m` (any inputs below 2^257).
+/// Product scanning: column `i` sums every `a_j·b_(i-j)` and `q_j·m_(i-j)`; at most 18 products
+/// below 2^58 each, so a column never overflows 64 bits. The result is below `2m` before the final
+/// subtraction.
+const fn mont_mul(a: &Limbs, b: &Limbs, md: &Modulus) -> Limbs {
+    let m = &md.m;
+    let mut q = [0u32; LIMBS];
+    let mut r = [0u32; LIMBS];
+    let mut acc = 0u64;
+    let mut i = 0;
+    while i < LIMBS {
+        let mut j = 0;
+        while j < i {
+            acc += a[j] as u64 * b[i - j] as u64 + q[j] as u64 * m[i - j] as u64;
+            j += 1;
+        }
+        acc += a[i] as u64 * b[0] as u64;
+        let qi = (acc as u32).wrapping_mul(md.minv) & MASK;
+        q[i] = qi;
+        acc += qi as u64 * m[0] as u64;
+        acc >>= BITS;
+        i += 1;
+    }
+    while i < 2 * LIMBS - 1 {
+        let mut j = i + 1 - LIMBS;
+        while j < LIMBS {
+            acc += a[j] as u64 * b[i - j] as u64 + q[j] as u64 * m[i - j] as u64;
+            j += 1;
+        }
+        r[i - LIMBS] = (acc as u32) & MASK;
+        acc >>= BITS;
+        i += 1;
+    }
+    r[LIMBS - 1] = acc as u32;
+    if geq(&r, m) {
+        sub(&r, m)
+    } else {
+        r
+    }
+}
+
+const fn to_mont(a: &Limbs, md: &Modulus) -> Limbs {
+    mont_mul(a, &md.r2, md)
+}
+
+fn from_mont(a: &Limbs, md: &Modulus) -> Limbs {
+    mont_mul(a, &[1, 0, 0, 0, 0, 0, 0, 0, 0], md)
+}
+
+/// Halves `a`, which is even.
+#[inline(always)]
+fn shr1(a: &mut Limbs) {
+    let mut high = 0u32;
+    for l in a.iter_mut().rev() {
+        let low = *l & 1;
+        *l = (*l >> 1) | (high << (BITS - 1));
+        high = low;
+    }
+}
+
+/// `x / 2 mod m` for `x < m`, `m` odd.
+#[inline(always)]
+fn half_mod(x: &mut Limbs, m: &Limbs) {
+    if x[0] & 1 == 1 {
+        *x = add(x, m);
+    }
+    shr1(x);
+}
+
+/// `a^-1 mod m` (plain, not Montgomery form) for `0 < a < m`, `m` an odd prime: binary extended
+/// Euclid, variable time. Invariants: `x1·a ≡ u` and `x2·a ≡ v (mod m)`. `None` for `a = 0`
+/// (and, as a guard, if the loop bound is hit, which a prime `m` never allows).
+fn invert(a: &Limbs, m: &Limbs) -> Option<Limbs> {
+    const ONE: Limbs = [1, 0, 0, 0, 0, 0, 0, 0, 0];
+    if *a == ZERO {
+        return None;
+    }
+    let (mut u, mut v, mut x1, mut x2) = (*a, *m, ONE, ZERO);
+    // Each round removes at least one bit from u or v (512 bits in all), so this bound is generous.
+    for _ in 0..2048 {
+        if u == ONE {
+            return Some(x1);
+        }
+        if v == ONE {
+            return Some(x2);
+        }
+        if u == ZERO || v == ZERO {
+            return None;
+        }
+        while u[0] & 1 == 0 {
+            shr1(&mut u);
+            half_mod(&mut x1, m);
+        }
+        while v[0] & 1 == 0 {
+            shr1(&mut v);
+            half_mod(&mut x2, m);
+        }
+        if geq(&u, &v) {
+            u = sub(&u, &v);
+            x1 = sub_mod(&x1, &x2, m);
+        } else {
+            v = sub(&v, &u);
+            x2 = sub_mod(&x2, &x1, m);
+        }
+    }
+    None
+}
+
+#[inline(always)]
+fn fmul(a: &Limbs, b: &Limbs) -> Limbs {
+    mont_mul(a, b, &P)
+}
+#[inline(always)]
+fn fsqr(a: &Limbs) -> Limbs {
+    mont_mul(a, a, &P)
+}
+#[inline(always)]
+fn fadd(a: &Limbs, b: &Limbs) -> Limbs {
+    add_mod(a, b, &P.m)
+}
+#[inline(always)]
+fn fsub(a: &Limbs, b: &Limbs) -> Limbs {
+    sub_mod(a, b, &P.m)
+}
+
+/// An affine point, coordinates in Montgomery form; never the identity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Affine {
+    pub(crate) x: Limbs,
+    pub(crate) y: Limbs,
+}
+
+/// A Jacobian point `(X/Z^2, Y/Z^3)`, Montgomery form; `Z = 0` is the identity.
+#[derive(Clone, Copy, Debug)]
+struct Jacobian {
+    x: Limbs,
+    y: Limbs,
+    z: Limbs,
+}
+
+const IDENTITY: Jacobian = Jacobian { x: ONE_M, y: ONE_M, z: ZERO };
+
+impl Jacobian {
+    fn from_affine(p: &Affine) -> Jacobian {
+        Jacobian { x: p.x, y: p.y, z: ONE_M }
+    }
+
+    /// dbl-2001-b (a = -3): 3M + 5S. The identity doubles to itself; P-256 has no point of order 2.
+    fn double(&self) -> Jacobian {
+        if self.z == ZERO {
+            return *self;
+        }
+        let delta = fsqr(&self.z);
+        let gamma = fsqr(&self.y);
+        let beta = fmul(&self.x, &gamma);
+        let t = fsub(&self.x, &delta);
+        let alpha = fmul(&fadd(&fadd(&t, &t), &t), &fadd(&self.x, &delta));
+        let beta4 = fadd(&beta, &beta);
+        let beta4 = fadd(&beta4, &beta4);
+        let x = fsub(&fsqr(&alpha), &fadd(&beta4, &beta4));
+        let z = fsub(&fsub(&fsqr(&fadd(&self.y, &self.z)), &gamma), &delta);
+        let g2 = fsqr(&gamma);
+        let g8 = fadd(&g2, &g2);
+        let g8 = fadd(&g8, &g8);
+        let y = fsub(&fmul(&alpha, &fsub(&beta4, &x)), &fadd(&g8, &g8));
+        Jacobian { x, y, z }
+    }
+
+    /// `self + (x2, y2, z2)`; `z2 = None` means an affine point (mixed addition, 8M + 3S).
+    /// Equal points go to [`Self::double`], opposite points give the identity.
+    fn add(&self, x2: &Limbs, y2: &Limbs, z2: Option<&Limbs>) -> Jacobian {
+        if z2 == Some(&ZERO) {
+            return *self;
+        }
+        if self.z == ZERO {
+            return Jacobian { x: *x2, y: *y2, z: z2.copied().unwrap_or(ONE_M) };
+        }
+        let z1z1 = fsqr(&self.z);
+        let (u1, s1) = match z2 {
+            None => (self.x, self.y),
+            Some(z2) => {
+                let z2z2 = fsqr(z2);
+                (fmul(&self.x, &z2z2), fmul(&self.y, &fmul(z2, &z2z2)))
+            }
+        };
+        let u2 = fmul(x2, &z1z1);
+        let s2 = fmul(y2, &fmul(&self.z, &z1z1));
+        let h = fsub(&u2, &u1);
+        let r = fsub(&s2, &s1);
+        if h == ZERO {
+            return if r == ZERO { self.double() } else { IDENTITY };
+        }
+        let hh = fsqr(&h);
+        let hhh = fmul(&h, &hh);
+        let v = fmul(&u1, &hh);
+        let x = fsub(&fsub(&fsqr(&r), &hhh), &fadd(&v, &v));
+        let y = fsub(&fmul(&r, &fsub(&v, &x)), &fmul(&s1, &hhh));
+        let z = fmul(&self.z, &h);
+        let z = match z2 {
+            None => z,
+            Some(z2) => fmul(&z, z2),
+        };
+        Jacobian { x, y, z }
+    }
+
+    fn add_affine(&self, p: &Affine, negate: bool) -> Jacobian {
+        if negate {
+            self.add(&p.x, &fsub(&ZERO, &p.y), None)
+        } else {
+            self.add(&p.x, &p.y, None)
+        }
+    }
+}
+
+/// Affine forms of `points` (none the identity) with one inversion (Montgomery's trick).
+fn normalize(points: &[Jacobian]) -> Option<Vec<Affine>> {
+    let mut prefix = Vec::with_capacity(points.len());
+    let mut acc = ONE_M;
+    for p in points {
+        prefix.push(acc);
+        acc = fmul(&acc, &p.z);
+    }
+    // (Z_0···Z_(K-1))^-1, back in Montgomery form.
+    let mut inv = to_mont(&invert(&from_mont(&acc, &P), &P.m)?, &P);
+    let mut out = vec![Affine { x: ZERO, y: ZERO }; points.len()];
+    for ((o, p), pre) in out.iter_mut().zip(points).rev().zip(prefix.iter().rev()) {
+        let zinv = fmul(&inv, pre);
+        inv = fmul(&inv, &p.z);
+        let zinv2 = fsqr(&zinv);
+        *o = Affine { x: fmul(&p.x, &zinv2), y: fmul(&p.y, &fmul(&zinv2, &zinv)) };
+    }
+    Some(out)
+}
+
+/// Odd multiples `1·P, 3·P, …, (2K-1)·P` of `2^(64i)·P` for `i = 0..4`, affine.
+fn odd_multiples<const K: usize>(p: &Affine) -> Option<[[Affine; K]; 4]> {
+    let mut jac = Vec::with_capacity(4 * K);
+    let mut base = Jacobian::from_affine(p);
+    for _ in 0..4 {
+        let twice = base.double();
+        let mut cur = base;
+        jac.push(cur);
+        for _ in 1..K {
+            cur = cur.add(&twice.x, &twice.y, Some(&twice.z));
+            jac.push(cur);
+        }
+        for _ in 0..64 {
+            base = base.double();
+        }
+    }
+    let affine = normalize(&jac)?;
+    let mut out = [[*p; K]; 4];
+    for (row, chunk) in out.iter_mut().zip(affine.chunks_exact(K)) {
+        row.copy_from_slice(chunk);
+    }
+    Some(out)
+}
+
+/// Width of the wNAF for the key's table (8 odd multiples per chunk) and the base point's (32).
+const KEY_W: u32 = 5;
+const KEY_K: usize = 1 << (KEY_W - 2);
+const BASE_W: u32 = 7;
+pub(crate) const BASE_K: usize = 1 << (BASE_W - 2);
+
+/// The base point table; the constant in src/p256_table.rs is this, computed once and checked in.
+#[doc(hidden)]
+pub fn base_table() -> Option<[[Affine; BASE_K]; 4]> {
+    let g = Affine { x: to_mont(&from_be(&GX), &P), y: to_mont(&from_be(&GY), &P) };
+    odd_multiples::<BASE_K>(&g)
+}
+
+/// The base point table as Rust source (for regenerating src/p256_table.rs).
+#[doc(hidden)]
+pub fn base_table_source() -> Option<alloc::string::String> {
+    use core::fmt::Write;
+    let table = base_table()?;
+    let mut s = alloc::string::String::new();
+    s.push_str("//! Odd multiples `1, 3, …, 63` of `2^(64i)·G` (i = 0..4) for P-256, affine, Montgomery form\n");
+    s.push_str("//! (R = 2^261), 29-bit limbs. Generated by `p256_fast::base_table_source`; tests/differential.rs\n");
+    s.push_str("//! checks it (`P256_TABLE_UPDATE=1` there rewrites it).\n\n");
+    s.push_str("use crate::p256_fast::{Affine, BASE_K};\n\n");
+    s.push_str("#[rustfmt::skip]\npub(crate) static BASE_TABLE: [[Affine; BASE_K]; 4] = [\n");
+    for row in &table {
+        s.push_str("    [\n");
+        for p in row {
+            let _ = writeln!(s, "        Affine {{ x: {:?}, y: {:?} }},", p.x, p.y);
+        }
+        s.push_str("    ],\n");
+    }
+    s.push_str("];\n");
+    Some(s)
+}
+
+/// wNAF digits of a 64-bit chunk, least significant first: odd digits in `(-2^(w-1), 2^(w-1))`,
+/// any two nonzero digits at least `w` apart. 65 positions cover the carry out of bit 63.
+fn wnaf(chunk: u64, w: u32) -> [i8; 65] {
+    let mut out = [0i8; 65];
+    let mut k = u128::from(chunk);
+    let full = 1i128 << w;
+    for d in out.iter_mut() {
+        if k == 0 {
+            break;
+        }
+        if k & 1 == 1 {
+            let mut digit = (k as i128) & (full - 1);
+            if digit >= full / 2 {
+                digit -= full;
+            }
+            k = (k as i128 - digit) as u128;
+            *d = digit as i8;
+        }
+        k >>= 1;
+    }
+    out
+}
+
+/// The four 64-bit chunks of a scalar, least significant first.
+fn chunks(s: &Limbs) -> [u64; 4] {
+    let be = to_be(s);
+    let mut out = [0u64; 4];
+    for (o, c) in out.iter_mut().zip(be.rchunks_exact(8)) {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(c);
+        *o = u64::from_be_bytes(bytes);
+    }
+    out
+}
+
+/// Adds the table entry for `digit` (odd, nonzero) to `acc`.
+fn add_digit<const K: usize>(acc: &Jacobian, table: &[Affine; K], digit: i8) -> Jacobian {
+    match table.get(usize::from(digit.unsigned_abs() / 2)) {
+        Some(p) => acc.add_affine(p, digit < 0),
+        None => *acc,
+    }
+}
+
+/// A validated P-256 public key with its precomputed table (about 2.3 KiB).
+#[derive(Clone, Debug)]
+pub struct P256Key {
+    table: Box<[[Affine; KEY_K]; 4]>,
+}
+
+impl P256Key {
+    /// Validates the affine point (big-endian coordinates): each below p and on the curve
+    /// `y^2 = x^3 - 3x + b` (an affine point is never the identity), then builds its table.
+    pub fn new(x: &[u8; 32], y: &[u8; 32]) -> Option<P256Key> {
+        let (x, y) = (from_be(x), from_be(y));
+        if geq(&x, &P.m) || geq(&y, &P.m) {
+            return None;
+        }
+        let (x, y) = (to_mont(&x, &P), to_mont(&y, &P));
+        let x3 = fmul(&fsqr(&x), &x);
+        let three_x = fadd(&fadd(&x, &x), &x);
+        if fsqr(&y) != fadd(&fsub(&x3, &three_x), &B_M) {
+            return None;
+        }
+        Some(P256Key { table: Box::new(odd_multiples::<KEY_K>(&Affine { x, y })?) })
+    }
+
+    /// ECDSA verification (SEC 1 4.1.4) of the SHA-256 `digest` with a raw `r || s` signature.
+    pub fn verify(&self, digest: &[u8; 32], sig: &[u8; 64]) -> bool {
+        let (mut r_be, mut s_be) = ([0u8; 32], [0u8; 32]);
+        r_be.copy_from_slice(&sig[..32]);
+        s_be.copy_from_slice(&sig[32..]);
+        let (r, s) = (from_be(&r_be), from_be(&s_be));
+        // r, s in [1, n-1].
+        if r == ZERO || s == ZERO || geq(&r, &N.m) || geq(&s, &N.m) {
+            return false;
+        }
+        // e = digest mod n (256-bit hash, n is 256 bits: at most one subtraction).
+        let e = from_be(digest);
+        let e = if geq(&e, &N.m) { sub(&e, &N.m) } else { e };
+        let Some(s_inv) = invert(&s, &N.m) else { return false };
+        // With w = s^-1·R: mont(e, w) = e·s^-1, mont(r, w) = r·s^-1 (plain).
+        let w = to_mont(&s_inv, &N);
+        let (u1, u2) = (mont_mul(&e, &w, &N), mont_mul(&r, &w, &N));
+        let (g_digits, q_digits) = (chunks(&u1).map(|c| wnaf(c, BASE_W)), chunks(&u2).map(|c| wnaf(c, KEY_W)));
+        let base: &[[Affine; BASE_K]; 4] = &crate::p256_table::BASE_TABLE;
+        let mut acc = IDENTITY;
+        for i in (0..65).rev() {
+            acc = acc.double();
+            for (digits, table) in g_digits.iter().zip(base) {
+                match digits.get(i) {
+                    Some(&d) if d != 0 => acc = add_digit(&acc, table, d),
+                    _ => {}
+                }
+            }
+            for (digits, table) in q_digits.iter().zip(self.table.iter()) {
+                match digits.get(i) {
+                    Some(&d) if d != 0 => acc = add_digit(&acc, table, d),
+                    _ => {}
+                }
+            }
+        }
+        if acc.z == ZERO {
+            return false;
+        }
+        // x(R) mod n == r, i.e. X/Z^2 ∈ {r, r + n} (r + n only when below p).
+        let zz = fsqr(&acc.z);
+        if fmul(&to_mont(&r, &P), &zz) == acc.x {
+            return true;
+        }
+        let rn = add(&r, &N.m);
+        !geq(&rn, &P.m) && fmul(&to_mont(&rn, &P), &zz) == acc.x
+    }
+}
+
+/// `n` chained field multiplications and one inversion mod n, for the timing harness (speed/).
+#[doc(hidden)]
+pub fn bench_field(n: u32, invert_too: bool) -> u32 {
+    let mut x = B_M;
+    for _ in 0..n {
+        x = fmul(&x, &B_M);
+    }
+    if invert_too {
+        x = invert(&x, &N.m).unwrap_or(x);
+    }
+    x[0]
+}
+
+/// `n` doublings, then `n` mixed additions, then `n` wNAF recodings, for the timing harness.
+#[doc(hidden)]
+pub fn bench_point(n: u32, what: u8) -> u32 {
+    let g = crate::p256_table::BASE_TABLE[0][0];
+    let mut acc = Jacobian::from_affine(&crate::p256_table::BASE_TABLE[0][1]);
+    let mut out = 0u32;
+    for i in 0..n {
+        match what {
+            0 => acc = acc.double(),
+            1 => acc = acc.add_affine(&g, false),
+            _ => out = out.wrapping_add(wnaf(u64::from(i).wrapping_mul(0x9e37_79b9_7f4a_7c15), BASE_W)[64] as u32),
+        }
+    }
+    acc.x[0] ^ out
+}
