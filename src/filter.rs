@@ -764,7 +764,11 @@ impl HttpContext for Http {
 
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
         // RFC 9449 section 9.1: the client's nonce was from the previous step; here is the next.
-        if let Some(nonce) = self.worker.borrow_mut().response_nonces.remove(&self.id) {
+        // `try_borrow_mut`: a host that ran this callback for our own local reply from inside
+        // `send_http_response` would find the worker borrowed; a refusal has no nonce here anyway,
+        // and a panic would abort the VM.
+        let nonce = self.worker.try_borrow_mut().ok().and_then(|mut w| w.response_nonces.remove(&self.id));
+        if let Some(nonce) = nonce {
             let _ = hostcalls::set_map_value(MapType::HttpResponseHeaders, "dpop-nonce", Some(&nonce));
         }
         Action::Continue
