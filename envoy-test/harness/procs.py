@@ -282,6 +282,7 @@ class EchoServer(http.server.ThreadingHTTPServer):
     """The upstream: answers every request with the JSON of what it saw, and records it."""
 
     daemon_threads = True
+    request_queue_size = 256  # Envoy opens many upstream connections at once in the burst tests
 
     def __init__(self):
         super().__init__((LOOPBACK, 0), _EchoHandler)
@@ -374,7 +375,7 @@ def envoy_config(listeners: dict, upstream_port: int, idp_ports: list) -> dict:
         return {
             "name": name,
             "type": "STATIC",
-            "connect_timeout": "1s",
+            "connect_timeout": "5s",
             "load_assignment": {
                 "cluster_name": name,
                 "endpoints": [
