@@ -112,6 +112,17 @@ impl Jwk {
         Ok(Jwk { kid, alg, key, thumbprint_input })
     }
 
+    /// Spends a little time once so that later verifications with this key are faster: builds
+    /// the larger P-256 table (src/p256_fast.rs: about three verifications' work, then each
+    /// ES256 check costs about half). For keys that verify many signatures: every key of a JWK
+    /// set ([`JwkSet::parse`] calls it) and a DPoP client's key kept across requests. Other key
+    /// types have nothing to precompute.
+    pub fn precompute(&mut self) {
+        if let Key::P256(key) = &mut self.key {
+            key.precompute();
+        }
+    }
+
     /// The RFC 7638 SHA-256 thumbprint, base64url without padding.
     pub fn thumbprint(&self) -> String {
         b64_encode(&Sha256::digest(self.thumbprint_input.as_bytes()))
@@ -365,7 +376,9 @@ impl JwkSet {
         if entries.len() > Self::MAX_KEYS {
             return Err(JwkError::SetTooLarge);
         }
-        Ok(JwkSet { keys: entries.iter().filter_map(|v| Jwk::from_value(v).ok()).collect() })
+        let mut keys: Vec<Jwk> = entries.iter().filter_map(|v| Jwk::from_value(v).ok()).collect();
+        keys.iter_mut().for_each(Jwk::precompute);
+        Ok(JwkSet { keys })
     }
 
     /// Verifies `jws` with the set: by `kid` when the header has one, else with each key that

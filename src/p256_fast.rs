@@ -162,25 +162,52 @@ const fn sub(a: &Limbs, b: &Limbs) -> Limbs {
     out
 }
 
-/// `a + b mod m` for `a, b < m`.
+/// `a + b mod m` for `a, b < m`: sum, then `sum - m` kept unless it borrowed. Branch-free: which
+/// way it goes is data-dependent and unpredictable, so a branch would mostly mispredict.
 #[inline(always)]
 const fn add_mod(a: &Limbs, b: &Limbs, m: &Limbs) -> Limbs {
     let s = add(a, b);
-    if geq(&s, m) {
-        sub(&s, m)
-    } else {
-        s
+    let mut d = [0u32; LIMBS];
+    let mut borrow = 0u32;
+    let mut i = 0;
+    while i < LIMBS {
+        let v = s[i].wrapping_sub(m[i]).wrapping_sub(borrow);
+        d[i] = v & MASK;
+        borrow = v >> 31;
+        i += 1;
     }
+    // Keep `s` when `s - m` borrowed (s < m): mask is all ones then.
+    let keep = borrow.wrapping_neg();
+    let mut i = 0;
+    while i < LIMBS {
+        d[i] = (s[i] & keep) | (d[i] & !keep);
+        i += 1;
+    }
+    d
 }
 
-/// `a - b mod m` for `a, b < m`.
+/// `a - b mod m` for `a, b < m`: difference, plus `m` if it borrowed (branch-free, as above).
 #[inline(always)]
 const fn sub_mod(a: &Limbs, b: &Limbs, m: &Limbs) -> Limbs {
-    if geq(a, b) {
-        sub(a, b)
-    } else {
-        sub(&add(a, m), b)
+    let mut d = [0u32; LIMBS];
+    let mut borrow = 0u32;
+    let mut i = 0;
+    while i < LIMBS {
+        let v = a[i].wrapping_sub(b[i]).wrapping_sub(borrow);
+        d[i] = v & MASK;
+        borrow = v >> 31;
+        i += 1;
     }
+    let mask = borrow.wrapping_neg() & MASK;
+    let mut c = 0u32;
+    let mut i = 0;
+    while i < LIMBS {
+        let v = d[i] + (m[i] & mask) + c;
+        d[i] = v & MASK;
+        c = v >> BITS;
+        i += 1;
+    }
+    d
 }
 
 /// Montgomery product `a·b / R mod m`, fully reduced, for `a·b < R·m` (any inputs below 2^257).
@@ -417,11 +444,11 @@ fn normalize(points: &[Jacobian]) -> Option<Vec<Affine>> {
     Some(out)
 }
 
-/// Odd multiples `1·P, 3·P, …, (2K-1)·P` of `2^(64i)·P` for `i = 0..4`, affine.
-fn odd_multiples<const K: usize>(p: &Affine) -> Option<[[Affine; K]; 4]> {
-    let mut jac = Vec::with_capacity(4 * K);
+/// Odd multiples `1·P, 3·P, …, (2K-1)·P` of `2^(64i)·P` for `i = 0..ROWS`, affine.
+fn odd_multiples<const K: usize, const ROWS: usize>(p: &Affine) -> Option<[[Affine; K]; ROWS]> {
+    let mut jac = Vec::with_capacity(ROWS * K);
     let mut base = Jacobian::from_affine(p);
-    for _ in 0..4 {
+    for row in 0..ROWS {
         let twice = base.double();
         let mut cur = base;
         jac.push(cur);
@@ -429,12 +456,14 @@ fn odd_multiples<const K: usize>(p: &Affine) -> Option<[[Affine; K]; 4]> {
             cur = cur.add(&twice.x, &twice.y, Some(&twice.z));
             jac.push(cur);
         }
-        for _ in 0..64 {
-            base = base.double();
+        if row + 1 < ROWS {
+            for _ in 0..64 {
+                base = base.double();
+            }
         }
     }
     let affine = normalize(&jac)?;
-    let mut out = [[*p; K]; 4];
+    let mut out = [[*p; K]; ROWS];
     for (row, chunk) in out.iter_mut().zip(affine.chunks_exact(K)) {
         row.copy_from_slice(chunk);
     }
@@ -442,16 +471,16 @@ fn odd_multiples<const K: usize>(p: &Affine) -> Option<[[Affine; K]; 4]> {
 }
 
 /// Width of the wNAF for the key's table (8 odd multiples per chunk) and the base point's (32).
-const KEY_W: u32 = 5;
+const KEY_W: usize = 5;
 const KEY_K: usize = 1 << (KEY_W - 2);
-const BASE_W: u32 = 7;
+const BASE_W: usize = 7;
 pub(crate) const BASE_K: usize = 1 << (BASE_W - 2);
 
 /// The base point table; the constant in src/p256_table.rs is this, computed once and checked in.
 #[doc(hidden)]
 pub fn base_table() -> Option<[[Affine; BASE_K]; 4]> {
     let g = Affine { x: to_mont(&from_be(&GX), &P), y: to_mont(&from_be(&GY), &P) };
-    odd_multiples::<BASE_K>(&g)
+    odd_multiples::<BASE_K, 4>(&g)
 }
 
 /// The base point table as Rust source (for regenerating src/p256_table.rs).
@@ -476,27 +505,49 @@ pub fn base_table_source() -> Option<alloc::string::String> {
     Some(s)
 }
 
-/// wNAF digits of a 64-bit chunk, least significant first: odd digits in `(-2^(w-1), 2^(w-1))`,
-/// any two nonzero digits at least `w` apart. 65 positions cover the carry out of bit 63.
-fn wnaf(chunk: u64, w: u32) -> [i8; 65] {
-    let mut out = [0i8; 65];
-    let mut k = u128::from(chunk);
-    let full = 1i128 << w;
-    for d in out.iter_mut() {
-        if k == 0 {
-            break;
+/// wNAF digits of the `L - 1` low bits given by `bit` (least significant first): odd digits in
+/// `(-2^(w-1), 2^(w-1))`, any two nonzero digits at least `w` apart; the extra position takes the
+/// final carry. Where a digit is odd, the window of `w` bits (plus the carry) becomes one signed
+/// digit `d`, and `window - d` (0 or `2^w`) carries into the position after the window.
+fn wnaf<const L: usize>(bit: impl Fn(usize) -> u32, w: usize) -> [i8; L] {
+    let mut out = [0i8; L];
+    let (mut carry, mut i) = (0u32, 0usize);
+    while i < L {
+        let b = if i + 1 < L { bit(i) } else { 0 } + carry;
+        if b & 1 == 0 {
+            carry = b >> 1;
+            i += 1;
+            continue;
         }
-        if k & 1 == 1 {
-            let mut digit = (k as i128) & (full - 1);
-            if digit >= full / 2 {
-                digit -= full;
+        let mut window = carry;
+        for j in 0..w {
+            if i + j + 1 < L {
+                window += bit(i + j) << j;
             }
-            k = (k as i128 - digit) as u128;
-            *d = digit as i8;
         }
-        k >>= 1;
+        let full = 1i32 << w;
+        let mut d = (window as i32) & (full - 1);
+        if d >= full / 2 {
+            d -= full;
+        }
+        carry = ((window as i32 - d) >> w) as u32;
+        if let Some(o) = out.get_mut(i) {
+            *o = d as i8;
+        }
+        i += w;
     }
     out
+}
+
+/// wNAF of a 64-bit chunk (65 positions).
+fn wnaf64(chunk: u64, w: usize) -> [i8; 65] {
+    wnaf::<65>(|i| ((chunk >> (i % 64)) & 1) as u32, w)
+}
+
+/// wNAF of a whole scalar below 2^256 (257 positions).
+fn wnaf256(s: &Limbs, w: usize) -> [i8; 257] {
+    let be = to_be(s);
+    wnaf::<257>(|i| u32::from(be.get(31 - (i / 8) % 32).copied().unwrap_or(0) >> (i % 8)) & 1, w)
 }
 
 /// The four 64-bit chunks of a scalar, least significant first.
@@ -511,23 +562,37 @@ fn chunks(s: &Limbs) -> [u64; 4] {
     out
 }
 
-/// Adds the table entry for `digit` (odd, nonzero) to `acc`.
-fn add_digit<const K: usize>(acc: &Jacobian, table: &[Affine; K], digit: i8) -> Jacobian {
-    match table.get(usize::from(digit.unsigned_abs() / 2)) {
-        Some(p) => acc.add_affine(p, digit < 0),
-        None => *acc,
+/// Adds the table entry for `digit` (odd when nonzero; zero or absent adds nothing) to `acc`.
+fn add_digit<const K: usize>(acc: &Jacobian, table: &[Affine; K], digit: Option<&i8>) -> Jacobian {
+    match digit {
+        Some(&d) if d != 0 => match table.get(usize::from(d.unsigned_abs() / 2)) {
+            Some(p) => acc.add_affine(p, d < 0),
+            None => *acc,
+        },
+        _ => *acc,
     }
 }
 
-/// A validated P-256 public key with its precomputed table (about 2.3 KiB).
+/// A key's precomputed points: the odd multiples of the key alone, or of `2^(64i)·Q` for
+/// `i = 0..4` (a quarter of the doublings per verification, ~4× the cost to build).
+#[derive(Clone, Debug)]
+enum KeyTable {
+    Single(Box<[Affine; KEY_K]>),
+    Split(Box<[[Affine; KEY_K]; 4]>),
+}
+
+/// A validated P-256 public key with its precomputed table (0.6 KiB, or 2.3 KiB once
+/// [`P256Key::precompute`] has run).
 #[derive(Clone, Debug)]
 pub struct P256Key {
-    table: Box<[[Affine; KEY_K]; 4]>,
+    point: Affine,
+    table: KeyTable,
 }
 
 impl P256Key {
     /// Validates the affine point (big-endian coordinates): each below p and on the curve
-    /// `y^2 = x^3 - 3x + b` (an affine point is never the identity), then builds its table.
+    /// `y^2 = x^3 - 3x + b` (an affine point is never the identity), then builds the small table
+    /// (about a tenth of a verification).
     pub fn new(x: &[u8; 32], y: &[u8; 32]) -> Option<P256Key> {
         let (x, y) = (from_be(x), from_be(y));
         if geq(&x, &P.m) || geq(&y, &P.m) {
@@ -539,7 +604,25 @@ impl P256Key {
         if fsqr(&y) != fadd(&fsub(&x3, &three_x), &B_M) {
             return None;
         }
-        Some(P256Key { table: Box::new(odd_multiples::<KEY_K>(&Affine { x, y })?) })
+        let point = Affine { x, y };
+        let [row, ..] = odd_multiples::<KEY_K, 1>(&point)?;
+        Some(P256Key { point, table: KeyTable::Single(Box::new(row)) })
+    }
+
+    /// Builds the split table (about three verifications' worth of work, once) so that every later
+    /// verification with this key costs about half: for keys that verify many signatures (an
+    /// issuer's keys, a DPoP client's key held in a cache). Idempotent.
+    pub fn precompute(&mut self) {
+        if let KeyTable::Single(_) = self.table {
+            if let Some(split) = odd_multiples::<KEY_K, 4>(&self.point) {
+                self.table = KeyTable::Split(Box::new(split));
+            }
+        }
+    }
+
+    /// Whether [`Self::precompute`] has run.
+    pub fn is_precomputed(&self) -> bool {
+        matches!(self.table, KeyTable::Split(_))
     }
 
     /// ECDSA verification (SEC 1 4.1.4) of the SHA-256 `digest` with a raw `r || s` signature.
@@ -559,21 +642,30 @@ impl P256Key {
         // With w = s^-1·R: mont(e, w) = e·s^-1, mont(r, w) = r·s^-1 (plain).
         let w = to_mont(&s_inv, &N);
         let (u1, u2) = (mont_mul(&e, &w, &N), mont_mul(&r, &w, &N));
-        let (g_digits, q_digits) = (chunks(&u1).map(|c| wnaf(c, BASE_W)), chunks(&u2).map(|c| wnaf(c, KEY_W)));
         let base: &[[Affine; BASE_K]; 4] = &crate::p256_table::BASE_TABLE;
         let mut acc = IDENTITY;
-        for i in (0..65).rev() {
-            acc = acc.double();
-            for (digits, table) in g_digits.iter().zip(base) {
-                match digits.get(i) {
-                    Some(&d) if d != 0 => acc = add_digit(&acc, table, d),
-                    _ => {}
+        match &self.table {
+            KeyTable::Split(table) => {
+                // u·P = Σ u_i·(2^(64i)·P) over the 64-bit chunks u_i: 64 shared doublings.
+                let g_digits = chunks(&u1).map(|c| wnaf64(c, BASE_W));
+                let q_digits = chunks(&u2).map(|c| wnaf64(c, KEY_W));
+                for i in (0..65).rev() {
+                    acc = acc.double();
+                    for (digits, row) in g_digits.iter().zip(base) {
+                        acc = add_digit(&acc, row, digits.get(i));
+                    }
+                    for (digits, row) in q_digits.iter().zip(table.iter()) {
+                        acc = add_digit(&acc, row, digits.get(i));
+                    }
                 }
             }
-            for (digits, table) in q_digits.iter().zip(self.table.iter()) {
-                match digits.get(i) {
-                    Some(&d) if d != 0 => acc = add_digit(&acc, table, d),
-                    _ => {}
+            KeyTable::Single(row) => {
+                let (g_digits, q_digits) = (wnaf256(&u1, BASE_W), wnaf256(&u2, KEY_W));
+                let [g_row, ..] = base;
+                for i in (0..257).rev() {
+                    acc = acc.double();
+                    acc = add_digit(&acc, g_row, g_digits.get(i));
+                    acc = add_digit(&acc, row, q_digits.get(i));
                 }
             }
         }
@@ -613,7 +705,7 @@ pub fn bench_point(n: u32, what: u8) -> u32 {
         match what {
             0 => acc = acc.double(),
             1 => acc = acc.add_affine(&g, false),
-            _ => out = out.wrapping_add(wnaf(u64::from(i).wrapping_mul(0x9e37_79b9_7f4a_7c15), BASE_W)[64] as u32),
+            _ => out = out.wrapping_add(wnaf64(u64::from(i).wrapping_mul(0x9e37_79b9_7f4a_7c15), BASE_W)[64] as u32),
         }
     }
     acc.x[0] ^ out

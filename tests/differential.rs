@@ -85,13 +85,16 @@ fn ec_jwk(x: &[u8], y: &[u8]) -> serde_json::Value {
     json!({"kty": "EC", "crv": "P-256", "x": b64_encode(x), "y": b64_encode(y)})
 }
 
-/// One ES256 comparison: our `Jwk::verify` against `p256`'s verifier for the same point.
-fn es256_agree(ours: &Jwk, theirs: &p256::ecdsa::VerifyingKey, msg: &[u8], sig: &[u8], what: &str) -> bool {
+/// One ES256 comparison: our `Jwk::verify` against `p256`'s verifier for the same point, with
+/// the key as parsed (small table, 257 doublings) and after `precompute` (split table).
+fn es256_agree(ours: &[Jwk; 2], theirs: &p256::ecdsa::VerifyingKey, msg: &[u8], sig: &[u8], what: &str) -> bool {
     use p256::ecdsa::signature::Verifier;
     let reference = p256::ecdsa::Signature::from_slice(sig).is_ok_and(|s| theirs.verify(msg, &s).is_ok());
-    let got = ours.verify(Algorithm::ES256, msg, sig).is_ok();
-    assert_eq!(got, reference, "{what}: msg {msg:02x?} sig {sig:02x?}");
-    got
+    for key in ours {
+        let got = key.verify(Algorithm::ES256, msg, sig).is_ok();
+        assert_eq!(got, reference, "{what}: msg {msg:02x?} sig {sig:02x?}");
+    }
+    reference
 }
 
 #[test]
@@ -123,7 +126,10 @@ fn es256_random_keys_and_signatures() {
         let vk = *sk.verifying_key();
         let point = vk.to_encoded_point(false);
         let (x, y) = (point.x().unwrap().to_vec(), point.y().unwrap().to_vec());
-        let ours = Jwk::from_value(&ec_jwk(&x, &y)).expect("valid point parses");
+        let parsed = Jwk::from_value(&ec_jwk(&x, &y)).expect("valid point parses");
+        let mut precomputed = parsed.clone();
+        precomputed.precompute();
+        let ours = [parsed, precomputed];
         for round in 0..6 {
             let len = rng.below(100) as usize;
             let msg = rng.bytes(len);

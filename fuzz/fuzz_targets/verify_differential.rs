@@ -1,0 +1,142 @@
+//! Differential: `Jwk::verify` (the fast verifiers in src/p256_fast.rs and src/rsa_fast.rs)
+//! against the RustCrypto crates on fuzzer-chosen inputs; any disagreement is a crash.
+//!
+//! Input: one selector byte, then the rest split by it into parts.
+//! - ES256 (selector even): a private scalar (the key is `d·G`, so keys are always valid and
+//!   include tiny multiples of G), a message and a signature; or, with the low bits set, a
+//!   raw point (x, y) (mostly off the curve: parsing must agree too). A valid signature is made
+//!   and then XORed with fuzzer bytes, so both valid and near-valid signatures are reached.
+//! - RS*/PS* (selector odd): the RFC 7515 A.2 key; the fuzzer chooses the message and either the
+//!   signature directly or an encoded message that is "signed" with the private key (`em^d mod n`),
+//!   which reaches every padding check.
+#![no_main]
+
+use std::sync::OnceLock;
+
+use dpop_gate::alg::Algorithm;
+use dpop_gate::jwk::Jwk;
+use dpop_gate::jws::{b64_decode, b64_encode};
+use libfuzzer_sys::fuzz_target;
+use rsa::traits::PublicKeyParts;
+use rsa::BigUint;
+use sha2::{Digest, Sha256, Sha384, Sha512};
+
+const RFC: &str = include_str!("../../tests/data/rfc.json");
+
+struct RsaFixture {
+    jwk: Jwk,
+    public: rsa::RsaPublicKey,
+    d: BigUint,
+}
+
+fn rsa_fixture() -> &'static RsaFixture {
+    static F: OnceLock<RsaFixture> = OnceLock::new();
+    F.get_or_init(|| {
+        let doc: serde_json::Value = serde_json::from_str(RFC).unwrap();
+        let v = &doc["rfc7515_a2"];
+        let int = |v: &serde_json::Value| BigUint::from_bytes_be(&b64_decode(v.as_str().unwrap()).unwrap());
+        RsaFixture {
+            jwk: Jwk::from_value(&v["jwk"]).unwrap(),
+            public: rsa::RsaPublicKey::new(int(&v["jwk"]["n"]), int(&v["jwk"]["e"])).unwrap(),
+            d: int(&v["private"]["d"]),
+        }
+    })
+}
+
+fn rsa_reference(key: &rsa::RsaPublicKey, alg: Algorithm, msg: &[u8], sig: &[u8]) -> bool {
+    use rsa::{Pkcs1v15Sign, Pss};
+    let n = key.n().to_bytes_be();
+    if sig.len() != n.len() || sig >= n.as_slice() {
+        return false;
+    }
+    match alg {
+        Algorithm::RS256 => key.verify(Pkcs1v15Sign::new::<Sha256>(), &Sha256::digest(msg), sig),
+        Algorithm::RS384 => key.verify(Pkcs1v15Sign::new::<Sha384>(), &Sha384::digest(msg), sig),
+        Algorithm::RS512 => key.verify(Pkcs1v15Sign::new::<Sha512>(), &Sha512::digest(msg), sig),
+        Algorithm::PS256 => key.verify(Pss::new::<Sha256>(), &Sha256::digest(msg), sig),
+        Algorithm::PS384 => key.verify(Pss::new::<Sha384>(), &Sha384::digest(msg), sig),
+        _ => key.verify(Pss::new::<Sha512>(), &Sha512::digest(msg), sig),
+    }
+    .is_ok()
+}
+
+fn es256(mode: u8, parts: &[&[u8]]) {
+    use p256::ecdsa::signature::{Signer, Verifier};
+    let part = |i: usize| parts.get(i).copied().unwrap_or_default();
+    let pad32 = |b: &[u8]| {
+        let mut out = [0u8; 32];
+        let b = &b[..b.len().min(32)];
+        out[32 - b.len()..].copy_from_slice(b);
+        out
+    };
+    let msg = part(1);
+    if mode & 2 == 0 {
+        // A key from a scalar; a valid signature XOR fuzzer bytes.
+        let Ok(sk) = p256::ecdsa::SigningKey::from_slice(&pad32(part(0))) else { return };
+        let vk = *sk.verifying_key();
+        let point = vk.to_encoded_point(false);
+        let jwk = serde_json::json!({"kty": "EC", "crv": "P-256",
+            "x": b64_encode(point.x().unwrap()), "y": b64_encode(point.y().unwrap())});
+        let ours = Jwk::from_value(&jwk).expect("a valid point must parse");
+        let sig: p256::ecdsa::Signature = sk.sign(msg);
+        let mut sig = sig.to_bytes().to_vec();
+        for (s, x) in sig.iter_mut().zip(part(2)) {
+            *s ^= x;
+        }
+        if mode & 4 != 0 {
+            // Replace r or s wholesale with fuzzer bytes (edge scalars: 0, n, n-1, 2^256-1, ...).
+            let edge = pad32(part(3));
+            let at = if mode & 8 == 0 { 0 } else { 32 };
+            sig[at..at + 32].copy_from_slice(&edge);
+        }
+        let reference = p256::ecdsa::Signature::from_slice(&sig).is_ok_and(|s| vk.verify(msg, &s).is_ok());
+        assert_eq!(ours.verify(Algorithm::ES256, msg, &sig).is_ok(), reference, "sig {sig:02x?}");
+        // The precomputed (split-table) path must agree too.
+        let mut pre = ours.clone();
+        pre.precompute();
+        assert_eq!(pre.verify(Algorithm::ES256, msg, &sig).is_ok(), reference, "precomputed, sig {sig:02x?}");
+    } else {
+        // A raw point: parse results must agree, and so must verification when both accept.
+        let (x, y) = (pad32(part(0)), pad32(part(2)));
+        let sec1 = [&[4u8][..], &x, &y].concat();
+        let reference = p256::ecdsa::VerifyingKey::from_sec1_bytes(&sec1).ok();
+        let jwk = serde_json::json!({"kty": "EC", "crv": "P-256", "x": b64_encode(&x), "y": b64_encode(&y)});
+        let ours = Jwk::from_value(&jwk).ok();
+        assert_eq!(ours.is_some(), reference.is_some(), "x {x:02x?} y {y:02x?}");
+        if let (Some(ours), Some(vk)) = (ours, reference) {
+            let sig = part(3);
+            let want = p256::ecdsa::Signature::from_slice(sig).is_ok_and(|s| vk.verify(msg, &s).is_ok());
+            assert_eq!(ours.verify(Algorithm::ES256, msg, sig).is_ok(), want);
+        }
+    }
+}
+
+fn rsa(mode: u8, parts: &[&[u8]]) {
+    let f = rsa_fixture();
+    let part = |i: usize| parts.get(i).copied().unwrap_or_default();
+    let alg =
+        [Algorithm::RS256, Algorithm::RS384, Algorithm::RS512, Algorithm::PS256, Algorithm::PS384, Algorithm::PS512]
+            [usize::from(mode >> 1) % 6];
+    let msg = part(0);
+    let sig = if mode & 0x80 == 0 {
+        part(1).to_vec()
+    } else {
+        // "Sign" the fuzzer's encoded message, reduced below n; pad to the modulus length.
+        let em = BigUint::from_bytes_be(part(1)) % f.public.n();
+        let s = em.modpow(&f.d, f.public.n()).to_bytes_be();
+        [vec![0u8; f.public.size() - s.len()], s].concat()
+    };
+    let reference = rsa_reference(&f.public, alg, msg, &sig);
+    assert_eq!(f.jwk.verify(alg, msg, &sig).is_ok(), reference, "{alg:?} sig {sig:02x?}");
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&selector, rest)) = data.split_first() else { return };
+    // Parts are separated by the selector byte's complement, so the fuzzer controls the split.
+    let parts: Vec<&[u8]> = rest.split(|&b| b == !selector).collect();
+    if selector & 1 == 0 {
+        es256(selector, &parts);
+    } else {
+        rsa(selector, &parts);
+    }
+});
