@@ -76,6 +76,13 @@ def free_port() -> int:
 _LIVE: set = set()
 
 
+def read_log(path: Path) -> str:
+    try:
+        return path.read_text(errors="replace")
+    except OSError:
+        return ""
+
+
 @atexit.register
 def _kill_leftovers():
     """Last resort (an interrupted run): no child outlives this process."""
@@ -127,10 +134,7 @@ class Proc:
         raise HarnessError(f"{self.name} did not print {prefix!r} within {timeout}s; log:\n{self.log_text()[-3000:]}")
 
     def log_text(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")
-        except OSError:
-            return ""
+        return read_log(self.log_path)
 
     def alive(self) -> bool:
         return self.popen.poll() is None
@@ -223,6 +227,9 @@ class Idp:
         if self.proc:
             self.proc.stop()
             self.proc = None
+
+    def log_text(self) -> str:
+        return read_log(self.log_path)
 
     def _admin(self, method: str, path: str):
         return _http_json(method, f"{self.base}/__admin/{path}", {"x-admin-token": self.admin_token})
@@ -472,7 +479,7 @@ class Envoy:
         return {name.split(".")[-2]: v for name, v in stats.items() if name.endswith(".downstream_cx_total")}
 
     def log_text(self) -> str:
-        return self.proc.log_text() if self.proc else ""
+        return read_log(self.log_path)
 
     def stop(self):
         if self.proc:

@@ -153,6 +153,8 @@ def stack(workdir, echo):
     started = []
 
     class Stack:
+        processes = started
+
         def idp(self, start: bool = True) -> Idp:
             server = Idp(workdir)
             started.append(server)
@@ -175,10 +177,13 @@ def stack(workdir, echo):
 
 
 def pytest_runtest_makereport(item, call):
-    """On failure, attach the tail of Envoy's log (the filter's refusal reasons are there)."""
+    """On failure, attach the tail of each Envoy's and IdP's log (the filter's refusal reasons, the
+    IdP's errors)."""
     if call.when == "call" and call.excinfo is not None:
-        for name in ("envoy",):
-            proxy = item.funcargs.get(name)
-            if isinstance(proxy, Envoy):
-                item.add_report_section("call", "envoy log", proxy.log_text()[-3000:])
+        procs = [item.funcargs.get("envoy"), item.funcargs.get("idp")]
+        procs += getattr(item.funcargs.get("stack"), "processes", [])
+        for proc in procs:
+            if isinstance(proc, (Envoy, Idp)):
+                name = f"{type(proc).__name__.lower()} log ({proc.log_path})"
+                item.add_report_section("call", name, proc.log_text()[-3000:])
 
