@@ -12,7 +12,8 @@
 //! - every filter `config` in `kong/kong.yaml` (filter chains and `/plugins`-style entries),
 //! - every `<<'JSON'` here-document in `kong/admin-api.sh`,
 //! - every ```` ```json ```` block under the README's `## Configuration`, `## Envoy` and
-//!   `## Use with Kong` sections (so a JSON block there must be a complete filter configuration;
+//!   `## Use with Kong` sections, and every filter configuration in the `## Envoy` section's
+//!   ```` ```yaml ```` Envoy configuration (so a JSON block there must be a complete filter configuration;
 //!   use another fence tag, e.g. ```` ```jsonc ````, for anything else),
 //! - every `google.protobuf.StringValue` filter configuration in `envoy-test/**/*.yaml` (none
 //!   may exist yet; values holding template placeholders are skipped).
@@ -334,6 +335,36 @@ fn readme_examples_are_accepted() {
         }
     }
     assert!(kong_snippets >= 1, "README.md's Kong section shows no filter chain");
+    // The Envoy section's bootstrap: every filter configuration in it.
+    let mut envoy_configs = 0;
+    for (i, block) in blocks_in_section(&readme, "## Envoy", "yaml").iter().enumerate() {
+        let doc: Value = serde_yaml::from_str(block).unwrap_or_else(|e| panic!("README.md Envoy yaml block {i}: {e}"));
+        let mut values = Vec::new();
+        string_values(&doc, &mut values);
+        for value in values {
+            let origin = format!("README.md Envoy yaml block {i}");
+            let config: Value = serde_json::from_str(&value).unwrap_or_else(|e| panic!("{origin}: not JSON: {e}"));
+            assert_accepted(&v, &origin, &config);
+            envoy_configs += 1;
+        }
+    }
+    assert!(envoy_configs >= 1, "README.md's Envoy section shows no filter configuration");
+}
+
+/// Every `google.protobuf.StringValue` value in an Envoy configuration: the filter's configurations.
+fn string_values(node: &Value, out: &mut Vec<String>) {
+    match node {
+        Value::Object(map) => {
+            if map.get("@type").and_then(Value::as_str) == Some("type.googleapis.com/google.protobuf.StringValue") {
+                if let Some(s) = map.get("value").and_then(Value::as_str) {
+                    out.push(s.to_owned());
+                }
+            }
+            map.values().for_each(|v| string_values(v, out));
+        }
+        Value::Array(items) => items.iter().for_each(|v| string_values(v, out)),
+        _ => {}
+    }
 }
 
 /// Envoy configs: every `google.protobuf.StringValue` value in `envoy-test/**.yaml`.
@@ -349,20 +380,6 @@ fn envoy_examples_are_accepted() {
             } else if path.extension().is_some_and(|x| x == "yaml" || x == "yml") {
                 out.push(path);
             }
-        }
-    }
-    fn string_values(node: &Value, out: &mut Vec<String>) {
-        match node {
-            Value::Object(map) => {
-                if map.get("@type").and_then(Value::as_str) == Some("type.googleapis.com/google.protobuf.StringValue") {
-                    if let Some(s) = map.get("value").and_then(Value::as_str) {
-                        out.push(s.to_owned());
-                    }
-                }
-                map.values().for_each(|v| string_values(v, out));
-            }
-            Value::Array(items) => items.iter().for_each(|v| string_values(v, out)),
-            _ => {}
         }
     }
     let v = validator();

@@ -49,7 +49,7 @@ def test_serve_mode_refuses_bad_config(workdir, echo):
 def test_readme_envoy_example_is_valid(workdir):
     """The Envoy configuration shown in the README passes `envoy --mode validate`, filter included."""
     readme = (REPO / "README.md").read_text()
-    section = readme[readme.index("## End-to-end tests and demo") :]
+    section = readme[readme.index("\n## Envoy\n") :]
     yaml = re.search(r"```yaml\n(.*?)```", section, re.S).group(1)
     path = workdir / "readme-envoy.yaml"
     path.write_text(yaml.replace("target/wasm32-wasip1/release/dpop_gate.wasm", str(wasm_file())))
