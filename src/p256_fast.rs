@@ -359,7 +359,9 @@ impl Jacobian {
         Jacobian { x: p.x, y: p.y, z: ONE_M }
     }
 
-    /// dbl-2001-b (a = -3): 3M + 5S. The identity doubles to itself; P-256 has no point of order 2.
+    /// dbl-2001-b (a = -3), with `Z3 = 2·Y·Z`: 4M + 4S. The identity doubles to itself; P-256 has
+    /// no point of order 2. The two factors of alpha are left unreduced (`3t < 3p`, `X + delta < 2p`):
+    /// their product is below `R·p`, which is all [`mont_mul`] needs.
     fn double(&self) -> Jacobian {
         if self.z == ZERO {
             return *self;
@@ -368,11 +370,12 @@ impl Jacobian {
         let gamma = fsqr(&self.y);
         let beta = fmul(&self.x, &gamma);
         let t = fsub(&self.x, &delta);
-        let alpha = fmul(&fadd(&fadd(&t, &t), &t), &fadd(&self.x, &delta));
+        let alpha = fmul(&add(&add(&t, &t), &t), &add(&self.x, &delta));
         let beta4 = fadd(&beta, &beta);
         let beta4 = fadd(&beta4, &beta4);
         let x = fsub(&fsqr(&alpha), &fadd(&beta4, &beta4));
-        let z = fsub(&fsub(&fsqr(&fadd(&self.y, &self.z)), &gamma), &delta);
+        let yz = fmul(&self.y, &self.z);
+        let z = fadd(&yz, &yz);
         let g2 = fsqr(&gamma);
         let g8 = fadd(&g2, &g2);
         let g8 = fadd(&g8, &g8);

@@ -158,6 +158,10 @@ impl RsaKey {
     /// caller has checked size and parity (src/jwk.rs); `None` if the modulus is even or empty.
     pub fn new(n_be: &[u8], e: u32) -> Option<RsaKey> {
         let top = *n_be.first()?;
+        // No leading zero octet (the caller strips them) and n >= 3: `bits` is exact and >= 2.
+        if top == 0 || (n_be.len() == 1 && top < 3) {
+            return None;
+        }
         let bits = (n_be.len() - 1) * 8 + (8 - top.leading_zeros() as usize);
         let k = n_be.len().div_ceil(4);
         let n = limbs_from_be(n_be, k);

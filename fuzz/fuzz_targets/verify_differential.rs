@@ -26,7 +26,8 @@ const RFC: &str = include_str!("../../tests/data/rfc.json");
 struct RsaFixture {
     jwk: Jwk,
     public: rsa::RsaPublicKey,
-    d: BigUint,
+    /// CRT form of the private exponent: p, q, d mod (p-1), d mod (q-1), q^-1 mod p.
+    crt: [BigUint; 5],
 }
 
 fn rsa_fixture() -> &'static RsaFixture {
@@ -38,7 +39,12 @@ fn rsa_fixture() -> &'static RsaFixture {
         RsaFixture {
             jwk: Jwk::from_value(&v["jwk"]).unwrap(),
             public: rsa::RsaPublicKey::new(int(&v["jwk"]["n"]), int(&v["jwk"]["e"])).unwrap(),
-            d: int(&v["private"]["d"]),
+            crt: {
+                let (d, p, q) = (int(&v["private"]["d"]), int(&v["private"]["p"]), int(&v["private"]["q"]));
+                let (dp, dq) = (&d % (&p - 1u32), &d % (&q - 1u32));
+                let q_inv = q.modpow(&(&p - 2u32), &p);
+                [p, q, dp, dq, q_inv]
+            },
         }
     })
 }
@@ -123,7 +129,10 @@ fn rsa(mode: u8, parts: &[&[u8]]) {
     } else {
         // "Sign" the fuzzer's encoded message, reduced below n; pad to the modulus length.
         let em = BigUint::from_bytes_be(part(1)) % f.public.n();
-        let s = em.modpow(&f.d, f.public.n()).to_bytes_be();
+        let [p, q, dp, dq, q_inv] = &f.crt;
+        let (m1, m2) = (em.modpow(dp, p), em.modpow(dq, q));
+        let h = ((&m1 + p - (&m2 % p)) * q_inv) % p;
+        let s = (m2 + h * q).to_bytes_be();
         [vec![0u8; f.public.size() - s.len()], s].concat()
     };
     let reference = rsa_reference(&f.public, alg, msg, &sig);
