@@ -188,7 +188,6 @@ fn cached_token_still_expires() {
 
 #[test]
 fn http_level_malformations_are_invalid_request() {
-    let cfg = config(json!({}));
     let t = token(claims());
     let two = [format!("Bearer {t}"), format!("Bearer {t}")];
     let cases: Vec<(Vec<&str>, Vec<&str>, Error)> = vec![

@@ -13,7 +13,7 @@ import uuid
 
 from harness.checks import assert_refused, seen_headers
 from harness.oauth import Response
-from harness.procs import LOOPBACK, EchoServer, Envoy, _EchoHandler
+from harness.procs import LOOPBACK, EchoServer, Envoy
 from test_adversarial import HOLDER, bound_token, static_config
 
 FLOOD = 3000  # unique proofs; the store's first bucket fills at ~11 500 live ones (SECURITY.md)
@@ -22,12 +22,6 @@ REPLAYS = 40  # flooded proofs replayed, each on both workers
 FLOOD_SECONDS = 90.0  # the whole flood must finish within this
 MAX_RSS_GROWTH_KIB = 32 * 1024  # the store itself is 256 buckets x 64 entries x 16 B = 256 KiB
 BODY = b'{"event": "order.created", "id": 42}'
-
-
-class _NoDelayEchoHandler(_EchoHandler):
-    # The echo writes its headers and body in two sends: with Nagle on, the body waits for Envoy's
-    # delayed ACK (~40 ms a request), which would measure the echo instead of the filter.
-    disable_nagle_algorithm = True
 
 
 def vm_rss_kib(pid: int) -> int:
@@ -81,7 +75,6 @@ def connections_on_both_workers(proxy: Envoy, listener: str) -> dict:
 
 def test_flood_of_unique_proofs_then_replays_on_both_workers(workdir):
     echo = EchoServer()  # its own upstream: the flood's records stay out of the shared one
-    echo.RequestHandlerClass = _NoDelayEchoHandler
     echo.start()
     proxy = Envoy(workdir, {"static": static_config()}, echo.port, [], concurrency=2)
     conns: dict = {}
