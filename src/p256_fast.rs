@@ -361,7 +361,7 @@ impl Jacobian {
         Jacobian { x: p.x, y: p.y, z: ONE_M }
     }
 
-    /// dbl-2001-b (a = -3), with `Z3 = 2·Y·Z`: 4M + 4S. The identity doubles to itself; P-256 has
+    /// dbl-2001-b (a = -3), with `Z3 = 2·Y·Z`, `4β = X·4γ`, `8γ² = 2(2γ)²`: 4M + 4S. The identity doubles to itself; P-256 has
     /// no point of order 2. The two factors of alpha are left unreduced (`3t < 3p`, `X + delta < 2p`):
     /// their product is below `R·p`, which is all [`mont_mul`] needs.
     fn double(&self) -> Jacobian {
@@ -370,18 +370,16 @@ impl Jacobian {
         }
         let delta = fsqr(&self.z);
         let gamma = fsqr(&self.y);
-        let beta = fmul(&self.x, &gamma);
         let t = fsub(&self.x, &delta);
         let alpha = fmul(&add(&add(&t, &t), &t), &add(&self.x, &delta));
-        let beta4 = fadd(&beta, &beta);
-        let beta4 = fadd(&beta4, &beta4);
+        // 4·beta = X·4γ and 8γ² = 2·(2γ)²: two doublings of γ serve both.
+        let gamma2 = fadd(&gamma, &gamma);
+        let beta4 = fmul(&self.x, &fadd(&gamma2, &gamma2));
         let x = fsub(&fsqr(&alpha), &fadd(&beta4, &beta4));
         let yz = fmul(&self.y, &self.z);
         let z = fadd(&yz, &yz);
-        let g2 = fsqr(&gamma);
-        let g8 = fadd(&g2, &g2);
-        let g8 = fadd(&g8, &g8);
-        let y = fsub(&fmul(&alpha, &fsub(&beta4, &x)), &fadd(&g8, &g8));
+        let g4 = fsqr(&gamma2);
+        let y = fsub(&fmul(&alpha, &fsub(&beta4, &x)), &fadd(&g4, &g4));
         Jacobian { x, y, z }
     }
 
