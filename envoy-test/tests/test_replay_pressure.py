@@ -16,11 +16,11 @@ from harness.oauth import Response
 from harness.procs import LOOPBACK, EchoServer, Envoy
 from test_adversarial import HOLDER, bound_token, static_config
 
-FLOOD = 3000  # unique proofs; the store's first bucket fills at ~11 500 live ones (SECURITY.md)
+FLOOD = 3000  # unique proofs; the store's first bucket fills at ~165 000 live ones (SECURITY.md)
 PER_WORKER = 2  # keep-alive connections held on each worker, one sending thread each
 REPLAYS = 40  # flooded proofs replayed, each on both workers
 FLOOD_SECONDS = 90.0  # the whole flood must finish within this
-MAX_RSS_GROWTH_KIB = 32 * 1024  # the store itself is 256 buckets x 64 entries x 16 B = 256 KiB
+MAX_RSS_GROWTH_KIB = 32 * 1024  # the store itself is at most 4096 buckets x 64 entries x 16 B = 4 MiB
 BODY = b'{"event": "order.created", "id": 42}'
 
 
