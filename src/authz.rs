@@ -13,8 +13,8 @@ use serde_json::Value;
 
 use crate::config::{Config, DpopMode};
 use crate::dpop::{self, ProofPolicy};
-use crate::error::{Error, ProofError, RequestError, TokenError};
-use crate::jwk::JwkSet;
+use crate::error::{Error, JwkError, ProofError, RequestError, TokenError};
+use crate::jwk::{Jwk, JwkSet};
 use crate::jws;
 use crate::nonce::{self, Freshness, Secret};
 use crate::token::{self, AccessToken, TokenPolicy};
@@ -79,6 +79,12 @@ pub trait State {
     /// proof with [`Error::UseNonce`]: failing closed.
     fn nonce_secret(&mut self) -> Option<Secret> {
         None
+    }
+    /// The key of a DPoP proof whose protected-header segment is `header` and whose `jwk` member
+    /// is `jwk` (see [`dpop::verify_proof_with`]). The default parses it every time; the filter
+    /// keeps the keys of returning clients, precomputed.
+    fn proof_key(&mut self, header: &str, jwk: &Value) -> Result<Rc<Jwk>, JwkError> {
+        dpop::parse_key(header, jwk)
     }
 }
 
@@ -224,7 +230,10 @@ fn decide(cfg: &Config, req: &Request<'_>, state: &mut dyn State, now: u64) -> R
                 clock_skew: cfg.clock_skew,
                 max_len: cfg.max_token_bytes,
             };
-            let proof = dpop::verify_proof(proof_text, req.method, uri, Some(creds.token), &policy, now)
+            let proof =
+                dpop::verify_proof_with(proof_text, req.method, uri, Some(creds.token), &policy, now, &mut |h, v| {
+                    state.proof_key(h, v)
+                })
                 .map_err(Error::Proof)?;
             dpop::check_binding(Some(jkt), &proof).map_err(Error::Token)?;
             // After the signature (a nonce failure tells the client to retry, which only a key

@@ -7,12 +7,13 @@
 //! ([`check_binding`]), then the `jti` against a [`ReplayStore`] under [`replay_key`].
 
 use alloc::collections::BTreeMap;
+use alloc::rc::Rc;
 use alloc::string::String;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::alg::Algorithm;
-use crate::error::{JwsError, ProofError, TokenError};
+use crate::error::{JwkError, JwsError, ProofError, TokenError};
 use crate::htu;
 use crate::jwk::Jwk;
 use crate::jws::{self, b64_encode, Claims};
@@ -64,6 +65,23 @@ pub fn verify_proof(
     policy: &ProofPolicy<'_>,
     now: u64,
 ) -> Result<Proof, ProofError> {
+    verify_proof_with(proof, method, request_uri, access_token, policy, now, &mut parse_key)
+}
+
+/// [`verify_proof`], taking the proof's key from `key_for(header, jwk)`: `header` is the proof's
+/// protected-header segment as sent and `jwk` its decoded `jwk` member. A client signs every proof
+/// with the same key and sends the same header, so a host can keep the parsed (and precomputed,
+/// [`Jwk::precompute`]) keys of returning clients under the exact header text; [`parse_key`]
+/// parses every time.
+pub fn verify_proof_with(
+    proof: &str,
+    method: &str,
+    request_uri: &str,
+    access_token: Option<&str>,
+    policy: &ProofPolicy<'_>,
+    now: u64,
+    key_for: &mut dyn FnMut(&str, &Value) -> Result<Rc<Jwk>, JwkError>,
+) -> Result<Proof, ProofError> {
     let jws = jws::parse(proof, policy.max_len).map_err(ProofError::Jws)?;
     // Media types compare case-insensitively (RFC 2045); the `application/` prefix is not
     // accepted, as RFC 9449 4.2 names the exact value.
@@ -74,7 +92,8 @@ pub fn verify_proof(
         return Err(ProofError::Jws(JwsError::AlgNotAllowed));
     }
     let jwk_value = jws.header.jwk.as_ref().ok_or(ProofError::JwkMissing)?;
-    let jwk = Jwk::from_value(jwk_value).map_err(ProofError::Jwk)?;
+    let header = proof.split('.').next().unwrap_or_default();
+    let jwk = key_for(header, jwk_value).map_err(ProofError::Jwk)?;
 
     let claims = &jws.claims;
     let jti = string_claim(claims, "jti")?;
@@ -111,6 +130,11 @@ pub fn verify_proof(
 
     jws.verify(&jwk).map_err(ProofError::Jws)?;
     Ok(Proof { jti: String::from(jti), jkt: jwk.thumbprint(), iat, nonce })
+}
+
+/// The key source of [`verify_proof`]: the header's `jwk`, parsed anew.
+pub fn parse_key(_header: &str, jwk: &Value) -> Result<Rc<Jwk>, JwkError> {
+    Jwk::from_value(jwk).map(Rc::new)
 }
 
 /// RFC 9449 section 4.2 `ath`: base64url(SHA-256(ASCII access token)).

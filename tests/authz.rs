@@ -15,8 +15,8 @@ use dpop_gate::authz::{authorize, credentials, request_uri, Keys, Outcome, Reque
 use dpop_gate::config::{Config, DpopMode};
 use dpop_gate::dpop::MemoryReplayStore;
 use dpop_gate::dpop::ReplayStore;
-use dpop_gate::error::{Error, JwsError, ProofError, RequestError, TokenError};
-use dpop_gate::jwk::JwkSet;
+use dpop_gate::error::{Error, JwkError, JwsError, ProofError, RequestError, TokenError};
+use dpop_gate::jwk::{Jwk, JwkSet};
 use dpop_gate::token::AccessToken;
 
 const NOW: u64 = 1_700_000_000;
@@ -96,6 +96,8 @@ struct Mem {
     tokens: HashMap<[u8; 32], Rc<AccessToken>>,
     cache_hits: usize,
     replay: MemoryReplayStore,
+    /// Proof keys by header segment, as the filter keeps them: (key, times asked for).
+    proof_keys: HashMap<String, (Rc<Jwk>, usize)>,
 }
 
 impl Mem {
@@ -108,7 +110,14 @@ impl Mem {
                 _ => None,
             })
             .collect();
-        Mem { keys, unavailable: false, tokens: HashMap::new(), cache_hits: 0, replay: MemoryReplayStore::new(100) }
+        Mem {
+            keys,
+            unavailable: false,
+            tokens: HashMap::new(),
+            cache_hits: 0,
+            replay: MemoryReplayStore::new(100),
+            proof_keys: HashMap::new(),
+        }
     }
 }
 
@@ -130,6 +139,17 @@ impl State for Mem {
     }
     fn record_proof(&mut self, key: &str, expires_at: u64, now: u64) -> Result<(), ProofError> {
         self.replay.check_and_record(key, expires_at, now)
+    }
+    fn proof_key(&mut self, header: &str, jwk: &Value) -> Result<Rc<Jwk>, JwkError> {
+        if let Some((key, asked)) = self.proof_keys.get_mut(header) {
+            *asked += 1;
+            let mut precomputed = Jwk::clone(key);
+            precomputed.precompute();
+            return Ok(Rc::new(precomputed));
+        }
+        let key = Rc::new(Jwk::from_value(jwk)?);
+        self.proof_keys.insert(header.to_string(), (key.clone(), 1));
+        Ok(key)
     }
 }
 
@@ -363,4 +383,27 @@ fn request_uri_prefers_public_base_url_then_host() {
     assert_eq!(request_uri(None, None, Some("api.example.com:8080"), "/").unwrap(), "http://api.example.com:8080/");
     assert_eq!(request_uri(None, None, None, "/"), None);
     assert_eq!(request_uri(None, None, Some("h"), "*"), None);
+}
+
+#[test]
+fn a_returning_clients_proof_key_comes_from_the_state_cache() {
+    let cfg = config(json!({}));
+    let mut st = Mem::for_config(&cfg);
+    let holder = key(3);
+    let t = token(bound_claims(&holder));
+    for jti in ["k-1", "k-2", "k-3"] {
+        let p = proof(&holder, "POST", URI, &t, jti);
+        allowed(decide(&cfg, &mut st, "POST", &[&format!("DPoP {t}")], &[&p]));
+    }
+    // One client, one header segment: parsed once, then served (precomputed) from the cache.
+    assert_eq!(st.proof_keys.len(), 1);
+    assert_eq!(st.proof_keys.values().next().map(|(_, asked)| *asked), Some(3));
+    // A cached key never vouches for another client: a thief's proof has its own header.
+    let thief = key(4);
+    let p = proof(&thief, "POST", URI, &t, "k-4");
+    assert_eq!(
+        denied(decide(&cfg, &mut st, "POST", &[&format!("DPoP {t}")], &[&p])),
+        Error::Token(TokenError::JktMismatch)
+    );
+    assert_eq!(st.proof_keys.len(), 2);
 }

@@ -9,7 +9,8 @@ use serde_json::{json, Value};
 
 use dpop_gate::alg::Algorithm;
 use dpop_gate::dpop::{
-    ath_of, check_binding, replay_key, verify_proof, MemoryReplayStore, Proof, ProofPolicy, ReplayStore,
+    ath_of, check_binding, parse_key, replay_key, verify_proof, verify_proof_with, MemoryReplayStore, Proof,
+    ProofPolicy, ReplayStore,
 };
 use dpop_gate::error::{JwkError, JwsError, ProofError, TokenError};
 
@@ -299,4 +300,24 @@ fn memory_replay_store_accepts_once_and_fails_closed_when_full() {
     // Once entries expire they make room, and an expired key may be seen again.
     assert_eq!(store.check_and_record("c", 300, 101), Ok(()));
     assert_eq!(store.check_and_record("a", 300, 101), Ok(()));
+}
+
+#[test]
+fn the_key_source_is_asked_with_the_header_segment_and_its_key_is_used() {
+    let p = proof_with(|_, _| {});
+    let header = p.split('.').next().unwrap().to_string();
+    let mut asked = Vec::new();
+    let mut same = |h: &str, v: &Value| {
+        asked.push(h.to_string());
+        let mut k = (*parse_key(h, v)?).clone();
+        k.precompute();
+        Ok(std::rc::Rc::new(k))
+    };
+    assert!(verify_proof_with(&p, "POST", URI, Some(TOKEN), &policy(), NOW, &mut same).is_ok());
+    assert_eq!(asked, vec![header]);
+    // A source that hands back another key makes the signature fail: the source's key is the one used.
+    let thief = public_jwk(&SigningKey::from_slice(&[8; 32]).unwrap());
+    let mut other = |h: &str, _: &Value| parse_key(h, &thief);
+    let e = verify_proof_with(&p, "POST", URI, Some(TOKEN), &policy(), NOW, &mut other).unwrap_err();
+    assert_eq!(e, ProofError::Jws(JwsError::SignatureInvalid));
 }
