@@ -147,6 +147,13 @@ pub struct FetchUrl {
     pub path: String,
 }
 
+/// The URL as written back: `scheme://authority/path`, which [`FetchUrl::parse`] reads again.
+impl fmt::Display for FetchUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}://{}{}", self.scheme, self.authority, self.path)
+    }
+}
+
 impl FetchUrl {
     /// Parses an absolute `http`/`https` URL without userinfo or fragment.
     pub fn parse(url: &str) -> Option<FetchUrl> {

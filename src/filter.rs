@@ -206,10 +206,10 @@ impl Worker {
             return false;
         }
         self.shared_cas[index] = cas;
-        let Some((fetched_at, set)) = jwks::decode_shared(&value) else {
+        let Some(shared) = jwks::decode_shared(&value) else {
             return false;
         };
-        let adopted = self.issuers[index].adopt(set, fetched_at);
+        let adopted = self.issuers[index].adopt(shared);
         if adopted {
             log(LogLevel::Debug, &format!("dpop-gate: adopted shared keys for {}", self.cfg.issuers[index].issuer));
         }
@@ -234,13 +234,7 @@ impl Worker {
             }
             Err(status) => {
                 self.metrics.inc("jwks_fetch_failures");
-                log(
-                    LogLevel::Warn,
-                    &format!(
-                        "dpop-gate: cannot call {upstream} for {}://{}{}: {status:?}",
-                        url.scheme, url.authority, url.path
-                    ),
-                );
+                log(LogLevel::Warn, &format!("dpop-gate: cannot call {upstream} for {url}: {status:?}"));
                 let now = now();
                 let _ = self.issuers[index].on_jwks(Err(FetchError::Transport(format!("{status:?}"))), now);
                 false
@@ -299,7 +293,11 @@ impl Worker {
                 Ok(()) => {
                     if let Ok(body) = &body {
                         let key = self.jwks_key(index);
-                        let _ = hostcalls::set_shared_data(&key, Some(&jwks::encode_shared(now, body)), None);
+                        let _ = hostcalls::set_shared_data(
+                            &key,
+                            Some(&jwks::encode_shared(now, self.issuers[index].jwks_uri(), body)),
+                            None,
+                        );
                         self.shared_cas[index] = hostcalls::get_shared_data(&key).ok().and_then(|(_, c)| c);
                     }
                     log(LogLevel::Info, &format!("dpop-gate: fetched keys for {issuer}"));
