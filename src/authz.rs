@@ -134,23 +134,41 @@ pub fn credentials<'a>(req: &Request<'a>, mode: DpopMode) -> Result<Credentials<
         [one] => Some(*one),
         _ => return Err(Error::Request(RequestError::MultipleDpop)),
     };
-    let value = value.trim_matches(|c| c == ' ' || c == '\t');
-    let (scheme, token) = value.split_once([' ', '\t']).ok_or(Error::Request(RequestError::BadAuthorization))?;
-    let token = token.trim_start_matches([' ', '\t']);
+    let (scheme, token) = split_authorization(value).ok_or(Error::Request(RequestError::BadAuthorization))?;
     if token.is_empty() || !token.bytes().all(is_token68) {
         return Err(Error::Request(RequestError::BadAuthorization));
     }
-    let scheme = if scheme.eq_ignore_ascii_case("bearer") {
-        Scheme::Bearer
-    } else if scheme.eq_ignore_ascii_case("dpop") && mode != DpopMode::Disabled {
-        if proof.is_none() {
-            return Err(Error::Request(RequestError::DpopProofMissing));
+    let scheme = match Scheme::from_name(scheme) {
+        Some(Scheme::Bearer) => Scheme::Bearer,
+        Some(Scheme::Dpop) if mode != DpopMode::Disabled => {
+            if proof.is_none() {
+                return Err(Error::Request(RequestError::DpopProofMissing));
+            }
+            Scheme::Dpop
         }
-        Scheme::Dpop
-    } else {
-        return Err(Error::Request(RequestError::BadAuthorization));
+        _ => return Err(Error::Request(RequestError::BadAuthorization)),
     };
     Ok(Credentials { scheme, token, proof })
+}
+
+/// An `Authorization` value as `(scheme, token)`: surrounding blanks dropped, blanks between.
+/// `None` without a blank after the scheme. The token's characters are not checked here.
+pub fn split_authorization(value: &str) -> Option<(&str, &str)> {
+    let (scheme, token) = value.trim_matches([' ', '\t']).split_once([' ', '\t'])?;
+    Some((scheme, token.trim_start_matches([' ', '\t'])))
+}
+
+impl Scheme {
+    /// The scheme named `name`, case-insensitively (RFC 9110 section 11.1).
+    pub fn from_name(name: &str) -> Option<Scheme> {
+        if name.eq_ignore_ascii_case("bearer") {
+            Some(Scheme::Bearer)
+        } else if name.eq_ignore_ascii_case("dpop") {
+            Some(Scheme::Dpop)
+        } else {
+            None
+        }
+    }
 }
 
 /// RFC 7235 `token68` characters (`=` padding included).

@@ -589,16 +589,10 @@ fn process(worker_rc: &Rc<RefCell<Worker>>, context_id: u32, resumed: bool) -> b
                 if matches!(error, Error::KeysUnavailable) { LogLevel::Warn } else { LogLevel::Info },
                 &format!("dpop-gate: refused {method} {path}: {} ({error})", error.reason()),
             );
-            let used = authorization.first().and_then(|a| {
-                let scheme = a.trim_start().split([' ', '\t']).next().unwrap_or_default();
-                if scheme.eq_ignore_ascii_case("dpop") {
-                    Some(Scheme::Dpop)
-                } else if scheme.eq_ignore_ascii_case("bearer") {
-                    Some(Scheme::Bearer)
-                } else {
-                    None
-                }
-            });
+            let used = authorization
+                .first()
+                .and_then(|a| a.trim_start().split([' ', '\t']).next())
+                .and_then(Scheme::from_name);
             let mut refusal = challenge::refusal(&error, used, cfg.dpop, &cfg.dpop_algs);
             if matches!(error, Error::UseNonce) {
                 // RFC 9449 section 9: the nonce to retry with.
@@ -617,10 +611,7 @@ fn process(worker_rc: &Rc<RefCell<Worker>>, context_id: u32, resumed: bool) -> b
 
 /// The token of the single `Authorization` header (the decision already checked its shape).
 fn bearer<'a>(authorization: &[&'a str]) -> &'a str {
-    authorization.first().map_or("", |a| {
-        let a = a.trim_matches([' ', '\t']);
-        a.split_once([' ', '\t']).map_or("", |(_, t)| t.trim_start_matches([' ', '\t']))
-    })
+    authorization.first().and_then(|a| authz::split_authorization(a)).map_or("", |(_, token)| token)
 }
 
 /// Pauses the request until `index`'s keys arrive: starts `fetch` if given, else waits for the
