@@ -29,7 +29,6 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel, MapType, MetricType, Status};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 use crate::authz::{self, Keys, Outcome, Request, Scheme, State};
 use crate::challenge;
@@ -38,7 +37,7 @@ use crate::error::{Error, JwkError, ProofError};
 use crate::jwk::Jwk;
 use crate::jwks::{self, Fetch, FetchError, IssuerKeys, Timing};
 use crate::nonce::{self, Secret};
-use crate::replay;
+use crate::shared::{self, KeySlot, SharedStore, StoreError};
 use crate::token::AccessToken;
 
 #[allow(unsafe_code)]
@@ -113,10 +112,9 @@ enum CalloutKind {
 /// The state of one filter configuration on one worker.
 struct Worker {
     cfg: Rc<Config>,
-    /// Shared-data key prefix: `dpop_gate/<fingerprint of the config>`. The `dpop_gate/` namespace
-    /// lets Kong operators give the filter its own `shm_kv` zone; without one, Kong's default
-    /// (`*`) zone holds the keys.
-    prefix: String,
+    /// Each issuer's slot in shared data (`None`: static keys), see [`crate::shared`]: keys are
+    /// shared only between configurations with the identical key source.
+    slots: Vec<Option<KeySlot>>,
     timing: Timing,
     issuers: Vec<IssuerKeys>,
     /// Shared-data version of the key set each issuer last adopted.
@@ -147,15 +145,7 @@ struct Worker {
 
 impl Worker {
     fn new(cfg: Config) -> Worker {
-        let fingerprint: [u8; 32] = {
-            let mut h = Sha256::new();
-            for i in &cfg.issuers {
-                h.update(i.issuer.as_bytes());
-                h.update([0]);
-            }
-            h.finalize().into()
-        };
-        let prefix = format!("dpop_gate/{}", hex(&fingerprint[..6]));
+        let slots = cfg.issuers.iter().map(KeySlot::for_issuer).collect();
         let timing = Timing {
             refresh: cfg.jwks_refresh,
             min_refetch: cfg.jwks_min_refetch,
@@ -174,7 +164,7 @@ impl Worker {
             shared_cas: alloc::vec![None; issuers.len()],
             issuers,
             cfg: Rc::new(cfg),
-            prefix,
+            slots,
             timing,
             waiters: Vec::new(),
             allowed: HashSet::new(),
@@ -188,27 +178,16 @@ impl Worker {
         }
     }
 
-    fn jwks_key(&self, index: usize) -> String {
-        format!("{}/jwks/{index}", self.prefix)
-    }
-
     /// Adopts a key set another worker published, if it is newer than ours. Returns whether the
     /// keys changed.
     fn adopt_shared(&mut self, index: usize) -> bool {
-        if self.issuers[index].is_static() {
-            return false;
-        }
-        let key = self.jwks_key(index);
-        let Ok((Some(value), cas)) = hostcalls::get_shared_data(&key) else {
+        let Some(slot) = &self.slots[index] else {
             return false;
         };
-        if cas.is_some() && cas == self.shared_cas[index] {
+        let Some((shared, cas)) = slot.read(&HostStore, self.shared_cas[index]) else {
             return false;
-        }
+        };
         self.shared_cas[index] = cas;
-        let Some(shared) = jwks::decode_shared(&value) else {
-            return false;
-        };
         let adopted = self.issuers[index].adopt(shared);
         if adopted {
             log(LogLevel::Debug, &format!("dpop-gate: adopted shared keys for {}", self.cfg.issuers[index].issuer));
@@ -291,14 +270,10 @@ impl Worker {
             }
             CalloutKind::Jwks => match self.issuers[index].on_jwks(body.as_deref().map_err(Clone::clone), now) {
                 Ok(()) => {
-                    if let Ok(body) = &body {
-                        let key = self.jwks_key(index);
-                        let _ = hostcalls::set_shared_data(
-                            &key,
-                            Some(&jwks::encode_shared(now, self.issuers[index].jwks_uri(), body)),
-                            None,
-                        );
-                        self.shared_cas[index] = hostcalls::get_shared_data(&key).ok().and_then(|(_, c)| c);
+                    if let (Ok(body), Some(slot)) = (&body, &self.slots[index]) {
+                        if let Some(cas) = slot.publish(&HostStore, now, self.issuers[index].jwks_uri(), body) {
+                            self.shared_cas[index] = Some(cas);
+                        }
                     }
                     log(LogLevel::Info, &format!("dpop-gate: fetched keys for {issuer}"));
                 }
@@ -348,44 +323,12 @@ impl Worker {
 
     /// Records a proof in the shared replay store (see [`crate::replay`]).
     fn record_proof(&self, key: &str, expires_at: u64, now: u64) -> Result<(), ProofError> {
-        let (bucket, id) = replay::locate(key);
-        let shared_key = format!("{}/replay/{bucket}", self.prefix);
-        for _ in 0..8 {
-            let (value, cas) = match hostcalls::get_shared_data(&shared_key) {
-                Ok(v) => v,
-                Err(_) => return Err(ProofError::ReplayStoreUnavailable),
-            };
-            let next = replay::insert(value.as_deref().unwrap_or_default(), &id, expires_at, now)?;
-            match hostcalls::set_shared_data(&shared_key, Some(&next), cas) {
-                Ok(()) => return Ok(()),
-                Err(Status::CasMismatch) => continue,
-                Err(_) => return Err(ProofError::ReplayStoreUnavailable),
-            }
-        }
-        Err(ProofError::ReplayStoreUnavailable)
+        shared::record_proof(&HostStore, key, expires_at, now)
     }
 
-    /// The DPoP nonce secret all workers of this host use, kept in shared data.
-    ///
-    /// Shared data cannot insert a key only if it is absent (a missing key accepts any CAS), so
-    /// workers starting together may each write their offer: the last write stays. Every use
-    /// reads the stored value, so all workers agree from then on; a nonce made meanwhile with a
-    /// losing offer costs its client one `use_dpop_nonce` retry. A stored value of the wrong
-    /// length is replaced by compare-and-swap on its version. Without shared data, the worker's
-    /// own offer (nonces then hold on this worker only, still safely).
+    /// The DPoP nonce secret all workers of this host use (see [`shared::nonce_secret`]).
     fn nonce_secret(&self) -> Option<Secret> {
-        let offer = self.nonce_offer.as_ref()?;
-        let key = format!("{}/nonce_secret", self.prefix);
-        for _ in 0..4 {
-            match hostcalls::get_shared_data(&key) {
-                Ok((Some(stored), _)) if stored.len() == offer.len() => return Secret::new(&stored),
-                Ok((_, cas)) => {
-                    let _ = hostcalls::set_shared_data(&key, Some(offer), cas);
-                }
-                Err(_) => break,
-            }
-        }
-        Secret::new(offer)
+        shared::nonce_secret(&HostStore, self.nonce_offer.as_ref()?)
     }
 
     /// Whether `index`'s keys are due for their background refresh (see [`IssuerKeys::due`]).
@@ -397,46 +340,34 @@ impl Worker {
             && now >= keys.fetched_at().saturating_add(self.timing.refresh)
     }
 
-    fn refresh_claim_key(&self, index: usize) -> String {
-        format!("{}/refresh/{index}", self.prefix)
-    }
-
-    /// Claims `index`'s due background refresh for this root context. Every root context (each
-    /// worker's, and Envoy's main thread's) shares `fetched_at` through the published keys, so they
-    /// all become due in the same second, and their ticks started together: without a claim each
-    /// would fetch. The claim is a deadline in shared data, taken by compare-and-swap; the others
-    /// adopt the winner's keys. If the winner's fetch fails, another takes over after the deadline.
+    /// Claims `index`'s due background refresh for this root context (see
+    /// [`KeySlot::claim_refresh`]).
     fn claim_refresh(&self, index: usize, now: u64) -> bool {
-        let key = self.refresh_claim_key(index);
-        let Ok((value, cas)) = hostcalls::get_shared_data(&key) else {
-            return true; // no shared data: every root context refreshes on its own
-        };
-        let until = value.as_deref().and_then(|v| <[u8; 8]>::try_from(v).ok()).map_or(0, u64::from_be_bytes);
-        if now < until {
-            return false;
-        }
-        let deadline = now + self.timing.timeout + 1;
-        hostcalls::set_shared_data(&key, Some(&deadline.to_be_bytes()), cas).is_ok()
+        self.slots[index].as_ref().is_some_and(|slot| slot.claim_refresh(&HostStore, now, now + self.timing.timeout + 1))
     }
 
-    /// Creates the refresh claims, so that even the first claim is a compare-and-swap.
-    fn init_refresh_claims(&self) {
-        for index in 0..self.issuers.len() {
-            let key = self.refresh_claim_key(index);
-            if let Ok((None, _)) = hostcalls::get_shared_data(&key) {
-                let _ = hostcalls::set_shared_data(&key, Some(&0u64.to_be_bytes()), None);
-            }
+    /// Creates the shared entries every later write compare-and-swaps on.
+    fn init_shared(&self) {
+        shared::init_replay_store(&HostStore);
+        for slot in self.slots.iter().flatten() {
+            slot.init_refresh_claim(&HostStore);
         }
     }
+}
 
-    /// Creates the replay buckets so every later write is a compare-and-swap on an existing value.
-    fn init_replay_store(&self) {
-        for b in 0..replay::BUCKETS {
-            let key = format!("{}/replay/{b}", self.prefix);
-            if let Ok((None, _)) = hostcalls::get_shared_data(&key) {
-                let _ = hostcalls::set_shared_data(&key, Some(&[]), None);
-            }
-        }
+/// Host shared data, through the proxy-wasm ABI.
+struct HostStore;
+
+impl SharedStore for HostStore {
+    fn get(&self, key: &str) -> Result<(Option<Vec<u8>>, Option<u32>), StoreError> {
+        hostcalls::get_shared_data(key).map_err(|_| StoreError::Unavailable)
+    }
+
+    fn set(&self, key: &str, value: &[u8], cas: Option<u32>) -> Result<(), StoreError> {
+        hostcalls::set_shared_data(key, Some(value), cas).map_err(|e| match e {
+            Status::CasMismatch => StoreError::CasMismatch,
+            _ => StoreError::Unavailable,
+        })
     }
 }
 
@@ -705,8 +636,7 @@ impl RootContext for Root {
             );
             return false;
         }
-        worker.init_replay_store();
-        worker.init_refresh_claims();
+        worker.init_shared();
         self.worker = Some(Rc::new(RefCell::new(worker)));
         if !self.tick_set {
             // Kong traps if the period is set twice: once per root context.
@@ -822,8 +752,4 @@ impl HttpContext for Http {
         }
         Action::Continue
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -12,7 +12,6 @@
 
 use alloc::rc::Rc;
 use alloc::string::{String, ToString};
-use alloc::vec::Vec;
 
 use crate::config::{FetchUrl, KeySource};
 use crate::discovery;
@@ -242,7 +241,7 @@ impl IssuerKeys {
         Ok(())
     }
 
-    /// Keys another worker published (see [`decode_shared`]); older ones are ignored. Their
+    /// Keys another worker published (see [`crate::shared::KeySlot::read`]); older ones are ignored. Their
     /// `jwks_uri` is learned too, so this worker's next refresh skips discovery. Returns whether
     /// the keys changed.
     pub fn adopt(&mut self, shared: SharedKeys) -> bool {
@@ -299,33 +298,4 @@ pub struct SharedKeys {
     pub jwks_uri: Option<FetchUrl>,
     /// The keys.
     pub set: JwkSet,
-}
-
-/// Encodes a fetched JWK set for host shared data: 8 bytes big-endian fetch time, 2 bytes
-/// big-endian length of the `jwks_uri` (0 when unknown), the `jwks_uri`, then the body.
-pub fn encode_shared(fetched_at: u64, jwks_uri: Option<&FetchUrl>, body: &[u8]) -> Vec<u8> {
-    let uri = jwks_uri.map(ToString::to_string).unwrap_or_default();
-    // A `FetchUrl` is at most 2048 bytes (`FetchUrl::parse`), far below the 2-byte length.
-    let uri = if uri.len() > usize::from(u16::MAX) { String::new() } else { uri };
-    let mut v = Vec::with_capacity(10 + uri.len() + body.len());
-    v.extend_from_slice(&fetched_at.to_be_bytes());
-    v.extend_from_slice(&(uri.len() as u16).to_be_bytes());
-    v.extend_from_slice(uri.as_bytes());
-    v.extend_from_slice(body);
-    v
-}
-
-/// Decodes what [`encode_shared`] wrote; `None` for anything malformed (a `jwks_uri` that does
-/// not parse included: the whole value is then distrusted).
-pub fn decode_shared(value: &[u8]) -> Option<SharedKeys> {
-    let (time, rest) = value.split_at_checked(8)?;
-    let fetched_at = u64::from_be_bytes(time.try_into().ok()?);
-    let (len, rest) = rest.split_at_checked(2)?;
-    let (uri, body) = rest.split_at_checked(usize::from(u16::from_be_bytes(len.try_into().ok()?)))?;
-    let jwks_uri = match uri {
-        [] => None,
-        uri => Some(FetchUrl::parse(core::str::from_utf8(uri).ok()?)?),
-    };
-    let set = parse_jwks(body).ok()?;
-    Some(SharedKeys { fetched_at, jwks_uri, set })
 }

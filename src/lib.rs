@@ -31,6 +31,7 @@ mod p256_table;
 pub mod nonce;
 pub mod replay;
 pub mod rsa_fast;
+pub mod shared;
 pub mod token;
 
 #[cfg(target_arch = "wasm32")]

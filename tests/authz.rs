@@ -4,12 +4,12 @@
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
-use p256::ecdsa::signature::Signer;
-use p256::ecdsa::{Signature, SigningKey};
+use p256::ecdsa::SigningKey;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
+
+mod common;
+use common::{b64, key, public_jwk, sign, thumbprint};
 
 use dpop_gate::authz::{authorize, credentials, request_uri, Keys, Outcome, Request, Scheme, State};
 use dpop_gate::config::{Config, DpopMode};
@@ -22,39 +22,6 @@ use dpop_gate::token::AccessToken;
 const NOW: u64 = 1_700_000_000;
 const ISS: &str = "https://idp.example.com/realms/test";
 const URI: &str = "https://api.example.com/orders";
-
-fn key(seed: u8) -> SigningKey {
-    SigningKey::from_slice(&[seed; 32]).unwrap()
-}
-
-fn b64(bytes: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
-fn public_jwk(k: &SigningKey, kid: Option<&str>) -> Value {
-    let point = k.verifying_key().to_encoded_point(false);
-    let mut jwk = json!({"kty": "EC", "crv": "P-256", "x": b64(point.x().unwrap()), "y": b64(point.y().unwrap())});
-    if let Some(kid) = kid {
-        jwk["kid"] = json!(kid);
-    }
-    jwk
-}
-
-fn thumbprint(k: &SigningKey) -> String {
-    let jwk = public_jwk(k, None);
-    let canonical = format!(
-        r#"{{"crv":"P-256","kty":"EC","x":"{}","y":"{}"}}"#,
-        jwk["x"].as_str().unwrap(),
-        jwk["y"].as_str().unwrap()
-    );
-    b64(&Sha256::digest(canonical.as_bytes()))
-}
-
-fn sign(k: &SigningKey, header: Value, claims: Value) -> String {
-    let input = format!("{}.{}", b64(header.to_string().as_bytes()), b64(claims.to_string().as_bytes()));
-    let sig: Signature = k.sign(input.as_bytes());
-    format!("{input}.{}", b64(&sig.to_bytes()))
-}
 
 fn token(claims: Value) -> String {
     sign(&key(1), json!({"alg": "ES256", "typ": "JWT", "kid": "idp-1"}), claims)

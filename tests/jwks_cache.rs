@@ -2,7 +2,7 @@
 
 use dpop_gate::config::{Config, FetchUrl, KeySource};
 use dpop_gate::jwks::{
-    callout_headers, callout_status, decode_shared, encode_shared, Fetch, FetchError, IssuerKeys, Timing,
+    callout_headers, callout_status, Fetch, FetchError, IssuerKeys, SharedKeys, Timing,
 };
 
 const T: Timing = Timing { refresh: 300, min_refetch: 30, timeout: 5 };
@@ -127,23 +127,17 @@ fn lost_fetch_expires_after_timeout() {
 }
 
 #[test]
-fn shared_publication_round_trips_and_only_newer_keys_are_adopted() {
+fn only_newer_shared_keys_are_adopted_and_their_jwks_uri_is_learned() {
     let uri = FetchUrl::parse("https://idp.example.com/realms/test/protocol/openid-connect/certs").unwrap();
-    let v = encode_shared(42, Some(&uri), JWKS.as_bytes());
-    let shared = decode_shared(&v).unwrap();
-    assert_eq!((shared.fetched_at, shared.set.keys.len()), (42, 1));
-    assert_eq!(shared.jwks_uri.as_ref(), Some(&uri));
-    assert!(decode_shared(&v[..5]).is_none());
-    assert!(decode_shared(&v[..12]).is_none(), "a cut-off jwks_uri is refused");
-    let unknown = decode_shared(&encode_shared(7, None, JWKS.as_bytes())).unwrap();
-    assert_eq!(unknown.jwks_uri, None);
+    let set = dpop_gate::jwks::parse_jwks(JWKS.as_bytes()).unwrap();
+    let shared = SharedKeys { fetched_at: 42, jwks_uri: Some(uri.clone()), set: set.clone() };
     let mut k = discovery_issuer();
     assert!(k.adopt(shared.clone()));
     assert!(!k.adopt(shared.clone()), "not newer");
     // The adopted jwks_uri spares the next refresh its discovery.
     assert_eq!(k.jwks_uri(), Some(&uri));
     assert!(matches!(k.due(42 + 300, &T), Some(Fetch::Jwks(u)) if u == uri));
-    assert!(k.adopt(decode_shared(&encode_shared(999, None, JWKS.as_bytes())).unwrap()));
+    assert!(k.adopt(SharedKeys { fetched_at: 999, jwks_uri: None, set }));
     assert_eq!(k.fetched_at(), 999);
     assert_eq!(k.jwks_uri(), Some(&uri), "a publication without a jwks_uri does not forget it");
 }

@@ -1,9 +1,10 @@
 //! JWK sets: a fetched document (`JwkSet::parse`, `jwks::parse_jwks`) and the shared-data copy
-//! another worker published (`jwks::decode_shared`). Any bytes, no panic, bounded.
+//! another worker published (`shared::decode_keys`, whose first byte here gives the length of the
+//! key source it is read for). Any bytes, no panic, bounded.
 #![no_main]
 
 use dpop_gate::jwk::JwkSet;
-use dpop_gate::jwks;
+use dpop_gate::{jwks, shared};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -11,7 +12,11 @@ fuzz_target!(|data: &[u8]| {
         assert!(set.keys.len() <= JwkSet::MAX_KEYS);
     }
     let _ = jwks::parse_jwks(data);
-    if let Some(shared) = jwks::decode_shared(data) {
-        assert!(shared.set.keys.len() <= JwkSet::MAX_KEYS);
+    if let Some((&n, rest)) = data.split_first() {
+        let (source, value) = rest.split_at(usize::from(n).min(rest.len()));
+        let source = String::from_utf8_lossy(source);
+        if let Some(keys) = shared::decode_keys(value, &source) {
+            assert!(keys.set.keys.len() <= JwkSet::MAX_KEYS);
+        }
     }
 });
