@@ -205,6 +205,59 @@ pub fn request_uri(
     }
 }
 
+/// The request headers the decision reads, picked from a host's header map. Names are compared
+/// case-insensitively: Envoy hands them over lower-cased, Kong's engine as the client spelt them
+/// (`Authorization`, `DPoP`, `Host`), and the decision must not depend on which.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestHeaders<'a> {
+    /// Every `Authorization` value, in order.
+    pub authorization: Vec<&'a str>,
+    /// Every `DPoP` value, in order.
+    pub dpop: Vec<&'a str>,
+    /// `:method` (empty when absent).
+    pub method: &'a str,
+    /// `:path` (empty when absent).
+    pub path: &'a str,
+    /// `:scheme`.
+    pub scheme: Option<&'a str>,
+    /// `:authority`.
+    pub authority: Option<&'a str>,
+    /// `Host`.
+    pub host: Option<&'a str>,
+}
+
+impl<'a> RequestHeaders<'a> {
+    /// Picks the headers the decision needs from `(name, value)` pairs.
+    pub fn read(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> RequestHeaders<'a> {
+        let mut h = RequestHeaders::default();
+        for (name, value) in pairs {
+            if name.eq_ignore_ascii_case("authorization") {
+                h.authorization.push(value);
+            } else if name.eq_ignore_ascii_case("dpop") {
+                h.dpop.push(value);
+            } else if name.eq_ignore_ascii_case("host") {
+                h.host = Some(value);
+            } else if name.eq_ignore_ascii_case(":method") {
+                h.method = value;
+            } else if name.eq_ignore_ascii_case(":path") {
+                h.path = value;
+            } else if name.eq_ignore_ascii_case(":scheme") {
+                h.scheme = Some(value);
+            } else if name.eq_ignore_ascii_case(":authority") {
+                h.authority = Some(value);
+            }
+        }
+        h
+    }
+
+    /// The absolute URI the client addressed (see [`request_uri`]). Kong's engine keeps the
+    /// client's `Host` header and fills `:authority` with its own server name; Envoy turns `Host`
+    /// into `:authority`. The client's view is `Host` when present.
+    pub fn uri(&self, public_base_url: Option<&str>) -> Option<String> {
+        request_uri(public_base_url, self.scheme, self.host.or(self.authority), self.path)
+    }
+}
+
 /// Decides one request at time `now` (seconds since the epoch).
 pub fn authorize(cfg: &Config, req: &Request<'_>, state: &mut dyn State, now: u64) -> Outcome {
     match decide(cfg, req, state, now) {

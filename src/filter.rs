@@ -30,7 +30,7 @@ use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel, MapType, MetricType, Status};
 use serde_json::Value;
 
-use crate::authz::{self, Keys, Outcome, Request, Scheme, State};
+use crate::authz::{self, Keys, Outcome, Request, RequestHeaders, Scheme, State};
 use crate::challenge;
 use crate::config::Config;
 use crate::error::{Error, JwkError, ProofError};
@@ -152,7 +152,11 @@ impl Worker {
             timeout: cfg.http_timeout_ms.div_ceil(1000),
         };
         let issuers: Vec<IssuerKeys> = cfg.issuers.iter().map(|i| IssuerKeys::new(&i.issuer, &i.keys)).collect();
-        let cross_context = hostcalls::get_property(vec!["ngx", "hostname"]).ok().flatten().is_none();
+        // Envoy answers `plugin_vm_id` in every context; Kong's engine does not implement it (and
+        // refuses its own `ngx.*` properties outside a request, so they cannot tell either). A
+        // host that does not answer is treated as unable to switch contexts, which is always
+        // safe: each waiting request then makes its own callout and is decided when it returns.
+        let cross_context = hostcalls::get_property(vec!["plugin_vm_id"]).ok().flatten().is_some();
         let nonce_offer = match &cfg.dpop_nonce {
             Some(n) if n.secret.is_none() => {
                 let mut bytes = [0u8; nonce::MIN_SECRET_BYTES];
@@ -429,33 +433,14 @@ fn process(worker_rc: &Rc<RefCell<Worker>>, context_id: u32, resumed: bool) -> b
     } else {
         hostcalls::get_map(MapType::HttpRequestHeaders).unwrap_or_default()
     };
-    let mut authorization = Vec::new();
-    let mut dpop = Vec::new();
-    let (mut method, mut path, mut host, mut authority, mut scheme) = ("", "", None, None, None);
-    for (name, value) in &headers {
-        match name.as_str() {
-            "authorization" => authorization.push(value.as_str()),
-            "dpop" => dpop.push(value.as_str()),
-            ":method" => method = value,
-            ":path" => path = value,
-            ":scheme" => scheme = Some(value.as_str()),
-            ":authority" => authority = Some(value.as_str()),
-            "host" => host = Some(value.as_str()),
-            _ => {}
-        }
-    }
+    let facts = RequestHeaders::read(headers.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let (authorization, dpop, method, path) = (&facts.authorization, &facts.dpop, facts.method, facts.path);
     let now = now();
     let mut worker = worker_rc.borrow_mut();
     let cfg = worker.cfg.clone();
-    // Kong keeps the client's `Host` header and fills `:authority` with its own server name;
-    // Envoy turns `Host` into `:authority`. The client's view is `host` when present.
     // Only a DPoP proof is checked against the URI: no allocation for it on other requests.
-    let uri = if dpop.is_empty() {
-        None
-    } else {
-        authz::request_uri(cfg.public_base_url.as_deref(), scheme, host.or(authority), path)
-    };
-    let req = Request { method, authorization: &authorization, dpop: &dpop, uri: uri.as_deref() };
+    let uri = if dpop.is_empty() { None } else { facts.uri(cfg.public_base_url.as_deref()) };
+    let req = Request { method, authorization, dpop, uri: uri.as_deref() };
 
     let mut outcome = authz::authorize(&cfg, &req, &mut DecisionState { worker: &mut worker, now }, now);
     // Keys another worker fetched may already be in shared data: try them before fetching.
@@ -491,7 +476,7 @@ fn process(worker_rc: &Rc<RefCell<Worker>>, context_id: u32, resumed: bool) -> b
             }
             // Upstream gets `Authorization: Bearer <token>` and no `DPoP`. Most clients sent just
             // that: then no host call and no copy of the ~1 KB header.
-            let token = bearer(&authorization);
+            let token = bearer(authorization);
             if authorization.first().and_then(|a| a.strip_prefix("Bearer ")) != Some(token) {
                 let value = format!("Bearer {token}");
                 let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, "authorization", Some(&value));
@@ -584,7 +569,10 @@ fn wake_waiters(worker_rc: &Rc<RefCell<Worker>>, index: usize, current: u32) {
     };
     let mut unreachable = Vec::new();
     for ctx in waiting {
-        if ctx == current || hostcalls::set_effective_context(ctx).is_ok() {
+        // Kong's engine accepts `set_effective_context` and does nothing: acting "on" another
+        // request there would decide the current one twice and strand the other.
+        let cross_context = worker_rc.borrow().cross_context;
+        if ctx == current || cross_context && hostcalls::set_effective_context(ctx).is_ok() {
             process(worker_rc, ctx, true);
         } else {
             // Kong cannot switch to another request: that request made its own callout and is

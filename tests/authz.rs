@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 mod common;
 use common::{b64, key, public_jwk, sign, thumbprint};
 
-use dpop_gate::authz::{authorize, credentials, request_uri, Keys, Outcome, Request, Scheme, State};
+use dpop_gate::authz::{authorize, credentials, request_uri, Keys, Outcome, Request, RequestHeaders, Scheme, State};
 use dpop_gate::config::{Config, DpopMode};
 use dpop_gate::dpop::MemoryReplayStore;
 use dpop_gate::dpop::ReplayStore;
@@ -373,4 +373,32 @@ fn a_returning_clients_proof_key_comes_from_the_state_cache() {
         Error::Token(TokenError::JktMismatch)
     );
     assert_eq!(st.proof_keys.len(), 2);
+}
+
+#[test]
+fn header_names_are_read_whatever_their_case() {
+    // Kong's engine hands names over as the client spelt them; Envoy lower-cases them. The same
+    // request must be read the same.
+    let spelt = [
+        (":method", "POST"),
+        (":path", "/orders?x=1"),
+        (":scheme", "http"),
+        (":authority", "gateway.internal:8000"),
+        ("Host", "api.example.com"),
+        ("Authorization", "DPoP tok"),
+        ("DPoP", "proof"),
+        ("X-Other", "1"),
+    ];
+    let lower: Vec<(String, &str)> = spelt.iter().map(|(k, v)| (k.to_ascii_lowercase(), *v)).collect();
+    let a = RequestHeaders::read(spelt);
+    let b = RequestHeaders::read(lower.iter().map(|(k, v)| (k.as_str(), *v)));
+    assert_eq!(a, b);
+    assert_eq!((a.authorization, a.dpop, a.method), (vec!["DPoP tok"], vec!["proof"], "POST"));
+    // The client's Host wins over the gateway's own :authority.
+    assert_eq!(b.uri(None).as_deref(), Some("http://api.example.com/orders?x=1"));
+    let shouted = RequestHeaders::read([("AUTHORIZATION", "Bearer a"), ("authorization", "Bearer b"), ("dPoP", "p")]);
+    assert_eq!((shouted.authorization.len(), shouted.dpop.len()), (2, 1), "repeated headers stay apart");
+    // And the decision sees two Authorization headers, whatever their spelling.
+    let req = Request { method: "GET", authorization: &shouted.authorization, dpop: &[], uri: None };
+    assert_eq!(credentials(&req, DpopMode::Optional), Err(Error::Request(RequestError::MultipleAuthorization)));
 }
