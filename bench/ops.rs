@@ -5,14 +5,14 @@
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use dpop_gate::alg::Algorithm;
-use dpop_gate::authz::{self, Keys, Outcome, Request, State};
+use dpop_gate::jose::alg::Algorithm;
+use dpop_gate::decision::{self, Keys, Outcome, Request, State};
 use dpop_gate::config::{Config, KeySource};
 use dpop_gate::dpop::{self, ProofPolicy};
 use dpop_gate::error::ProofError;
-use dpop_gate::jwk::{Jwk, JwkSet};
-use dpop_gate::jws::{self, b64_decode};
-use dpop_gate::token::{self, AccessToken, TokenPolicy};
+use dpop_gate::jose::jwk::{Jwk, JwkSet};
+use dpop_gate::jose::jws::{self, b64_decode};
+use dpop_gate::decision::token::{self, AccessToken, TokenPolicy};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -158,7 +158,7 @@ pub fn ops() -> Vec<Op> {
         });
     }
 
-    // 7. The whole decision, `authz::authorize`.
+    // 7. The whole decision, `decision::authorize`.
     let bearer_header = format!("Bearer {token}");
     for (name, cache) in [("authz/Bearer cached token", true), ("authz/Bearer uncached", false)] {
         let cfg = cfg.clone();
@@ -169,7 +169,7 @@ pub fn ops() -> Vec<Op> {
         let mut run = move || {
             let authorization = [auth.as_str()];
             let req = Request { method: &method, authorization: &authorization, dpop: &[], uri: Some(&uri) };
-            assert_allowed(std::hint::black_box(authz::authorize(&cfg, &req, &mut state, now)));
+            assert_allowed(std::hint::black_box(decision::authorize(&cfg, &req, &mut state, now)));
         };
         run();
         out.push(Op { name, run: Box::new(run) });
@@ -183,7 +183,7 @@ pub fn ops() -> Vec<Op> {
             let authorization = [auth.as_str()];
             let dpop = [proof.as_str()];
             let req = Request { method: &method, authorization: &authorization, dpop: &dpop, uri: Some(&uri) };
-            assert_allowed(std::hint::black_box(authz::authorize(&cfg, &req, &mut state, now)));
+            assert_allowed(std::hint::black_box(decision::authorize(&cfg, &req, &mut state, now)));
         };
         run();
         let name: &'static str = Box::leak(format!("authz/DPoP {alg} proof, cached token").into_boxed_str());

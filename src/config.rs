@@ -14,9 +14,9 @@ use core::fmt;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::alg::Algorithm;
-use crate::jwk::JwkSet;
-use crate::nonce::Secret;
+use crate::jose::alg::Algorithm;
+use crate::jose::jwk::JwkSet;
+use crate::dpop::nonce::Secret;
 
 /// How DPoP is enforced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -33,7 +33,7 @@ pub enum DpopMode {
 }
 
 /// `dpop_nonce`: server nonces (RFC 9449 section 9). When configured, every DPoP proof must carry a
-/// nonce this filter issued (see [`crate::nonce`]): a nonce that is not required protects nothing,
+/// nonce this filter issued (see [`crate::dpop::nonce`]): a nonce that is not required protects nothing,
 /// so there is no "optional" form.
 #[derive(Debug, Clone)]
 pub struct NonceConfig {

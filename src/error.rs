@@ -101,7 +101,7 @@ pub enum JwkError {
     BadPoint,
     /// `use` is present and not `sig`, or `key_ops` is present without `verify`.
     NotForVerification,
-    /// A JWK set document is over the size or key-count bound (see [`crate::jwk::JwkSet::parse`]).
+    /// A JWK set document is over the size or key-count bound (see [`crate::jose::jwk::JwkSet::parse`]).
     SetTooLarge,
 }
 

@@ -2,9 +2,9 @@
 //! gateway by a proxy-wasm filter that runs in Envoy and in Kong.
 //!
 //! The crate is two layers:
-//! - the **validation core** (every module but `filter`): `no_std` + `alloc`, no host calls, time
+//! - the **validation core** (every module but `host`): `no_std` + `alloc`, no host calls, time
 //!   passed in, so it is unit-tested natively and could be embedded elsewhere;
-//! - the **proxy-wasm glue** (`filter`, compiled for `wasm32` only): host calls, caches in shared
+//! - the **proxy-wasm glue** (`host`, compiled for `wasm32` only): host calls, caches in shared
 //!   data, HTTP callouts, and nothing that decides validity.
 #![no_std]
 #![cfg_attr(not(target_arch = "wasm32"), forbid(unsafe_code))]
@@ -15,24 +15,14 @@ extern crate alloc;
 #[cfg(any(test, target_arch = "wasm32"))]
 extern crate std;
 
-pub mod alg;
-pub mod authz;
-pub mod challenge;
 pub mod config;
-pub mod discovery;
+pub mod crypto;
+pub mod decision;
 pub mod dpop;
 pub mod error;
-pub mod htu;
-pub mod jwk;
-pub mod jwks;
-pub mod jws;
-pub mod p256_fast;
-mod p256_table;
-pub mod nonce;
-pub mod replay;
-pub mod rsa_fast;
-pub mod shared;
-pub mod token;
+pub mod gateway;
+pub mod jose;
+pub mod keys;
 
 #[cfg(target_arch = "wasm32")]
-mod filter;
+mod host;

@@ -11,13 +11,13 @@ use sha2::{Digest, Sha256};
 mod common;
 use common::{b64, key, public_jwk, sign, thumbprint};
 
-use dpop_gate::authz::{authorize, credentials, request_uri, Keys, Outcome, Request, RequestHeaders, Scheme, State};
+use dpop_gate::decision::{authorize, credentials, request_uri, Keys, Outcome, Request, RequestHeaders, Scheme, State};
 use dpop_gate::config::{Config, DpopMode};
 use dpop_gate::dpop::MemoryReplayStore;
 use dpop_gate::dpop::ReplayStore;
 use dpop_gate::error::{Error, JwkError, JwsError, ProofError, RequestError, TokenError};
-use dpop_gate::jwk::{Jwk, JwkSet};
-use dpop_gate::token::AccessToken;
+use dpop_gate::jose::jwk::{Jwk, JwkSet};
+use dpop_gate::decision::token::AccessToken;
 
 const NOW: u64 = 1_700_000_000;
 const ISS: &str = "https://idp.example.com/realms/test";
@@ -132,7 +132,7 @@ fn denied(o: Outcome) -> Error {
     }
 }
 
-fn allowed(o: Outcome) -> dpop_gate::authz::Grant {
+fn allowed(o: Outcome) -> dpop_gate::decision::Grant {
     match o {
         Outcome::Allow(g) => g,
         other => panic!("expected allow, got {other:?}"),

@@ -1,18 +1,18 @@
 //! Refusal responses: status, challenges (RFC 6750 section 3, RFC 9449 section 7.1) and body.
 
-use dpop_gate::alg::Algorithm;
-use dpop_gate::authz::Scheme;
-use dpop_gate::challenge::refusal;
+use dpop_gate::jose::alg::Algorithm;
+use dpop_gate::decision::Scheme;
+use dpop_gate::decision::challenge::refusal;
 use dpop_gate::config::DpopMode;
 use dpop_gate::error::{Error, JwsError, ProofError, RequestError, TokenError};
 
 const ALGS: [Algorithm; 2] = [Algorithm::ES256, Algorithm::EdDSA];
 
-fn challenges(r: &dpop_gate::challenge::Refusal) -> Vec<&str> {
+fn challenges(r: &dpop_gate::decision::challenge::Refusal) -> Vec<&str> {
     r.headers.iter().filter(|(k, _)| *k == "www-authenticate").map(|(_, v)| v.as_str()).collect()
 }
 
-fn body(r: &dpop_gate::challenge::Refusal) -> serde_json::Value {
+fn body(r: &dpop_gate::decision::challenge::Refusal) -> serde_json::Value {
     serde_json::from_str(&r.body).unwrap()
 }
 

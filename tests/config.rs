@@ -1,6 +1,6 @@
 //! Configuration parsing: defaults, the issuer forms, and one precise error per mistake.
 
-use dpop_gate::alg::Algorithm;
+use dpop_gate::jose::alg::Algorithm;
 use dpop_gate::config::{Config, ConfigError, DpopMode, FetchUrl, KeySource};
 
 fn parse(json: &str) -> Result<Config, ConfigError> {

@@ -1,11 +1,11 @@
-//! Differential tests: the fast verifiers behind `Jwk::verify` (src/p256_fast.rs,
-//! src/rsa_fast.rs) against the RustCrypto crates (`p256`, `rsa`) on many random keys, messages and
+//! Differential tests: the fast verifiers behind `Jwk::verify` (src/crypto/p256.rs,
+//! src/crypto/rsa.rs) against the RustCrypto crates (`p256`, `rsa`) on many random keys, messages and
 //! signatures: valid, corrupted, edge scalars, malformed encodings, points off the curve. Every
 //! outcome must agree. The RNG is seeded, so a failure reproduces.
 
-use dpop_gate::alg::Algorithm;
-use dpop_gate::jwk::Jwk;
-use dpop_gate::jws::b64_encode;
+use dpop_gate::jose::alg::Algorithm;
+use dpop_gate::jose::jwk::Jwk;
+use dpop_gate::jose::jws::b64_encode;
 use rsa::rand_core::{CryptoRng, RngCore};
 use rsa::traits::{PrivateKeyParts, PublicKeyParts};
 use rsa::BigUint;
@@ -99,12 +99,12 @@ fn es256_agree(ours: &[Jwk; 2], theirs: &p256::ecdsa::VerifyingKey, msg: &[u8], 
 
 #[test]
 fn p256_base_table_is_current() {
-    let path = format!("{}/src/p256_table.rs", env!("CARGO_MANIFEST_DIR"));
-    let want = dpop_gate::p256_fast::base_table_source().expect("base table");
+    let path = format!("{}/src/crypto/p256_table.rs", env!("CARGO_MANIFEST_DIR"));
+    let want = dpop_gate::crypto::p256::base_table_source().expect("base table");
     if std::env::var_os("P256_TABLE_UPDATE").is_some() {
         std::fs::write(&path, &want).unwrap();
     }
-    assert!(std::fs::read_to_string(&path).unwrap() == want, "src/p256_table.rs is stale: P256_TABLE_UPDATE=1");
+    assert!(std::fs::read_to_string(&path).unwrap() == want, "src/crypto/p256_table.rs is stale: P256_TABLE_UPDATE=1");
 }
 
 #[test]
@@ -455,7 +455,7 @@ fn rsa_public_operation_matches_modpow() {
     let mut rng = TestRng(0x5eed_0e0e);
     for &(bits, e, ref sk, _) in rsa_keys() {
         let n = sk.n().to_bytes_be();
-        let ours = dpop_gate::rsa_fast::RsaKey::new(&n, e as u32).unwrap();
+        let ours = dpop_gate::crypto::rsa::RsaKey::new(&n, e as u32).unwrap();
         let mut inputs = vec![vec![0u8; n.len()], BigUint::from(1u32).to_bytes_be(), (sk.n() - 1u32).to_bytes_be()];
         for _ in 0..30 {
             inputs.push((BigUint::from_bytes_be(&rng.bytes(n.len())) % sk.n()).to_bytes_be());

@@ -7,7 +7,7 @@ use p256::ecdsa::signature::Signer;
 use p256::ecdsa::{Signature, SigningKey};
 use serde_json::{json, Value};
 
-use dpop_gate::alg::Algorithm;
+use dpop_gate::jose::alg::Algorithm;
 use dpop_gate::dpop::{
     ath_of, check_binding, parse_key, replay_key, verify_proof, verify_proof_with, MemoryReplayStore, Proof,
     ProofPolicy, ReplayStore,

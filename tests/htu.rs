@@ -1,6 +1,6 @@
 //! `htu` normalisation (RFC 3986 sections 6.2.2 and 6.2.3; RFC 9449 section 4.3).
 
-use dpop_gate::htu::{matches, normalize};
+use dpop_gate::dpop::htu::{matches, normalize};
 
 #[test]
 fn syntax_and_scheme_based_normalisation() {

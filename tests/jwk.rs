@@ -2,10 +2,10 @@
 //! plus the JWS-level refusals. Keys are the fixed RFC 7515 A.2/A.3 and RFC 8037 keys from
 //! tests/data/rfc.json (no randomness).
 
-use dpop_gate::alg::Algorithm;
+use dpop_gate::jose::alg::Algorithm;
 use dpop_gate::error::{JwkError, JwsError};
-use dpop_gate::jwk::{Jwk, JwkSet};
-use dpop_gate::jws::{self, b64_decode, b64_encode};
+use dpop_gate::jose::jwk::{Jwk, JwkSet};
+use dpop_gate::jose::jws::{self, b64_decode, b64_encode};
 use hmac::{Hmac, Mac};
 use p256::ecdsa::signature::Signer;
 use rsa::rand_core::{CryptoRng, RngCore};

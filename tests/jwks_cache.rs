@@ -1,7 +1,7 @@
 //! The per-issuer key cache state machine and the host-independent reading of callouts.
 
 use dpop_gate::config::{Config, FetchUrl, KeySource};
-use dpop_gate::jwks::{
+use dpop_gate::keys::{
     callout_headers, callout_status, Fetch, FetchError, IssuerKeys, SharedKeys, Timing,
 };
 
@@ -129,7 +129,7 @@ fn lost_fetch_expires_after_timeout() {
 #[test]
 fn only_newer_shared_keys_are_adopted_and_their_jwks_uri_is_learned() {
     let uri = FetchUrl::parse("https://idp.example.com/realms/test/protocol/openid-connect/certs").unwrap();
-    let set = dpop_gate::jwks::parse_jwks(JWKS.as_bytes()).unwrap();
+    let set = dpop_gate::keys::parse_jwks(JWKS.as_bytes()).unwrap();
     let shared = SharedKeys { fetched_at: 42, jwks_uri: Some(uri.clone()), set: set.clone() };
     let mut k = discovery_issuer();
     assert!(k.adopt(shared.clone()));

@@ -1,4 +1,4 @@
-//! DPoP server nonces (RFC 9449 section 9): the stateless nonce itself (`dpop_gate::nonce`), its
+//! DPoP server nonces (RFC 9449 section 9): the stateless nonce itself (`dpop_gate::dpop::nonce`), its
 //! configuration, and its place in the request decision (after the proof verifies, before the
 //! replay store records it).
 
@@ -11,13 +11,13 @@ use p256::ecdsa::{Signature, SigningKey};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use dpop_gate::authz::{authorize, fresh_nonce, Keys, Outcome, Request, State};
+use dpop_gate::decision::{authorize, fresh_nonce, Keys, Outcome, Request, State};
 use dpop_gate::config::{Config, KeySource};
 use dpop_gate::dpop::{MemoryReplayStore, ReplayStore};
 use dpop_gate::error::{Error, ProofError};
-use dpop_gate::jwk::JwkSet;
-use dpop_gate::nonce::{self, Freshness, NonceError, Secret};
-use dpop_gate::token::AccessToken;
+use dpop_gate::jose::jwk::JwkSet;
+use dpop_gate::dpop::nonce::{self, Freshness, NonceError, Secret};
+use dpop_gate::decision::token::AccessToken;
 
 /// 30 seconds into a 60-second step (steps start at multiples of 60), so `NOW - 60` is in the
 /// previous step.

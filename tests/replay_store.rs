@@ -1,7 +1,7 @@
 //! The shared replay store's bucket format: one winner per proof, bounded, expiring.
 
 use dpop_gate::error::ProofError;
-use dpop_gate::replay::{insert, locate, BUCKETS, BUCKET_CAPACITY, ENTRY_LEN};
+use dpop_gate::dpop::replay::{insert, locate, BUCKETS, BUCKET_CAPACITY, ENTRY_LEN};
 
 #[test]
 fn a_proof_is_accepted_once() {

@@ -10,13 +10,13 @@ use std::rc::Rc;
 use serde_json::json;
 
 use common::{public_jwk, sign, FakeStore, Semantics};
-use dpop_gate::authz::{authorize, Keys, Outcome, Request, State};
+use dpop_gate::decision::{authorize, Keys, Outcome, Request, State};
 use dpop_gate::config::Config;
 use dpop_gate::error::{Error, JwsError, ProofError, TokenError};
-use dpop_gate::jwks::IssuerKeys;
-use dpop_gate::nonce;
-use dpop_gate::shared::{self, decode_keys, KeySlot, SharedStore};
-use dpop_gate::token::AccessToken;
+use dpop_gate::keys::IssuerKeys;
+use dpop_gate::dpop::nonce;
+use dpop_gate::gateway::shared::{self, decode_keys, KeySlot, SharedStore};
+use dpop_gate::decision::token::AccessToken;
 
 const NOW: u64 = 1_700_000_000;
 const ISS: &str = "https://idp.example.com/realms/test";

@@ -3,7 +3,7 @@
 use serde_json::{json, Value};
 
 use dpop_gate::error::TokenError;
-use dpop_gate::token::{check_claims, issuer, AccessToken, Claims, TokenPolicy};
+use dpop_gate::decision::token::{check_claims, issuer, AccessToken, Claims, TokenPolicy};
 
 const NOW: u64 = 1_700_000_000;
 const ISS: &str = "https://idp.example.com/realms/partners";

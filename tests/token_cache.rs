@@ -1,4 +1,4 @@
-//! The verified-token cache is keyed by the token's tail (`authz::token_cache_key`), not a digest:
+//! The verified-token cache is keyed by the token's tail (`decision::token_cache_key`), not a digest:
 //! a hit must require the very same token text. A forger who keeps a valid token's signature
 //! (so its key) and changes the payload must get a verification, and a refusal.
 
@@ -7,11 +7,11 @@ use std::rc::Rc;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use dpop_gate::authz::{self, token_cache_key, Keys, Outcome, Request, State};
+use dpop_gate::decision::{self, token_cache_key, Keys, Outcome, Request, State};
 use dpop_gate::config::{Config, KeySource};
 use dpop_gate::error::ProofError;
-use dpop_gate::jwk::JwkSet;
-use dpop_gate::token::AccessToken;
+use dpop_gate::jose::jwk::JwkSet;
+use dpop_gate::decision::token::AccessToken;
 use serde_json::Value;
 
 struct Mem {
@@ -38,7 +38,7 @@ fn decide(cfg: &Config, state: &mut Mem, token: &str, now: u64) -> Outcome {
     let auth = format!("Bearer {token}");
     let authorization = [auth.as_str()];
     let req = Request { method: "GET", authorization: &authorization, dpop: &[], uri: Some("https://api.example/x") };
-    authz::authorize(cfg, &req, state, now)
+    decision::authorize(cfg, &req, state, now)
 }
 
 #[test]

@@ -1,10 +1,10 @@
 //! Published test vectors: RFC 7515 A.2/A.3, RFC 8037 A.4, RFC 7638 3.1, and Project Wycheproof
 //! (tests/data/wycheproof, Apache-2.0, LICENSE beside the files).
 
-use dpop_gate::alg::Algorithm;
+use dpop_gate::jose::alg::Algorithm;
 use dpop_gate::error::JwsError;
-use dpop_gate::jwk::{Jwk, JwkSet};
-use dpop_gate::jws::{self, b64_decode, b64_encode};
+use dpop_gate::jose::jwk::{Jwk, JwkSet};
+use dpop_gate::jose::jws::{self, b64_decode, b64_encode};
 use serde_json::Value;
 
 const MAX: usize = 16 * 1024;

@@ -14,7 +14,7 @@ from harness.checks import assert_allowed, assert_refused
 from harness.oauth import ProofKey, Response, client_credentials, request
 from harness.procs import LOOPBACK
 
-# Refusal counters: `dpop_gate_refused_<reason>` (src/filter.rs `Metrics::refused`).
+# Refusal counters: `dpop_gate_refused_<reason>` (src/host/filter.rs `Metrics::refused`).
 REFUSED = "wasmcustom.dpop_gate_refused_"
 
 

@@ -1,4 +1,4 @@
-//! The whole request decision (`authz::authorize`) with in-memory host state, as in
+//! The whole request decision (`decision::authorize`) with in-memory host state, as in
 //! tests/authz.rs. Input: the method, the request URI (empty: no `Host`), then header lines,
 //! `a:<Authorization value>` or `d:<DPoP value>`. The request is decided under two
 //! configurations (DPoP optional; DPoP required with server nonces), twice each, so the token
@@ -10,12 +10,12 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::OnceLock;
 
-use dpop_gate::authz::{authorize, Keys, Outcome, Request, State};
+use dpop_gate::decision::{authorize, Keys, Outcome, Request, State};
 use dpop_gate::config::{Config, KeySource};
 use dpop_gate::dpop::{MemoryReplayStore, ReplayStore};
 use dpop_gate::error::ProofError;
-use dpop_gate::jwk::JwkSet;
-use dpop_gate::token::AccessToken;
+use dpop_gate::jose::jwk::JwkSet;
+use dpop_gate::decision::token::AccessToken;
 use libfuzzer_sys::fuzz_target;
 
 /// The clock of the seeds (`fuzz/make_seeds.py`).

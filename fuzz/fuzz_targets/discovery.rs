@@ -2,7 +2,7 @@
 //! `jwks_uri` is an http(s) URL with an authority and an absolute path.
 #![no_main]
 
-use dpop_gate::discovery;
+use dpop_gate::keys::discovery;
 use libfuzzer_sys::fuzz_target;
 
 /// The issuer the seeds are published for.

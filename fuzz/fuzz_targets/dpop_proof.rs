@@ -3,9 +3,9 @@
 //! No panic; a proof that passes really is for this method and URI.
 #![no_main]
 
-use dpop_gate::alg::Algorithm;
+use dpop_gate::jose::alg::Algorithm;
 use dpop_gate::dpop::{self, ProofPolicy};
-use dpop_gate::htu;
+use dpop_gate::dpop::htu;
 use libfuzzer_sys::fuzz_target;
 
 /// The clock of the seeds (`fuzz/make_seeds.py`).

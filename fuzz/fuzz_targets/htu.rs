@@ -3,7 +3,7 @@
 //! on which side was normalised) and `matches` is symmetric.
 #![no_main]
 
-use dpop_gate::htu;
+use dpop_gate::dpop::htu;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

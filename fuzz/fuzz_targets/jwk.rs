@@ -2,8 +2,8 @@
 //! refuses a junk signature for every algorithm.
 #![no_main]
 
-use dpop_gate::alg::Algorithm;
-use dpop_gate::jwk::Jwk;
+use dpop_gate::jose::alg::Algorithm;
+use dpop_gate::jose::jwk::Jwk;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -1,7 +1,7 @@
 //! Compact JWS parsing (`jws::parse`): any input, no panic, and what parses is consistent.
 #![no_main]
 
-use dpop_gate::jws;
+use dpop_gate::jose::jws;
 use libfuzzer_sys::fuzz_target;
 
 /// The largest `max_token_bytes` the configuration allows.

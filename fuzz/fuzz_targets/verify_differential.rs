@@ -1,4 +1,4 @@
-//! Differential: `Jwk::verify` (the fast verifiers in src/p256_fast.rs and src/rsa_fast.rs)
+//! Differential: `Jwk::verify` (the fast verifiers in src/crypto/p256.rs and src/crypto/rsa.rs)
 //! against the RustCrypto crates on fuzzer-chosen inputs; any disagreement is a crash.
 //!
 //! Input: one selector byte, then the rest split by it into parts.
@@ -13,9 +13,9 @@
 
 use std::sync::OnceLock;
 
-use dpop_gate::alg::Algorithm;
-use dpop_gate::jwk::Jwk;
-use dpop_gate::jws::{b64_decode, b64_encode};
+use dpop_gate::jose::alg::Algorithm;
+use dpop_gate::jose::jwk::Jwk;
+use dpop_gate::jose::jws::{b64_decode, b64_encode};
 use libfuzzer_sys::fuzz_target;
 use rsa::traits::PublicKeyParts;
 use rsa::BigUint;

@@ -8,9 +8,9 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use dpop_gate::alg::Algorithm;
-use dpop_gate::jwk::Jwk;
-use dpop_gate::jws::b64_decode;
+use dpop_gate::jose::alg::Algorithm;
+use dpop_gate::jose::jwk::Jwk;
+use dpop_gate::jose::jws::b64_decode;
 use serde_json::Value;
 
 const RFC: &str = include_str!("../../tests/data/rfc.json");
@@ -142,17 +142,17 @@ fn main() {
         }
     }
     if want("field") {
-        time("P-256 1000 field mul", budget, || dpop_gate::p256_fast::bench_field(black_box(1000), false) != 7);
-        time("P-256 1000 fmul + inv", budget, || dpop_gate::p256_fast::bench_field(black_box(1000), true) != 7);
-        time("P-256 1000 double", budget, || dpop_gate::p256_fast::bench_point(black_box(1000), 0) != 7);
-        time("P-256 1000 madd", budget, || dpop_gate::p256_fast::bench_point(black_box(1000), 1) != 7);
-        time("P-256 1000 wnaf", budget, || dpop_gate::p256_fast::bench_point(black_box(1000), 2) != 7);
+        time("P-256 1000 field mul", budget, || dpop_gate::crypto::p256::bench_field(black_box(1000), false) != 7);
+        time("P-256 1000 fmul + inv", budget, || dpop_gate::crypto::p256::bench_field(black_box(1000), true) != 7);
+        time("P-256 1000 double", budget, || dpop_gate::crypto::p256::bench_point(black_box(1000), 0) != 7);
+        time("P-256 1000 madd", budget, || dpop_gate::crypto::p256::bench_point(black_box(1000), 1) != 7);
+        time("P-256 1000 wnaf", budget, || dpop_gate::crypto::p256::bench_point(black_box(1000), 2) != 7);
         let x = b64_decode(es_jwk["x"].as_str().unwrap()).unwrap();
         let y = b64_decode(es_jwk["y"].as_str().unwrap()).unwrap();
         let (x, y) = (x.as_slice().try_into().unwrap(), y.as_slice().try_into().unwrap());
-        time("P-256 key parse", budget, || dpop_gate::p256_fast::P256Key::new(black_box(x), y).is_some());
+        time("P-256 key parse", budget, || dpop_gate::crypto::p256::P256Key::new(black_box(x), y).is_some());
         time("P-256 key precompute", budget, || {
-            let mut k = dpop_gate::p256_fast::P256Key::new(black_box(x), y).unwrap();
+            let mut k = dpop_gate::crypto::p256::P256Key::new(black_box(x), y).unwrap();
             k.precompute();
             k.is_precomputed()
         });

@@ -13,7 +13,7 @@ use p256::ecdsa::{Signature, SigningKey};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use dpop_gate::shared::{SharedStore, StoreError};
+use dpop_gate::gateway::shared::{SharedStore, StoreError};
 
 /// How a host treats a write without a version (`cas: None`) of a key that exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,8 +5,8 @@ use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
-use crate::alg::Algorithm;
-use crate::authz::Scheme;
+use crate::jose::alg::Algorithm;
+use crate::decision::Scheme;
 use crate::config::DpopMode;
 use crate::error::{Error, TokenError};
 

@@ -27,9 +27,9 @@ use sha2::{Digest, Sha256};
 
 use crate::config::{FetchUrl, IssuerConfig, KeySource};
 use crate::error::ProofError;
-use crate::jwks::{parse_jwks, SharedKeys};
-use crate::nonce::{self, Secret};
-use crate::replay;
+use crate::keys::{parse_jwks, SharedKeys};
+use crate::dpop::nonce::{self, Secret};
+use crate::dpop::replay;
 
 /// Every key starts with this. The text before the first `/` names the Kong `shm_kv` zone
 /// (`dpop_gate`); `v2` changes whenever a value's layout does, so filters of two versions sharing
@@ -220,7 +220,7 @@ pub fn init_replay_store(store: &dyn SharedStore) {
     }
 }
 
-/// Records a proof's replay key in the shared replay store (see [`crate::replay`]): exactly one
+/// Records a proof's replay key in the shared replay store (see [`crate::dpop::replay`]): exactly one
 /// of several workers recording the same key at once succeeds.
 pub fn record_proof(store: &dyn SharedStore, replay_key: &str, expires_at: u64, now: u64) -> Result<(), ProofError> {
     let (bucket, id) = replay::locate(replay_key);

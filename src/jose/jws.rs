@@ -10,9 +10,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde_json::{Map, Value};
 
-use crate::alg::Algorithm;
+use crate::jose::alg::Algorithm;
 use crate::error::JwsError;
-use crate::jwk::Jwk;
+use crate::jose::jwk::Jwk;
 
 /// The JSON object of a JWS payload (the JWT claims).
 pub type Claims = Map<String, Value>;

@@ -19,7 +19,7 @@ use core::fmt;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::jws::{b64_decode, b64_encode};
+use crate::jose::jws::{b64_decode, b64_encode};
 
 /// Shortest secret accepted: the 256 bits of HMAC-SHA256's output.
 pub const MIN_SECRET_BYTES: usize = 32;

@@ -14,8 +14,8 @@ use alloc::rc::Rc;
 use alloc::string::{String, ToString};
 
 use crate::config::{FetchUrl, KeySource};
-use crate::discovery;
-use crate::jwk::JwkSet;
+use crate::keys::discovery;
+use crate::jose::jwk::JwkSet;
 
 /// Largest JWK set document accepted from an issuer.
 pub const MAX_JWKS_BYTES: usize = 256 * 1024;
@@ -241,7 +241,7 @@ impl IssuerKeys {
         Ok(())
     }
 
-    /// Keys another worker published (see [`crate::shared::KeySlot::read`]); older ones are ignored. Their
+    /// Keys another worker published (see [`crate::gateway::shared::KeySlot::read`]); older ones are ignored. Their
     /// `jwks_uri` is learned too, so this worker's next refresh skips discovery. Returns whether
     /// the keys changed.
     pub fn adopt(&mut self, shared: SharedKeys) -> bool {

@@ -1,4 +1,4 @@
-//! The proxy-wasm glue: host calls only, no validity decisions (those are in [`crate::authz`]).
+//! The proxy-wasm glue: host calls only, no validity decisions (those are in [`crate::decision`]).
 //!
 //! Per worker and per filter configuration there is one [`Worker`]: the parsed configuration, each
 //! issuer's key state, the verified-token cache and the requests waiting for keys. The root
@@ -13,7 +13,7 @@
 //! Host differences handled here: Kong cannot switch to another request's context
 //! (`proxy_set_effective_context`), so there a waiting request makes its own callout instead of
 //! waiting on another's; failed callouts are read the same way for both hosts
-//! ([`crate::jwks::callout_status`]).
+//! ([`crate::keys::callout_status`]).
 
 use alloc::boxed::Box;
 use alloc::format;
@@ -30,15 +30,15 @@ use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel, MapType, MetricType, Status};
 use serde_json::Value;
 
-use crate::authz::{self, Keys, Outcome, Request, RequestHeaders, Scheme, State};
-use crate::challenge;
+use crate::decision::{self, Keys, Outcome, Request, RequestHeaders, Scheme, State};
+use crate::decision::challenge;
 use crate::config::Config;
 use crate::error::{Error, JwkError, ProofError};
-use crate::jwk::Jwk;
-use crate::jwks::{self, Fetch, FetchError, IssuerKeys, Timing};
-use crate::nonce::{self, Secret};
-use crate::shared::{self, KeySlot, SharedStore, StoreError};
-use crate::token::AccessToken;
+use crate::jose::jwk::Jwk;
+use crate::keys::{self, Fetch, FetchError, IssuerKeys, Timing};
+use crate::dpop::nonce::{self, Secret};
+use crate::gateway::shared::{self, KeySlot, SharedStore, StoreError};
+use crate::decision::token::AccessToken;
 
 #[allow(unsafe_code)]
 mod entry {
@@ -52,7 +52,7 @@ mod entry {
 }
 
 /// Largest callout response body read.
-const MAX_BODY: usize = jwks::MAX_JWKS_BYTES;
+const MAX_BODY: usize = keys::MAX_JWKS_BYTES;
 /// Background tick: adopt keys other workers fetched, refresh, retry lost fetches.
 const TICK: Duration = Duration::from_secs(1);
 /// DPoP proof keys kept per worker. A precomputed P-256 key is about 9 KiB, so at most ~1.2 MiB;
@@ -112,7 +112,7 @@ enum CalloutKind {
 /// The state of one filter configuration on one worker.
 struct Worker {
     cfg: Rc<Config>,
-    /// Each issuer's slot in shared data (`None`: static keys), see [`crate::shared`]: keys are
+    /// Each issuer's slot in shared data (`None`: static keys), see [`crate::gateway::shared`]: keys are
     /// shared only between configurations with the identical key source.
     slots: Vec<Option<KeySlot>>,
     timing: Timing,
@@ -203,7 +203,7 @@ impl Worker {
     fn dispatch(&mut self, index: usize, fetch: &Fetch, owner: u32) -> bool {
         let url = fetch.url();
         let upstream = self.cfg.issuers[index].upstream.clone().unwrap_or_else(|| url.default_upstream());
-        let headers = jwks::callout_headers(url);
+        let headers = keys::callout_headers(url);
         let timeout = Duration::from_millis(self.cfg.http_timeout_ms);
         let kind = match fetch {
             Fetch::Discovery(_) => CalloutKind::Discovery,
@@ -246,7 +246,7 @@ impl Worker {
     fn on_callout(&mut self, token: u32, body_size: usize, current: u32) -> Option<usize> {
         let (index, kind, _) = self.callouts.remove(&token)?;
         let headers = hostcalls::get_map(MapType::HttpCallResponseHeaders).unwrap_or_default();
-        let status = jwks::callout_status(headers.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let status = keys::callout_status(headers.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         let body = status.and_then(|()| {
             if body_size > MAX_BODY {
                 return Err(FetchError::TooLarge);
@@ -325,7 +325,7 @@ impl Worker {
         self.tokens.insert(hash, token);
     }
 
-    /// Records a proof in the shared replay store (see [`crate::replay`]).
+    /// Records a proof in the shared replay store (see [`crate::dpop::replay`]).
     fn record_proof(&self, key: &str, expires_at: u64, now: u64) -> Result<(), ProofError> {
         shared::record_proof(&HostStore, key, expires_at, now)
     }
@@ -442,11 +442,11 @@ fn process(worker_rc: &Rc<RefCell<Worker>>, context_id: u32, resumed: bool) -> b
     let uri = if dpop.is_empty() { None } else { facts.uri(cfg.public_base_url.as_deref()) };
     let req = Request { method, authorization, dpop, uri: uri.as_deref() };
 
-    let mut outcome = authz::authorize(&cfg, &req, &mut DecisionState { worker: &mut worker, now }, now);
+    let mut outcome = decision::authorize(&cfg, &req, &mut DecisionState { worker: &mut worker, now }, now);
     // Keys another worker fetched may already be in shared data: try them before fetching.
     if let Outcome::NeedKeys(index) | Outcome::UnknownKid(index) = outcome {
         if worker.adopt_shared(index) {
-            outcome = authz::authorize(&cfg, &req, &mut DecisionState { worker: &mut worker, now }, now);
+            outcome = decision::authorize(&cfg, &req, &mut DecisionState { worker: &mut worker, now }, now);
         }
     }
     let outcome = match outcome {
@@ -512,7 +512,7 @@ fn process(worker_rc: &Rc<RefCell<Worker>>, context_id: u32, resumed: bool) -> b
             let mut refusal = challenge::refusal(&error, used, cfg.dpop, &cfg.dpop_algs);
             if matches!(error, Error::UseNonce) {
                 // RFC 9449 section 9: the nonce to retry with.
-                if let Some(nonce) = authz::fresh_nonce(&cfg, &mut DecisionState { worker: &mut worker, now }, now) {
+                if let Some(nonce) = decision::fresh_nonce(&cfg, &mut DecisionState { worker: &mut worker, now }, now) {
                     refusal.headers.push(("dpop-nonce", nonce));
                 }
             }
@@ -527,7 +527,7 @@ fn process(worker_rc: &Rc<RefCell<Worker>>, context_id: u32, resumed: bool) -> b
 
 /// The token of the single `Authorization` header (the decision already checked its shape).
 fn bearer<'a>(authorization: &[&'a str]) -> &'a str {
-    authorization.first().and_then(|a| authz::split_authorization(a)).map_or("", |(_, token)| token)
+    authorization.first().and_then(|a| decision::split_authorization(a)).map_or("", |(_, token)| token)
 }
 
 /// Pauses the request until `index`'s keys arrive: starts `fetch` if given, else waits for the

@@ -1,6 +1,6 @@
 //! Access-token claims (RFC 7519 section 4.1, RFC 9068, RFC 8693 `scope`, RFC 7800 `cnf`).
 //!
-//! The signature is checked elsewhere ([`crate::jwk::JwkSet::verify`]); this module decides whether
+//! The signature is checked elsewhere ([`crate::jose::jwk::JwkSet::verify`]); this module decides whether
 //! a verified token's claims satisfy the configured policy at a given time, and keeps what later
 //! steps need: the expiry (for the verified-token cache), the `cnf.jkt` binding (for DPoP) and
 //! the claims (for header forwarding). The time is a parameter: nothing here reads a clock.
@@ -9,7 +9,7 @@ use alloc::string::String;
 use serde_json::Value;
 
 use crate::error::TokenError;
-pub use crate::jws::Claims;
+pub use crate::jose::jws::Claims;
 
 /// What an access token must satisfy, borrowed from the issuer's configuration.
 #[derive(Debug, Clone, Copy)]
@@ -36,7 +36,7 @@ pub struct AccessToken {
     /// Every claim, for policy and header forwarding.
     pub claims: Claims,
     /// The token as presented (compact JWS), set by the decision before it caches the token: a
-    /// cache hit needs the same text ([`crate::authz::token_cache_key`]).
+    /// cache hit needs the same text ([`crate::decision::token_cache_key`]).
     pub(crate) text: String,
 }
 

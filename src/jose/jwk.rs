@@ -15,11 +15,11 @@ use alloc::vec::Vec;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256, Sha384, Sha512};
 
-use crate::alg::Algorithm;
+use crate::jose::alg::Algorithm;
 use crate::error::{JwkError, JwsError};
-use crate::jws::{b64_decode, b64_encode, Jws};
-use crate::p256_fast::P256Key;
-use crate::rsa_fast::RsaKey;
+use crate::jose::jws::{b64_decode, b64_encode, Jws};
+use crate::crypto::p256::P256Key;
+use crate::crypto::rsa::RsaKey;
 
 /// Smallest accepted RSA modulus, in bits (RFC 7518 section 3.3: "2048 bits or larger").
 const RSA_MIN_BITS: usize = 2048;
@@ -32,9 +32,9 @@ const PRIVATE_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"]
 /// The parsed key material; validated at parse time.
 #[derive(Debug, Clone)]
 enum Key {
-    /// RSA key with its Montgomery constants (src/rsa_fast.rs).
+    /// RSA key with its Montgomery constants (src/crypto/rsa.rs).
     Rsa(RsaKey),
-    /// P-256 point with its precomputed table (src/p256_fast.rs).
+    /// P-256 point with its precomputed table (src/crypto/p256.rs).
     P256(P256Key),
     /// P-384 point.
     P384(p384::ecdsa::VerifyingKey),
@@ -113,7 +113,7 @@ impl Jwk {
     }
 
     /// Spends a little time once so that later verifications with this key are faster: builds
-    /// the larger P-256 table (src/p256_fast.rs: about three verifications' work, then each
+    /// the larger P-256 table (src/crypto/p256.rs: about three verifications' work, then each
     /// ES256 check costs about half). For keys that verify many signatures: every key of a JWK
     /// set ([`JwkSet::parse`] calls it) and a DPoP client's key kept across requests. Other key
     /// types have nothing to precompute.
@@ -138,7 +138,7 @@ impl Jwk {
     /// (RSA: not the modulus length; ECDSA: not the raw `r||s` of 64 or 96 bytes; EdDSA: not 64).
     /// Every other failure is [`JwsError::SignatureInvalid`].
     ///
-    /// RS*/PS* run in src/rsa_fast.rs and ES256 in src/p256_fast.rs (the `rsa` and `p256` crates
+    /// RS*/PS* run in src/crypto/rsa.rs and ES256 in src/crypto/p256.rs (the `rsa` and `p256` crates
     /// are 10-30× slower in wasm). PS*: the salt length must equal the hash length (RFC 7518
     /// section 3.5). ECDSA accepts both `s` and `n - s` (JWS does not require low-S).
     /// EdDSA uses `verify_strict` (rejects non-canonical `S` and small-order `R`).

@@ -14,10 +14,10 @@ use serde_json::Value;
 use crate::config::{Config, DpopMode};
 use crate::dpop::{self, ProofPolicy};
 use crate::error::{Error, JwkError, ProofError, RequestError, TokenError};
-use crate::jwk::{Jwk, JwkSet};
-use crate::jws;
-use crate::nonce::{self, Freshness, Secret};
-use crate::token::{self, AccessToken, TokenPolicy};
+use crate::jose::jwk::{Jwk, JwkSet};
+use crate::jose::jws;
+use crate::dpop::nonce::{self, Freshness, Secret};
+use crate::decision::token::{self, AccessToken, TokenPolicy};
 
 /// The authentication scheme a client used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -12,11 +12,11 @@ use alloc::string::String;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::alg::Algorithm;
+use crate::jose::alg::Algorithm;
 use crate::error::{JwkError, JwsError, ProofError, TokenError};
-use crate::htu;
-use crate::jwk::Jwk;
-use crate::jws::{self, b64_encode, Claims};
+use crate::dpop::htu;
+use crate::jose::jwk::Jwk;
+use crate::jose::jws::{self, b64_encode, Claims};
 
 /// Longest `jti` accepted: real ones are UUIDs or 16-32 random bytes in base64url.
 pub const MAX_JTI_BYTES: usize = 256;
@@ -102,7 +102,7 @@ pub fn verify_proof_with(
     }
     let htm = string_claim(claims, "htm")?;
     let htu = string_claim(claims, "htu")?;
-    let iat = claims.get("iat").and_then(crate::token::seconds).ok_or(ProofError::Claim("iat"))?;
+    let iat = claims.get("iat").and_then(crate::decision::token::seconds).ok_or(ProofError::Claim("iat"))?;
     let nonce = match claims.get("nonce") {
         None => None,
         Some(Value::String(n)) => Some(n.clone()),
@@ -171,7 +171,7 @@ pub fn replay_key(proof: &Proof) -> String {
 }
 
 /// Where seen proofs are remembered. The filter backs it with host shared data, shared by every
-/// worker ([`crate::replay`]); [`MemoryReplayStore`] is the reference implementation.
+/// worker ([`crate::dpop::replay`]); [`MemoryReplayStore`] is the reference implementation.
 pub trait ReplayStore {
     /// Records `key` until `expires_at`. [`ProofError::Replay`] if it is already recorded and
     /// live; [`ProofError::ReplayStoreUnavailable`] if it cannot be recorded (fail closed).

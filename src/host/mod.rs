@@ -1,0 +1,3 @@
+//! The proxy-wasm host layer (wasm32 only): host calls, nothing that decides.
+
+mod filter;
