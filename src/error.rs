@@ -193,6 +193,10 @@ pub enum RequestError {
     MultipleDpop,
     /// The `DPoP` scheme was used without a `DPoP` header.
     DpopProofMissing,
+    /// Several copies of a configured claim header, on a host that cannot keep the later ones
+    /// from the upstream (Kong's engine): the request is refused rather than forwarded with a
+    /// client's copy beside the filter's value.
+    ClaimHeaderCopies,
 }
 
 impl Error {
@@ -228,6 +232,7 @@ impl Error {
                 RequestError::BadAuthorization => "request_bad_authorization",
                 RequestError::MultipleDpop => "request_multiple_dpop",
                 RequestError::DpopProofMissing => "request_dpop_proof_missing",
+                RequestError::ClaimHeaderCopies => "request_claim_header_copies",
             },
             Error::Token(t) => match t {
                 TokenError::Jws(j) => match j {
@@ -310,6 +315,7 @@ impl fmt::Display for Error {
                 RequestError::BadAuthorization => "Authorization must be 'Bearer <token>' or 'DPoP <token>'",
                 RequestError::MultipleDpop => "more than one DPoP header",
                 RequestError::DpopProofMissing => "DPoP scheme without a DPoP proof header",
+                RequestError::ClaimHeaderCopies => "several copies of a header the gateway sets from the token",
             }),
             Error::Token(t) => match t {
                 TokenError::Jws(j) => write!(f, "access token: {j}"),

@@ -11,7 +11,7 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use serde_json::Value;
 
-use crate::config::{Config, DpopMode};
+use crate::config::{ClaimHeader, Config, DpopMode};
 use crate::dpop::{self, ProofPolicy};
 use crate::error::{Error, JwkError, ProofError, RequestError, TokenError};
 use crate::jose::jwk::{Jwk, JwkSet};
@@ -224,14 +224,27 @@ pub struct RequestHeaders<'a> {
     pub authority: Option<&'a str>,
     /// `Host`.
     pub host: Option<&'a str>,
+    /// How many copies of each configured claim header (in `claims_to_headers` order) the client
+    /// sent; empty unless asked for ([`RequestHeaders::read_with_claims`]).
+    pub claim_copies: Vec<usize>,
 }
 
 impl<'a> RequestHeaders<'a> {
     /// Picks the headers the decision needs from `(name, value)` pairs.
     pub fn read(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> RequestHeaders<'a> {
-        let mut h = RequestHeaders::default();
+        RequestHeaders::read_with_claims(pairs, &[])
+    }
+
+    /// [`RequestHeaders::read`], also counting the client's copies of each configured claim header
+    /// (a host that cannot remove request headers must know them).
+    pub fn read_with_claims(pairs: impl IntoIterator<Item = (&'a str, &'a str)>, claims: &[ClaimHeader]) -> RequestHeaders<'a> {
+        let mut h = RequestHeaders { claim_copies: alloc::vec![0; claims.len()], ..RequestHeaders::default() };
         for (name, value) in pairs {
-            if name.eq_ignore_ascii_case("authorization") {
+            if let Some(i) = claims.iter().position(|c| name.eq_ignore_ascii_case(&c.header)) {
+                if let Some(n) = h.claim_copies.get_mut(i) {
+                    *n += 1;
+                }
+            } else if name.eq_ignore_ascii_case("authorization") {
                 h.authorization.push(value);
             } else if name.eq_ignore_ascii_case("dpop") {
                 h.dpop.push(value);

@@ -1,4 +1,114 @@
-//! The host-independent parts of the filter that need state beyond one request: what is kept in
-//! host shared data and the protocols over it ([`shared`]).
+//! The host-independent filter: everything a proxy-wasm filter decides beyond one request's
+//! validity (which is [`crate::decision`]), behind a small [`Host`] seam, so that all of it is
+//! unit-tested natively against fake hosts that behave like Envoy and like Kong's engine.
+//!
+//! - [`Worker`]: one configuration on one worker: paused requests, callouts, key refresh, the
+//!   headers the upstream gets, what a refusal looks like;
+//! - [`caches`]: the verified-token cache and the DPoP proof-key cache;
+//! - [`shared`]: everything kept in host shared data and the compare-and-swap protocols over it.
+//!
+//! The host layer (`src/host/`) only moves bytes between the host's ABI and these types.
 
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use crate::decision::challenge::Refusal;
+
+pub mod caches;
 pub mod shared;
+mod worker;
+
+pub use worker::{configure, misconfigured, Configured, Worker};
+
+/// What the filter needs of its host, beyond the request in hand.
+pub trait Host {
+    /// Host shared data.
+    fn store(&self) -> &dyn shared::SharedStore;
+    /// Starts a `GET` callout to `upstream` (Envoy: a cluster name; Kong: `host:port`) with these
+    /// pseudo-headers and headers. Returns its token, or why the host refused it.
+    fn dispatch(&mut self, upstream: &str, headers: &[(&str, &str)], timeout_ms: u64) -> Result<u32, String>;
+    /// Writes a log line.
+    fn log(&mut self, level: Level, message: &str);
+    /// Counts one `dpop_gate_<group><name>` event.
+    fn count(&mut self, group: &'static str, name: &'static str);
+    /// The current request's method and path, for a refusal's log line when the decision was
+    /// made without reading them (a cached-token request reads only `Authorization`).
+    fn request_target(&mut self) -> Option<(String, String)>;
+}
+
+/// Log levels, as proxy-wasm has them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    /// Details for debugging.
+    Debug,
+    /// Normal events (refusals of bad credentials are these).
+    Info,
+    /// Something an operator should look at (keys unavailable, a full replay store).
+    Warn,
+    /// The filter cannot work as configured.
+    Critical,
+}
+
+/// What to do with a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Forward it after these edits of its headers.
+    Allow(Vec<HeaderEdit>),
+    /// Answer it with this response.
+    Refuse(Refusal),
+    /// Hold it: keys are being fetched; it is decided again when they arrive.
+    Pause,
+}
+
+/// One change to the request headers the upstream receives (names lower-case).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeaderEdit {
+    /// Set this header to this value, replacing any copy.
+    Set(String, String),
+    /// Remove every copy of this header.
+    Remove(String),
+}
+
+/// What a host does, where hosts differ (measured: `../shared/notes/hosts.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HostFacts {
+    /// A callback can act on another request (`proxy_set_effective_context`): Envoy yes; Kong's
+    /// engine accepts the call and does nothing.
+    pub switches_context: bool,
+    /// Removing a request header keeps it from the upstream: Envoy yes; Kong's engine only marks
+    /// it, and nginx's proxy module forwards it anyway.
+    pub removes_request_headers: bool,
+    /// Repeated request headers reach the filter joined into one value (Envoy), not apart (Kong).
+    pub joins_repeated_headers: bool,
+    /// A failing `on_configure` leaves the host serving (Envoy rejects the configuration); in
+    /// Kong's engine it ends the worker.
+    pub survives_failed_configure: bool,
+}
+
+impl HostFacts {
+    /// Envoy.
+    pub const ENVOY: HostFacts = HostFacts {
+        switches_context: true,
+        removes_request_headers: true,
+        joins_repeated_headers: true,
+        survives_failed_configure: true,
+    };
+    /// Kong's engine, ngx_wasm_module; also what an unknown host is assumed to do, because each
+    /// of these answers is the safe one.
+    pub const NGX_WASM: HostFacts = HostFacts {
+        switches_context: false,
+        removes_request_headers: false,
+        joins_repeated_headers: false,
+        survives_failed_configure: false,
+    };
+
+    /// Tells the host from its answer to the `plugin_vm_id` property, which Envoy answers in
+    /// every context and ngx_wasm_module does not implement (its `ngx.*` properties fail outside
+    /// a request, so they cannot tell in `on_configure`).
+    pub fn detect(plugin_vm_id: Option<&[u8]>) -> HostFacts {
+        match plugin_vm_id {
+            Some(_) => HostFacts::ENVOY,
+            None => HostFacts::NGX_WASM,
+        }
+    }
+}

@@ -156,3 +156,58 @@ pub fn sign(k: &SigningKey, header: Value, claims: Value) -> String {
     format!("{input}.{}", b64(&sig.to_bytes()))
 }
 
+
+// ---- the fake host ----
+
+use dpop_gate::gateway::{Host, Level};
+
+/// A host for the gateway engine: the fake store, callouts recorded (and answered by the test),
+/// log lines and counters kept.
+pub struct FakeHost<'s> {
+    pub store: &'s FakeStore,
+    /// (token, upstream, :path) of every callout dispatched.
+    pub callouts: Vec<(u32, String, String)>,
+    pub next_token: u32,
+    pub logs: Vec<(Level, String)>,
+    pub counts: HashMap<String, u64>,
+    /// `false`: the host refuses every dispatch.
+    pub dispatch_ok: bool,
+}
+
+impl<'s> FakeHost<'s> {
+    pub fn new(store: &'s FakeStore) -> FakeHost<'s> {
+        FakeHost { store, callouts: Vec::new(), next_token: 100, logs: Vec::new(), counts: HashMap::new(), dispatch_ok: true }
+    }
+
+    pub fn count_of(&self, name: &str) -> u64 {
+        self.counts.get(name).copied().unwrap_or(0)
+    }
+}
+
+impl Host for FakeHost<'_> {
+    fn store(&self) -> &dyn SharedStore {
+        self.store
+    }
+
+    fn dispatch(&mut self, upstream: &str, headers: &[(&str, &str)], _timeout_ms: u64) -> Result<u32, String> {
+        if !self.dispatch_ok {
+            return Err("BadArgument".into());
+        }
+        self.next_token += 1;
+        let path = headers.iter().find(|(k, _)| *k == ":path").map_or("", |(_, v)| *v);
+        self.callouts.push((self.next_token, upstream.to_string(), path.to_string()));
+        Ok(self.next_token)
+    }
+
+    fn log(&mut self, level: Level, message: &str) {
+        self.logs.push((level, message.to_string()));
+    }
+
+    fn count(&mut self, group: &'static str, name: &'static str) {
+        *self.counts.entry(format!("{group}{name}")).or_default() += 1;
+    }
+
+    fn request_target(&mut self) -> Option<(String, String)> {
+        Some(("POST".into(), "/target".into()))
+    }
+}

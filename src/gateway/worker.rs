@@ -1,0 +1,616 @@
+//! One filter configuration on one worker: the state and every decision the proxy-wasm contexts
+//! used to take themselves, behind the [`Host`] seam so that all of it is tested natively.
+//!
+//! Keys are fetched by whichever context needs them first (a request on a cold start or an unknown
+//! `kid`, the root context on its tick for background refresh), at most one fetch per issuer and
+//! worker at a time on a host that can resume a request from another context (Envoy). Requests
+//! that need keys meanwhile pause, their headers kept, and are decided again when the fetch
+//! completes. On a host that cannot act on another request (Kong's engine accepts
+//! `proxy_set_effective_context` and does nothing), every paused request owns a callout and is
+//! decided when that callout's answer arrives in its own context. Fetched key sets are published in
+//! host shared data ([`crate::gateway::shared`]), so other workers adopt them instead of fetching.
+
+use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::format;
+use alloc::rc::Rc;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use serde_json::Value;
+
+use super::caches::{ProofKeys, TokenCache};
+use super::shared::{self, KeySlot};
+use super::{HeaderEdit, Host, HostFacts, Level, Verdict};
+use crate::config::{Config, KeySource};
+use crate::decision::challenge::{self, Refusal};
+use crate::decision::token::AccessToken;
+use crate::decision::{self, Keys, Outcome, Request, RequestHeaders, Scheme, State};
+use crate::dpop::nonce::{self, Secret};
+use crate::error::{Error, JwkError, ProofError, RequestError};
+use crate::jose::jwk::Jwk;
+use crate::keys::{self, Fetch, FetchError, IssuerKeys, Timing};
+
+/// DPoP proof keys kept per worker: a precomputed P-256 key is about 9 KiB, so at most ~1.2 MiB.
+const PROOF_KEYS: usize = 128;
+/// Seconds a paused request may wait beyond the callout timeout before it is refused (503).
+const WAIT_MARGIN: u64 = 2;
+
+/// What a callout was for.
+#[derive(Debug, Clone, Copy)]
+enum CalloutKind {
+    Discovery,
+    Jwks,
+}
+
+/// A request paused until an issuer's keys arrive, with what the decision needs of it.
+#[derive(Debug)]
+struct Waiter {
+    context: u32,
+    issuer: usize,
+    since: u64,
+    headers: OwnedHeaders,
+}
+
+/// An owned copy of [`RequestHeaders`], kept while a request waits.
+#[derive(Debug, Clone, Default)]
+struct OwnedHeaders {
+    authorization: Vec<String>,
+    dpop: Vec<String>,
+    method: String,
+    path: String,
+    scheme: Option<String>,
+    authority: Option<String>,
+    host: Option<String>,
+    claim_copies: Vec<usize>,
+}
+
+impl OwnedHeaders {
+    fn of(h: &RequestHeaders<'_>) -> OwnedHeaders {
+        let own = |v: &[&str]| v.iter().map(|s| String::from(*s)).collect();
+        OwnedHeaders {
+            authorization: own(&h.authorization),
+            dpop: own(&h.dpop),
+            method: String::from(h.method),
+            path: String::from(h.path),
+            scheme: h.scheme.map(String::from),
+            authority: h.authority.map(String::from),
+            host: h.host.map(String::from),
+            claim_copies: h.claim_copies.clone(),
+        }
+    }
+
+    fn borrow(&self) -> RequestHeaders<'_> {
+        RequestHeaders {
+            authorization: self.authorization.iter().map(String::as_str).collect(),
+            dpop: self.dpop.iter().map(String::as_str).collect(),
+            method: &self.method,
+            path: &self.path,
+            scheme: self.scheme.as_deref(),
+            authority: self.authority.as_deref(),
+            host: self.host.as_deref(),
+            claim_copies: self.claim_copies.clone(),
+        }
+    }
+}
+
+/// The state of one filter configuration on one worker.
+#[derive(Debug)]
+pub struct Worker {
+    cfg: Rc<Config>,
+    facts: HostFacts,
+    /// Each issuer's slot in shared data (`None`: static keys).
+    slots: Vec<Option<KeySlot>>,
+    timing: Timing,
+    issuers: Vec<IssuerKeys>,
+    /// Shared-data version of the key set each issuer last adopted or published.
+    shared_cas: Vec<Option<u32>>,
+    waiters: Vec<Waiter>,
+    /// Requests decided `Allow`. Body and trailer callbacks pass only these: a host continues a
+    /// request whose headers it holds when a later callback answers `Continue`, so a body arriving
+    /// while the request waits for keys, or after a refusal, must be held.
+    allowed: BTreeSet<u32>,
+    /// Callouts in flight: token -> (issuer index, kind, the context that made it).
+    callouts: BTreeMap<u32, (usize, CalloutKind, u32)>,
+    tokens: TokenCache,
+    proof_keys: ProofKeys,
+    /// This worker's offer for the shared DPoP nonce secret (`dpop_nonce` without `secret`).
+    nonce_offer: Option<[u8; nonce::MIN_SECRET_BYTES]>,
+    /// Allowed requests whose response gets a fresh `DPoP-Nonce`: context id -> nonce.
+    response_nonces: BTreeMap<u32, String>,
+}
+
+/// What `on_configure` should do with a configuration.
+#[derive(Debug)]
+pub enum Configured {
+    /// Serve it.
+    Ready(Worker),
+    /// Refuse it (`on_configure` returns false): the host rejects the configuration and keeps
+    /// serving the previous one. Envoy does that, loudly, at deploy time.
+    Reject(String),
+    /// Keep the worker alive and answer every request 500 with this reason logged: in Kong's
+    /// engine a failing `on_configure` ends the worker, and every route of that server with it.
+    Refusing(String),
+}
+
+/// Parses and checks a configuration for a host with `facts`. `nonce_offer`: 32 random bytes from
+/// the host, `None` if it has no random source.
+pub fn configure(bytes: &[u8], facts: HostFacts, nonce_offer: Option<[u8; nonce::MIN_SECRET_BYTES]>) -> Configured {
+    let problem = match Config::parse(bytes) {
+        Ok(cfg) if cfg.dpop_nonce.as_ref().is_some_and(|n| n.secret.is_none()) && nonce_offer.is_none() => format!(
+            "dpop-gate: invalid configuration: field `dpop_nonce.secret`: the host has no random source to make \
+             one; configure it"
+        ),
+        Ok(cfg) => return Configured::Ready(Worker::new(cfg, facts, nonce_offer)),
+        Err(e) => format!("dpop-gate: {e}"),
+    };
+    if facts.survives_failed_configure {
+        Configured::Reject(problem)
+    } else {
+        Configured::Refusing(problem)
+    }
+}
+
+/// The answer of a configuration that could not be loaded (see [`Configured::Refusing`]).
+pub fn misconfigured() -> Refusal {
+    Refusal {
+        status: 500,
+        headers: alloc::vec![
+            ("content-type", String::from("application/json")),
+            ("cache-control", String::from("no-store"))
+        ],
+        body: String::from(
+            r#"{"error":"server_error","error_description":"the gateway's authentication filter is misconfigured"}"#,
+        ),
+    }
+}
+
+impl Worker {
+    /// The state for a parsed configuration.
+    pub fn new(cfg: Config, facts: HostFacts, nonce_offer: Option<[u8; nonce::MIN_SECRET_BYTES]>) -> Worker {
+        let timing = Timing {
+            refresh: cfg.jwks_refresh,
+            min_refetch: cfg.jwks_min_refetch,
+            timeout: cfg.http_timeout_ms.div_ceil(1000),
+        };
+        let issuers: Vec<IssuerKeys> = cfg.issuers.iter().map(|i| IssuerKeys::new(&i.issuer, &i.keys)).collect();
+        let nonce_offer = cfg.dpop_nonce.as_ref().filter(|n| n.secret.is_none()).and(nonce_offer);
+        Worker {
+            slots: cfg.issuers.iter().map(KeySlot::for_issuer).collect(),
+            shared_cas: alloc::vec![None; issuers.len()],
+            issuers,
+            tokens: TokenCache::new(cfg.token_cache_entries),
+            cfg: Rc::new(cfg),
+            facts,
+            timing,
+            waiters: Vec::new(),
+            allowed: BTreeSet::new(),
+            callouts: BTreeMap::new(),
+            proof_keys: ProofKeys::new(PROOF_KEYS),
+            nonce_offer,
+            response_nonces: BTreeMap::new(),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// What the host does, as detected.
+    pub fn facts(&self) -> HostFacts {
+        self.facts
+    }
+
+    /// The verified-token cache (for its counters).
+    pub fn token_cache(&self) -> &TokenCache {
+        &self.tokens
+    }
+
+    /// Creates the shared entries every later write compare-and-swaps on (once per root context).
+    pub fn init_shared(&self, host: &mut dyn Host) {
+        shared::init_replay_store(host.store());
+        for slot in self.slots.iter().flatten() {
+            slot.init_refresh_claim(host.store());
+        }
+    }
+
+    /// Whether the host must hand over the whole header map for this request: without a `DPoP`
+    /// header the decision needs only `Authorization`, and where the host joins repeated values
+    /// into one (Envoy, which the decision then refuses as malformed) one lookup is all there is
+    /// to see. Reading the whole map is most of what a cached-token request costs.
+    pub fn needs_all_headers(&self, has_dpop: bool) -> bool {
+        has_dpop
+            || !self.facts.joins_repeated_headers
+            || (!self.cfg.claims_to_headers.is_empty() && !self.facts.removes_request_headers)
+    }
+
+    /// Decides a request whose headers just arrived in context `context`.
+    pub fn on_request(&mut self, host: &mut dyn Host, context: u32, headers: &RequestHeaders<'_>, now: u64) -> Verdict {
+        self.decide(host, context, headers, now)
+    }
+
+    fn decide(&mut self, host: &mut dyn Host, context: u32, h: &RequestHeaders<'_>, now: u64) -> Verdict {
+        let cfg = self.cfg.clone();
+        // Only a DPoP proof is checked against the URI: no allocation for it on other requests.
+        let uri = if h.dpop.is_empty() { None } else { h.uri(cfg.public_base_url.as_deref()) };
+        let req = Request { method: h.method, authorization: &h.authorization, dpop: &h.dpop, uri: uri.as_deref() };
+        let mut outcome = self.authorize(host, &req, now);
+        // Keys another worker fetched may already be in shared data: try them before fetching.
+        if let Outcome::NeedKeys(index) | Outcome::UnknownKid(index) = outcome {
+            if self.adopt_shared(host, index) {
+                outcome = self.authorize(host, &req, now);
+            }
+        }
+        let outcome = match outcome {
+            Outcome::NeedKeys(index) | Outcome::UnknownKid(index) if self.issuers[index].is_static() => {
+                Outcome::Deny(Outcome::unknown_kid_refusal())
+            }
+            Outcome::NeedKeys(index) => {
+                let fetch = self.issuers[index].due(now, &self.timing);
+                self.wait_for_keys(host, context, index, fetch, h, now).unwrap_or(Outcome::Deny(Error::KeysUnavailable))
+            }
+            Outcome::UnknownKid(index) => {
+                let fetch = self.issuers[index].refetch_for_unknown_kid(now, &self.timing);
+                self.wait_for_keys(host, context, index, fetch, h, now)
+                    .unwrap_or(Outcome::Deny(Outcome::unknown_kid_refusal()))
+            }
+            other => other,
+        };
+        match outcome {
+            Outcome::Allow(grant) => match self.upstream_edits(h, &grant.headers) {
+                Ok(edits) => {
+                    host.count("", "allowed");
+                    self.allowed.insert(context);
+                    if let Some(nonce) = grant.nonce {
+                        self.response_nonces.insert(context, nonce);
+                    }
+                    Verdict::Allow(edits)
+                }
+                Err(error) => Verdict::Refuse(self.refuse(host, h, &error, now)),
+            },
+            Outcome::Deny(error) => Verdict::Refuse(self.refuse(host, h, &error, now)),
+            Outcome::NeedKeys(_) | Outcome::UnknownKid(_) => Verdict::Pause,
+        }
+    }
+
+    fn authorize(&mut self, host: &mut dyn Host, req: &Request<'_>, now: u64) -> Outcome {
+        let cfg = self.cfg.clone();
+        decision::authorize(&cfg, req, &mut DecisionState { worker: self, host, now }, now)
+    }
+
+    /// The refusal for `error`, counted and logged.
+    fn refuse(&mut self, host: &mut dyn Host, h: &RequestHeaders<'_>, error: &Error, now: u64) -> Refusal {
+        host.count("refused_", error.reason());
+        let level = if matches!(error, Error::KeysUnavailable) { Level::Warn } else { Level::Info };
+        let (method, path) = match (h.method, h.path) {
+            ("", "") => host.request_target().unwrap_or_default(),
+            (m, p) => (String::from(m), String::from(p)),
+        };
+        host.log(level, &format!("dpop-gate: refused {method} {path}: {} ({error})", error.reason()));
+        let used = h.authorization.first().and_then(|a| decision::split_authorization(a)).and_then(|(s, _)| Scheme::from_name(s));
+        let mut refusal = challenge::refusal(error, used, self.cfg.dpop, &self.cfg.dpop_algs);
+        if matches!(error, Error::UseNonce) {
+            // RFC 9449 section 9: the nonce to retry with.
+            let cfg = self.cfg.clone();
+            if let Some(nonce) = decision::fresh_nonce(&cfg, &mut DecisionState { worker: self, host, now }, now) {
+                refusal.headers.push(("dpop-nonce", nonce));
+            }
+        }
+        refusal
+    }
+
+    /// What the upstream must receive instead of what the client sent: `Authorization: Bearer`,
+    /// no `DPoP`, the configured claim headers with the token's values and never a client's copy.
+    ///
+    /// Where the host cannot remove a request header (Kong's engine only marks it, and nginx's
+    /// proxy module forwards it anyway), a single copy is overwritten in place (with the claim, or
+    /// emptied) and a request carrying several copies of a claim header is refused: the later
+    /// copies could not be kept from the upstream.
+    fn upstream_edits(&self, h: &RequestHeaders<'_>, claims: &[(String, String)]) -> Result<Vec<HeaderEdit>, Error> {
+        let mut edits = Vec::new();
+        let token = h.authorization.first().and_then(|a| decision::split_authorization(a)).map_or("", |(_, t)| t);
+        // Most clients sent just that: then no edit and no copy of the ~1 KB header.
+        if h.authorization.first().and_then(|a| a.strip_prefix("Bearer ")) != Some(token) {
+            edits.push(HeaderEdit::Set(String::from("authorization"), format!("Bearer {token}")));
+        }
+        let removes = self.facts.removes_request_headers;
+        if !h.dpop.is_empty() {
+            edits.push(if removes { HeaderEdit::Remove(String::from("dpop")) } else { HeaderEdit::Set(String::from("dpop"), String::new()) });
+        }
+        for (i, ch) in self.cfg.claims_to_headers.iter().enumerate() {
+            let value = claims.iter().find(|(name, _)| *name == ch.header).map(|(_, v)| v.clone());
+            let copies = h.claim_copies.get(i).copied().unwrap_or(0);
+            match (removes, value) {
+                (true, Some(v)) => edits.push(HeaderEdit::Set(ch.header.clone(), v)),
+                (true, None) => edits.push(HeaderEdit::Remove(ch.header.clone())),
+                (false, _) if copies > 1 => return Err(Error::Request(RequestError::ClaimHeaderCopies)),
+                (false, Some(v)) => edits.push(HeaderEdit::Set(ch.header.clone(), v)),
+                (false, None) if copies == 1 => edits.push(HeaderEdit::Set(ch.header.clone(), String::new())),
+                (false, None) => {}
+            }
+        }
+        Ok(edits)
+    }
+
+    /// Adopts a key set another worker published, if newer than ours. Returns whether keys changed.
+    fn adopt_shared(&mut self, host: &mut dyn Host, index: usize) -> bool {
+        let Some(slot) = &self.slots[index] else {
+            return false;
+        };
+        let Some((published, cas)) = slot.read(host.store(), self.shared_cas[index]) else {
+            return false;
+        };
+        self.shared_cas[index] = cas;
+        let adopted = self.issuers[index].adopt(published);
+        if adopted {
+            host.log(Level::Debug, &format!("dpop-gate: adopted shared keys for {}", self.cfg.issuers[index].issuer));
+        }
+        adopted
+    }
+
+    /// Pauses the request until `index`'s keys arrive: starts `fetch` if given, else waits for the
+    /// fetch in flight. `None` when there is nothing to wait for.
+    fn wait_for_keys(
+        &mut self,
+        host: &mut dyn Host,
+        context: u32,
+        index: usize,
+        fetch: Option<Fetch>,
+        h: &RequestHeaders<'_>,
+        now: u64,
+    ) -> Option<Outcome> {
+        let started = match fetch {
+            Some(f) => self.dispatch(host, index, &f, context, now),
+            // A host that cannot resume this request from another context: it makes its own call.
+            None if self.issuers[index].in_flight(now) && !self.facts.switches_context => {
+                let f = match &self.cfg.issuers[index].keys {
+                    KeySource::Discovery(u) => Fetch::Discovery(u.clone()),
+                    KeySource::JwksUri(u) => Fetch::Jwks(u.clone()),
+                    KeySource::Static(_) => return None,
+                };
+                self.dispatch(host, index, &f, context, now)
+            }
+            None => self.issuers[index].in_flight(now),
+        };
+        if !started {
+            return None;
+        }
+        self.waiters.push(Waiter { context, issuer: index, since: now, headers: OwnedHeaders::of(h) });
+        Some(Outcome::NeedKeys(index))
+    }
+
+    /// Dispatches a fetch from context `owner`. `false` if the host refused it.
+    fn dispatch(&mut self, host: &mut dyn Host, index: usize, fetch: &Fetch, owner: u32, now: u64) -> bool {
+        let url = fetch.url();
+        let upstream = self.cfg.issuers[index].upstream.clone().unwrap_or_else(|| url.default_upstream());
+        let headers = keys::callout_headers(url);
+        let kind = match fetch {
+            Fetch::Discovery(_) => CalloutKind::Discovery,
+            Fetch::Jwks(_) => CalloutKind::Jwks,
+        };
+        host.count("", "jwks_fetches");
+        match host.dispatch(&upstream, &headers, self.cfg.http_timeout_ms) {
+            Ok(token) => {
+                self.callouts.insert(token, (index, kind, owner));
+                true
+            }
+            Err(reason) => {
+                host.count("", "jwks_fetch_failures");
+                host.log(Level::Warn, &format!("dpop-gate: cannot call {upstream} for {url}: {reason}"));
+                let _ = self.issuers[index].on_jwks(Err(FetchError::Transport(reason)), now);
+                false
+            }
+        }
+    }
+
+    /// A callout's answer arrived in context `current`: `headers` are its response headers (with
+    /// Kong's `:dispatch_status` on failure), `body` its body, `None` when larger than
+    /// [`keys::MAX_JWKS_BYTES`] (not read). Returns the requests that can be decided now, each
+    /// with its verdict, for the host to apply in that request's context.
+    pub fn on_callout(
+        &mut self,
+        host: &mut dyn Host,
+        token: u32,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+        current: u32,
+        now: u64,
+    ) -> Vec<(u32, Verdict)> {
+        match self.finish_callout(host, token, headers, body, current, now) {
+            Some(index) => self.wake(host, index, current, now),
+            None => Vec::new(),
+        }
+    }
+
+    /// Returns the issuer whose fetch finished (successfully or not).
+    fn finish_callout(
+        &mut self,
+        host: &mut dyn Host,
+        token: u32,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+        current: u32,
+        now: u64,
+    ) -> Option<usize> {
+        let (index, kind, _) = self.callouts.remove(&token)?;
+        let body = keys::callout_status(headers.iter().copied()).and_then(|()| body.ok_or(FetchError::TooLarge));
+        let issuer = self.cfg.issuers[index].issuer.clone();
+        match kind {
+            CalloutKind::Discovery => match self.issuers[index].on_discovery(body, now, &self.timing) {
+                Ok(next) => {
+                    if self.dispatch(host, index, &next, current, now) {
+                        return None;
+                    }
+                }
+                Err(e) => {
+                    host.count("", "jwks_fetch_failures");
+                    host.log(Level::Warn, &format!("dpop-gate: discovery for {issuer} failed: {e}"));
+                }
+            },
+            CalloutKind::Jwks => match self.issuers[index].on_jwks(body.clone(), now) {
+                Ok(()) => {
+                    if let (Ok(body), Some(slot)) = (body, &self.slots[index]) {
+                        if let Some(cas) = slot.publish(host.store(), now, self.issuers[index].jwks_uri(), body) {
+                            self.shared_cas[index] = Some(cas);
+                        }
+                    }
+                    host.log(Level::Info, &format!("dpop-gate: fetched keys for {issuer}"));
+                }
+                Err(e) => {
+                    host.count("", "jwks_fetch_failures");
+                    host.log(Level::Warn, &format!("dpop-gate: JWKS fetch for {issuer} failed: {e}"));
+                }
+            },
+        }
+        Some(index)
+    }
+
+    /// Decides the requests waiting for `index`'s keys that can be acted on from `current`: every
+    /// one where the host switches contexts, else only `current`'s own (the others own callouts
+    /// of their own and are decided when those return).
+    fn wake(&mut self, host: &mut dyn Host, index: usize, current: u32, now: u64) -> Vec<(u32, Verdict)> {
+        let switches = self.facts.switches_context;
+        let (ready, rest): (Vec<Waiter>, Vec<Waiter>) = core::mem::take(&mut self.waiters)
+            .into_iter()
+            .partition(|w| w.issuer == index && (w.context == current || switches));
+        self.waiters = rest;
+        ready.into_iter().map(|w| (w.context, self.decide(host, w.context, &w.headers.borrow(), now))).collect()
+    }
+
+    /// The root context's periodic work (every second): adopt keys other workers published,
+    /// refresh in the background (one root context per refresh, claimed in shared data), retry
+    /// lost fetches for waiting requests, and answer waiting requests whose keys cannot come.
+    /// Returns verdicts as [`Worker::on_callout`] does.
+    pub fn on_tick(&mut self, host: &mut dyn Host, root: u32, now: u64) -> Vec<(u32, Verdict)> {
+        let mut ready = Vec::new();
+        for index in 0..self.issuers.len() {
+            if self.adopt_shared(host, index) {
+                ready.push(index);
+            }
+            let waiting = self.waiters.iter().any(|w| w.issuer == index);
+            let refresh = !waiting && self.refresh_due(index, now);
+            if waiting || refresh && self.claim_refresh(host, index, now) {
+                if let Some(fetch) = self.issuers[index].due(now, &self.timing) {
+                    self.dispatch(host, index, &fetch, root, now);
+                }
+            }
+            if waiting && self.issuers[index].unavailable(now, &self.timing) {
+                ready.push(index);
+            }
+        }
+        let mut verdicts = Vec::new();
+        if self.facts.switches_context {
+            for index in ready {
+                verdicts.extend(self.wake(host, index, root, now));
+            }
+            // Nothing waits longer than a callout may take, whatever became of its fetch.
+            let deadline = self.timing.timeout + WAIT_MARGIN;
+            let (late, rest): (Vec<Waiter>, Vec<Waiter>) =
+                core::mem::take(&mut self.waiters).into_iter().partition(|w| now > w.since + deadline);
+            self.waiters = rest;
+            for w in late {
+                let refusal = self.refuse(host, &w.headers.borrow(), &Error::KeysUnavailable, now);
+                verdicts.push((w.context, Verdict::Refuse(refusal)));
+            }
+        }
+        verdicts
+    }
+
+    /// Whether `index`'s keys are due for their background refresh (see [`IssuerKeys::due`]).
+    fn refresh_due(&self, index: usize, now: u64) -> bool {
+        let keys = &self.issuers[index];
+        keys.keys().is_some()
+            && !keys.is_static()
+            && !keys.in_flight(now)
+            && now >= keys.fetched_at().saturating_add(self.timing.refresh)
+    }
+
+    fn claim_refresh(&self, host: &mut dyn Host, index: usize, now: u64) -> bool {
+        let until = now + self.timing.timeout + 1;
+        self.slots[index].as_ref().is_some_and(|slot| slot.claim_refresh(host.store(), now, until))
+    }
+
+    /// The request in `context` ended. The proxy-wasm SDK hands a callout's answer to the context
+    /// that made it and drops it once that context is gone, so the fetches this request started
+    /// will never complete here: forget them, so the requests still waiting are served by a new
+    /// fetch on the next tick, and new requests fetch at once.
+    pub fn on_done(&mut self, context: u32) {
+        self.waiters.retain(|w| w.context != context);
+        self.allowed.remove(&context);
+        self.response_nonces.remove(&context);
+        let lost: Vec<(u32, usize)> =
+            self.callouts.iter().filter(|(_, c)| c.2 == context).map(|(token, c)| (*token, c.0)).collect();
+        for (token, index) in lost {
+            self.callouts.remove(&token);
+            if !self.callouts.values().any(|c| c.0 == index) {
+                self.issuers[index].abandon_fetch();
+            }
+        }
+    }
+
+    /// Whether a body or trailer callback of `context` may continue: only for allowed requests.
+    pub fn may_continue(&self, context: u32) -> bool {
+        self.allowed.contains(&context)
+    }
+
+    /// Headers to add to `context`'s response: a fresh `DPoP-Nonce` when its proof's nonce was
+    /// from the previous step (RFC 9449 section 9.1), and `Cache-Control: no-store` with it
+    /// (section 8.2: a response carrying a nonce must not be cached).
+    pub fn response_headers(&mut self, context: u32) -> Vec<(&'static str, String)> {
+        match self.response_nonces.remove(&context) {
+            Some(nonce) => alloc::vec![("dpop-nonce", nonce), ("cache-control", String::from("no-store"))],
+            None => Vec::new(),
+        }
+    }
+
+    /// Requests paused now (for tests and counters).
+    pub fn waiting(&self) -> usize {
+        self.waiters.len()
+    }
+}
+
+/// [`State`] for one decision: the worker's caches and the host's shared data, at one instant.
+struct DecisionState<'w> {
+    worker: &'w mut Worker,
+    host: &'w mut dyn Host,
+    now: u64,
+}
+
+impl State for DecisionState<'_> {
+    fn keys(&self, index: usize) -> Keys<'_> {
+        let issuer = &self.worker.issuers[index];
+        match issuer.keys() {
+            Some(k) => Keys::Ready(k),
+            None if issuer.unavailable(self.now, &self.worker.timing) => Keys::Unavailable,
+            None => Keys::Pending,
+        }
+    }
+
+    fn cached_token(&mut self, key: &[u8; 32]) -> Option<Rc<AccessToken>> {
+        let hit = self.worker.tokens.get(key);
+        if hit.is_some() {
+            self.host.count("", "token_cache_hits");
+        }
+        hit
+    }
+
+    fn store_token(&mut self, key: [u8; 32], token: Rc<AccessToken>) {
+        self.worker.tokens.insert(key, token, self.now);
+    }
+
+    fn record_proof(&mut self, key: &str, expires_at: u64, now: u64) -> Result<(), ProofError> {
+        let recorded = shared::record_proof(self.host.store(), key, expires_at, now);
+        if recorded == Err(ProofError::ReplayStoreUnavailable) {
+            self.host.log(Level::Warn, "dpop-gate: the DPoP replay store cannot record a proof (full, or shared data unavailable): refusing it");
+        }
+        recorded
+    }
+
+    fn nonce_secret(&mut self) -> Option<Secret> {
+        shared::nonce_secret(self.host.store(), self.worker.nonce_offer.as_ref()?)
+    }
+
+    fn proof_key(&mut self, header: &str, jwk: &Value) -> Result<Rc<Jwk>, JwkError> {
+        self.worker.proof_keys.get(header, jwk)
+    }
+}
