@@ -268,7 +268,7 @@ fn paths(value: &Value, at: &str, out: &mut BTreeSet<String>) {
             let here = format!("{at}[0]");
             for item in items {
                 out.insert(here.clone());
-                // A JWK's own members belong to the key format (src/jwk.rs), not to this table.
+                // A JWK's own members belong to the key format (src/jose/jwk.rs), not to this table.
                 if !here.ends_with(".keys[0]") {
                     paths(item, &here, out);
                 }
