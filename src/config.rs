@@ -9,18 +9,18 @@ use alloc::borrow::ToOwned;
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
+use core::cell::Cell;
 use core::fmt;
 
-use serde::Deserialize;
-use serde_json::Value;
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Number, Value};
 
-use crate::jose::alg::Algorithm;
-use crate::jose::jwk::JwkSet;
 use crate::dpop::nonce::Secret;
+use crate::jose::alg::Algorithm;
+use crate::jose::jwk::{Jwk, JwkSet};
 
 /// How DPoP is enforced.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DpopMode {
     /// A DPoP-bound token (`cnf.jkt`) needs a valid proof under the `DPoP` scheme; a plain token
     /// passes as `Bearer`. The default.
@@ -215,51 +215,35 @@ impl FetchUrl {
     }
 }
 
-/// The JSON document, as written by the operator.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawConfig {
-    issuer: Option<String>,
-    jwks_uri: Option<String>,
-    jwks: Option<Value>,
-    upstream: Option<String>,
-    #[serde(default)]
-    audiences: Vec<String>,
-    #[serde(default)]
-    scopes_required: Vec<String>,
-    issuers: Option<Vec<RawIssuer>>,
-    dpop: Option<DpopMode>,
-    dpop_algs: Option<Vec<String>>,
-    dpop_max_age_seconds: Option<u64>,
-    clock_skew_seconds: Option<u64>,
-    public_base_url: Option<String>,
-    #[serde(default)]
-    claims_to_headers: serde_json::Map<String, Value>,
-    jwks_refresh_seconds: Option<u64>,
-    jwks_min_refetch_seconds: Option<u64>,
-    http_timeout_ms: Option<u64>,
-    max_token_bytes: Option<usize>,
-    token_cache_entries: Option<usize>,
-    dpop_nonce: Option<RawNonce>,
-}
+/// The top-level fields, in the README's order. The parser reads these and refuses any other, so a
+/// field it accepts is necessarily in this list (the tests rely on that to cover every field).
+pub const FIELDS: [&str; 19] = [
+    "issuer",
+    "jwks_uri",
+    "jwks",
+    "upstream",
+    "audiences",
+    "scopes_required",
+    "issuers",
+    "clock_skew_seconds",
+    "dpop",
+    "dpop_algs",
+    "dpop_max_age_seconds",
+    "dpop_nonce",
+    "public_base_url",
+    "claims_to_headers",
+    "jwks_refresh_seconds",
+    "jwks_min_refetch_seconds",
+    "http_timeout_ms",
+    "max_token_bytes",
+    "token_cache_entries",
+];
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawNonce {
-    secret: Option<String>,
-    step_seconds: Option<u64>,
-}
+/// The fields of one `issuers[...]` entry.
+pub const ISSUER_FIELDS: [&str; 6] = ["issuer", "jwks_uri", "jwks", "upstream", "audiences", "scopes_required"];
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawIssuer {
-    issuer: String,
-    jwks_uri: Option<String>,
-    jwks: Option<Value>,
-    upstream: Option<String>,
-    audiences: Option<Vec<String>>,
-    scopes_required: Option<Vec<String>>,
-}
+/// The fields of `dpop_nonce`.
+pub const NONCE_FIELDS: [&str; 2] = ["secret", "step_seconds"];
 
 /// Headers the filter owns or the host needs intact; a claim may not be written into them.
 const RESERVED_HEADERS: [&str; 8] =
@@ -268,67 +252,115 @@ const RESERVED_HEADERS: [&str; 8] =
 /// Largest configuration document accepted (a static JWK set makes up most of it).
 const MAX_CONFIG_BYTES: usize = 256 * 1024;
 
+// What each field expects, in the README's words: the second half of "expected ..., got ...".
+const EXPECT_DOCUMENT: &str = r#"a JSON object such as {"issuer": "https://idp.example.com/realms/acme"}"#;
+const EXPECT_ISSUER: &str = r#"the issuer URL as a string, such as "https://idp.example.com/realms/acme""#;
+const EXPECT_JWKS_URI: &str = r#"a URL as a string, such as "https://idp.example.com/certs""#;
+const EXPECT_JWKS: &str = r#"a JWK set: an object such as {"keys": [...]}"#;
+const EXPECT_UPSTREAM: &str = "a string: an Envoy cluster name or a Kong host:port";
+const EXPECT_AUDIENCES: &str = r#"an array of strings, such as ["https://api.example.com"]"#;
+const EXPECT_SCOPES: &str = r#"an array of strings, such as ["orders:write"]"#;
+const EXPECT_ISSUERS: &str = r#"an array of issuer objects, such as [{"issuer": "https://idp.example.com"}]"#;
+const EXPECT_ISSUER_ENTRY: &str = r#"an object such as {"issuer": "https://idp.example.com"}"#;
+const EXPECT_DPOP: &str = r#"one of "optional", "required", "disabled""#;
+const EXPECT_ALGS: &str = r#"an array of algorithm names, such as ["ES256", "EdDSA"]"#;
+const EXPECT_BASE_URL: &str = r#"a string such as "https://api.example.com""#;
+const EXPECT_CLAIMS: &str = r#"an object mapping claim paths to header names, such as {"sub": "x-auth-sub"}"#;
+const EXPECT_HEADER: &str = r#"a header name as a string, such as "x-auth-sub""#;
+const EXPECT_NONCE: &str = r#"an object such as {"step_seconds": 60}, or {} for the defaults"#;
+const EXPECT_SECRET: &str = "a string: unpadded base64url of 32 to 64 bytes";
+
 impl Config {
     /// Parses and validates the configuration document.
+    ///
+    /// The document is read into a JSON value first and then walked field by field, rather than
+    /// deserialized into Rust types, so that every refusal can name the field (`issuers[1].audiences[0]`)
+    /// and say what it expects in the README's words instead of serde's (`expected u64`).
     pub fn parse(json: &[u8]) -> Result<Config, ConfigError> {
         if json.len() > MAX_CONFIG_BYTES {
             return Err(err("", format!("document is larger than {MAX_CONFIG_BYTES} bytes")));
         }
-        let raw: RawConfig = serde_json::from_slice(json).map_err(|e| err("", e.to_string()))?;
-        let issuers = match raw.issuers {
-            Some(list) => {
-                if raw.issuer.is_some() || raw.jwks_uri.is_some() || raw.jwks.is_some() {
-                    return Err(err("issuers", "use either `issuer` (with `jwks_uri`/`jwks`) or `issuers`, not both"));
+        let doc = read_json(json)?;
+        let top = Object::new(String::new(), &doc, EXPECT_DOCUMENT, &FIELDS)?;
+
+        // The fields an `issuers` entry inherits, checked even when every entry overrides them.
+        // Unlike most fields, these (and `claims_to_headers`) refuse `null`, as the Kong schema
+        // does: their default is an empty list, not "unset".
+        let upstream = top.opt("upstream").map(|(f, v)| read_upstream(&f, v)).transpose()?;
+        let audiences = match top.present("audiences") {
+            None => Vec::new(),
+            Some((f, v)) => read_audiences(&f, v)?,
+        };
+        let scopes_required = match top.present("scopes_required") {
+            None => Vec::new(),
+            Some((f, v)) => read_scopes(&f, v)?,
+        };
+        let issuer = top.opt("issuer").map(|(f, v)| string(&f, v, EXPECT_ISSUER)).transpose()?;
+        let jwks_uri = top.opt("jwks_uri").map(|(f, v)| string(&f, v, EXPECT_JWKS_URI)).transpose()?;
+        let jwks = top.opt("jwks");
+
+        let issuers = match top.opt("issuers") {
+            Some((field, list)) => {
+                if issuer.is_some() || jwks_uri.is_some() || jwks.is_some() {
+                    return Err(err(field, "use either `issuer` (with `jwks_uri`/`jwks`) or `issuers`, not both"));
                 }
+                let list = list.as_array().ok_or_else(|| wrong(&field, EXPECT_ISSUERS, list))?;
                 if list.is_empty() {
-                    return Err(err("issuers", "must list at least one issuer"));
+                    return Err(err(field, "must list at least one issuer"));
                 }
-                // Top-level defaults are checked even when every entry overrides them.
-                check_shared("", raw.upstream.as_deref(), &raw.audiences, &raw.scopes_required)?;
                 let mut out = Vec::with_capacity(list.len());
-                for (i, entry) in list.into_iter().enumerate() {
-                    let at = format!("issuers[{i}]");
+                for (i, entry) in list.iter().enumerate() {
+                    let entry = Object::new(format!("{field}[{i}]"), entry, EXPECT_ISSUER_ENTRY, &ISSUER_FIELDS)?;
+                    let (issuer_field, issuer) = match entry.present("issuer") {
+                        None => return Err(err(entry.field("issuer"), "is required: the issuer URL of this entry")),
+                        Some((f, v)) => (f.clone(), string(&f, v, EXPECT_ISSUER)?),
+                    };
                     let issuer = issuer_config(
-                        &at,
-                        entry.issuer,
-                        entry.jwks_uri,
-                        entry.jwks,
-                        entry.upstream.or_else(|| raw.upstream.clone()),
-                        entry.audiences.unwrap_or_else(|| raw.audiences.clone()),
-                        entry.scopes_required.unwrap_or_else(|| raw.scopes_required.clone()),
+                        &entry,
+                        issuer,
+                        entry.opt("jwks_uri").map(|(f, v)| string(&f, v, EXPECT_JWKS_URI)).transpose()?,
+                        entry.opt("jwks"),
+                        match entry.opt("upstream") {
+                            Some((f, v)) => Some(read_upstream(&f, v)?),
+                            None => upstream.clone(),
+                        },
+                        match entry.opt("audiences") {
+                            Some((f, v)) => read_audiences(&f, v)?,
+                            None => audiences.clone(),
+                        },
+                        match entry.opt("scopes_required") {
+                            Some((f, v)) => read_scopes(&f, v)?,
+                            None => scopes_required.clone(),
+                        },
                     )?;
                     if out.iter().any(|o: &IssuerConfig| o.issuer == issuer.issuer) {
-                        return Err(err(format!("{at}.issuer"), "is listed twice"));
+                        return Err(err(issuer_field, "is listed twice"));
                     }
                     out.push(issuer);
                 }
                 out
             }
             None => {
-                let issuer = raw.issuer.ok_or_else(|| err("issuer", "is required (or `issuers`)"))?;
-                let one = issuer_config(
-                    "",
-                    issuer,
-                    raw.jwks_uri,
-                    raw.jwks,
-                    raw.upstream,
-                    raw.audiences,
-                    raw.scopes_required,
-                )?;
-                alloc::vec![one]
+                let issuer = issuer.ok_or_else(|| err("issuer", "is required (or `issuers`)"))?;
+                alloc::vec![issuer_config(&top, issuer, jwks_uri, jwks, upstream, audiences, scopes_required)?]
             }
         };
 
-        let dpop_algs = match raw.dpop_algs {
+        let dpop_algs = match top.opt("dpop_algs") {
             None => Algorithm::ALL.to_vec(),
-            Some(names) => {
+            Some((field, v)) => {
+                let names = array(&field, v, EXPECT_ALGS)?;
                 if names.is_empty() {
-                    return Err(err("dpop_algs", "must list at least one algorithm"));
+                    return Err(err(field, "must list at least one algorithm"));
                 }
+                let expected = format!("an algorithm name, one of {}", quoted(Algorithm::ALL.map(Algorithm::name)));
                 let mut algs = Vec::with_capacity(names.len());
-                for name in &names {
-                    let alg = Algorithm::from_name(name)
-                        .map_err(|_| err("dpop_algs", format!("`{name}` is not a supported asymmetric algorithm")))?;
+                for (i, name) in names.iter().enumerate() {
+                    let at = format!("{field}[{i}]");
+                    let name = string(&at, name, &expected)?;
+                    let alg = Algorithm::from_name(name).map_err(|_| {
+                        err(&*at, format!("`{name}` is not a supported asymmetric algorithm; expected {expected}"))
+                    })?;
                     if !algs.contains(&alg) {
                         algs.push(alg);
                     }
@@ -337,60 +369,58 @@ impl Config {
             }
         };
 
-        let public_base_url = match raw.public_base_url {
+        let public_base_url = match top.opt("public_base_url") {
             None => None,
-            Some(url) => Some(public_base(&url).ok_or_else(|| {
-                err("public_base_url", "must be `http(s)://host[:port]` with no path, query or fragment")
-            })?),
+            Some((field, v)) => {
+                let url = string(&field, v, EXPECT_BASE_URL)?;
+                Some(
+                    public_base(url)
+                        .ok_or_else(|| err(field, "must be `http(s)://host[:port]` with no path, query or fragment"))?,
+                )
+            }
         };
 
-        let mut claims_to_headers = Vec::with_capacity(raw.claims_to_headers.len());
-        for (claim, header) in raw.claims_to_headers {
-            let field = format!("claims_to_headers.{claim}");
-            let header = match header {
-                Value::String(h) => h.to_ascii_lowercase(),
-                _ => return Err(err(field, "header name must be a string")),
-            };
-            if !is_header_name(&header) {
-                return Err(err(field, format!("`{header}` is not a valid header name")));
-            }
-            if RESERVED_HEADERS.contains(&header.as_str()) {
-                return Err(err(field, format!("`{header}` is reserved")));
-            }
-            if claims_to_headers.iter().any(|c: &ClaimHeader| c.header == header) {
-                return Err(err(field, format!("header `{header}` is used twice")));
-            }
-            let path: Vec<String> = claim.split('.').map(ToOwned::to_owned).collect();
-            if path.iter().any(String::is_empty) {
-                return Err(err(field, "claim path has an empty segment"));
-            }
-            claims_to_headers.push(ClaimHeader { path, header });
-        }
+        let claims_to_headers = match top.present("claims_to_headers") {
+            None => Vec::new(),
+            Some((field, v)) => claim_headers(&field, v)?,
+        };
 
-        let dpop_max_age = bounded("dpop_max_age_seconds", raw.dpop_max_age_seconds, 60, 1, 3600)?;
-        let clock_skew = bounded("clock_skew_seconds", raw.clock_skew_seconds, 60, 0, 3600)?;
-        let jwks_refresh = bounded("jwks_refresh_seconds", raw.jwks_refresh_seconds, 300, 10, 86_400)?;
-        let jwks_min_refetch = bounded("jwks_min_refetch_seconds", raw.jwks_min_refetch_seconds, 30, 1, 86_400)?;
-        let http_timeout_ms = bounded("http_timeout_ms", raw.http_timeout_ms, 5000, 100, 60_000)?;
-        let max_token_bytes = bounded("max_token_bytes", raw.max_token_bytes.map(|v| v as u64), 8192, 256, 65_536)?;
-        let token_cache_entries =
-            bounded("token_cache_entries", raw.token_cache_entries.map(|v| v as u64), 1024, 0, 100_000)?;
-        let dpop = raw.dpop.unwrap_or(DpopMode::Optional);
-        let dpop_nonce = match raw.dpop_nonce {
+        let dpop_max_age = whole(top.opt("dpop_max_age_seconds"), "seconds", 60, 1, 3600)?;
+        let clock_skew = whole(top.opt("clock_skew_seconds"), "seconds", 60, 0, 3600)?;
+        let jwks_refresh = whole(top.opt("jwks_refresh_seconds"), "seconds", 300, 10, 86_400)?;
+        let jwks_min_refetch = whole(top.opt("jwks_min_refetch_seconds"), "seconds", 30, 1, 86_400)?;
+        let http_timeout_ms = whole(top.opt("http_timeout_ms"), "milliseconds", 5000, 100, 60_000)?;
+        let max_token_bytes = whole(top.opt("max_token_bytes"), "bytes", 8192, 256, 65_536)?;
+        let token_cache_entries = whole(top.opt("token_cache_entries"), "entries", 1024, 0, 100_000)?;
+        let dpop = match top.opt("dpop") {
+            None => DpopMode::Optional,
+            Some((field, v)) => match v.as_str() {
+                Some("optional") => DpopMode::Optional,
+                Some("required") => DpopMode::Required,
+                Some("disabled") => DpopMode::Disabled,
+                // The mode names are short and never secret: repeat a wrong one (`"Required"`).
+                Some(name) if name.len() <= 20 && name.bytes().all(|b| b.is_ascii_graphic()) => {
+                    return Err(err(field, format!("expected {EXPECT_DPOP}, got \"{name}\"")))
+                }
+                _ => return Err(wrong(&field, EXPECT_DPOP, v)),
+            },
+        };
+        let dpop_nonce = match top.opt("dpop_nonce") {
             None => None,
-            Some(_) if dpop == DpopMode::Disabled => {
-                return Err(err("dpop_nonce", "needs `dpop` to be `optional` or `required`"))
-            }
-            Some(n) => Some(NonceConfig {
-                secret: match n.secret {
+            Some((field, v)) => {
+                let n = Object::new(field, v, EXPECT_NONCE, &NONCE_FIELDS)?;
+                if dpop == DpopMode::Disabled {
+                    return Err(err("dpop_nonce", "needs `dpop` to be `optional` or `required`"));
+                }
+                let secret = match n.opt("secret") {
                     None => None,
-                    Some(text) => Some(
-                        Secret::from_base64url(&text)
-                            .ok_or_else(|| err("dpop_nonce.secret", "must be unpadded base64url of 32 to 64 bytes"))?,
+                    Some((f, v)) => Some(
+                        Secret::from_base64url(string(&f, v, EXPECT_SECRET)?)
+                            .ok_or_else(|| err(f, "must be unpadded base64url of 32 to 64 bytes"))?,
                     ),
-                },
-                step_seconds: bounded("dpop_nonce.step_seconds", n.step_seconds, 60, 10, 3600)?,
-            }),
+                };
+                Some(NonceConfig { secret, step_seconds: whole(n.opt("step_seconds"), "seconds", 60, 10, 3600)? })
+            }
         };
 
         Ok(Config {
@@ -404,6 +434,7 @@ impl Config {
             jwks_refresh,
             jwks_min_refetch,
             http_timeout_ms,
+            // Both bounds are far below `u32::MAX`, so the casts are exact on wasm32 too.
             max_token_bytes: max_token_bytes as usize,
             token_cache_entries: token_cache_entries as usize,
             dpop_nonce,
@@ -416,71 +447,377 @@ impl Config {
     }
 }
 
-fn bounded(field: &str, value: Option<u64>, default: u64, min: u64, max: u64) -> Result<u64, ConfigError> {
-    let v = value.unwrap_or(default);
-    if v < min || v > max {
-        return Err(err(field, format!("must be between {min} and {max}")));
-    }
-    Ok(v)
+/// One object of the document with its JSON path, read field by field.
+struct Object<'a> {
+    path: String,
+    map: &'a Map<String, Value>,
 }
 
+impl<'a> Object<'a> {
+    /// `value` as an object whose fields are all in `known`; else the first other field is refused,
+    /// so that a typo such as `audience` cannot silently leave a check off.
+    fn new(path: String, value: &'a Value, expected: &str, known: &[&str]) -> Result<Object<'a>, ConfigError> {
+        let map = value.as_object().ok_or_else(|| wrong(&path, expected, value))?;
+        if let Some(name) = map.keys().find(|k| !known.contains(&k.as_str())) {
+            return Err(unknown_field(&path, name, known));
+        }
+        Ok(Object { path, map })
+    }
+
+    /// The JSON path of a field of this object.
+    fn field(&self, name: &str) -> String {
+        if self.path.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{}.{name}", self.path)
+        }
+    }
+
+    /// The field's path and value if it is present, `null` included.
+    fn present(&self, name: &str) -> Option<(String, &'a Value)> {
+        self.map.get(name).map(|v| (self.field(name), v))
+    }
+
+    /// The field's path and value if it is present and not `null`: for most fields `null` means
+    /// "the default", as an absent field does.
+    fn opt(&self, name: &str) -> Option<(String, &'a Value)> {
+        self.present(name).filter(|(_, v)| !v.is_null())
+    }
+}
+
+/// A configuration error for a value of the wrong form: "expected <expected>, got <what was given>".
+fn wrong(field: &str, expected: &str, found: &Value) -> ConfigError {
+    err(field, format!("expected {expected}, got {}", describe(found)))
+}
+
+/// A value as the operator wrote it, for "got ...". Strings are not repeated (one could be a secret
+/// written under the wrong field); the error's field says where to look.
+fn describe(value: &Value) -> String {
+    match value {
+        Value::Null => "null".to_owned(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::String(_) => "a string".to_owned(),
+        Value::Array(_) => "an array".to_owned(),
+        Value::Object(_) => "an object".to_owned(),
+    }
+}
+
+/// `"a", "b", "c"`: a list of names as they are written in JSON.
+fn quoted<const N: usize>(names: [&str; N]) -> String {
+    names.iter().map(|n| format!("\"{n}\"")).collect::<Vec<_>>().join(", ")
+}
+
+fn string<'v>(field: &str, value: &'v Value, expected: &str) -> Result<&'v str, ConfigError> {
+    value.as_str().ok_or_else(|| wrong(field, expected, value))
+}
+
+fn array<'v>(field: &str, value: &'v Value, expected: &str) -> Result<&'v [Value], ConfigError> {
+    value.as_array().map(Vec::as_slice).ok_or_else(|| wrong(field, expected, value))
+}
+
+/// A bounded whole number; absent or `null` is `default`. One message for a wrong type and for a
+/// value out of range, since both are answered by the same sentence.
+fn whole(field: Option<(String, &Value)>, unit: &str, default: u64, min: u64, max: u64) -> Result<u64, ConfigError> {
+    let Some((field, value)) = field else { return Ok(default) };
+    match value.as_u64() {
+        Some(v) if (min..=max).contains(&v) => Ok(v),
+        _ => {
+            let expected = format!("a whole number of {unit} from {min} to {max}");
+            match value.as_str() {
+                Some(s) if s.len() <= 20 && serde_json::from_str::<Number>(s.trim()).is_ok() => Err(err(
+                    field,
+                    format!("expected {expected}, got the string \"{}\": write the number without quotes", s.trim()),
+                )),
+                _ => Err(wrong(&field, &expected, value)),
+            }
+        }
+    }
+}
+
+fn read_upstream(field: &str, value: &Value) -> Result<String, ConfigError> {
+    let u = string(field, value, EXPECT_UPSTREAM)?;
+    if u.is_empty() || u.bytes().any(|b| b <= b' ' || b >= 0x7f) {
+        return Err(err(field, "must be a non-empty cluster name or host:port"));
+    }
+    Ok(u.to_owned())
+}
+
+fn read_audiences(field: &str, value: &Value) -> Result<Vec<String>, ConfigError> {
+    let mut out = Vec::new();
+    for (i, entry) in array(field, value, EXPECT_AUDIENCES)?.iter().enumerate() {
+        let at = format!("{field}[{i}]");
+        let audience = string(&at, entry, "a string")?;
+        if audience.is_empty() {
+            return Err(err(at, "must be non-empty"));
+        }
+        out.push(audience.to_owned());
+    }
+    Ok(out)
+}
+
+fn read_scopes(field: &str, value: &Value) -> Result<Vec<String>, ConfigError> {
+    let mut out = Vec::new();
+    for (i, entry) in array(field, value, EXPECT_SCOPES)?.iter().enumerate() {
+        let at = format!("{field}[{i}]");
+        let scope = string(&at, entry, "a string")?;
+        if scope.is_empty() || scope.contains(' ') {
+            return Err(err(at, "must be a non-empty scope name without spaces"));
+        }
+        out.push(scope.to_owned());
+    }
+    Ok(out)
+}
+
+fn claim_headers(field: &str, value: &Value) -> Result<Vec<ClaimHeader>, ConfigError> {
+    let map = value.as_object().ok_or_else(|| wrong(field, EXPECT_CLAIMS, value))?;
+    let mut out = Vec::with_capacity(map.len());
+    for (claim, header) in map {
+        let field = format!("{field}.{claim}");
+        let header = string(&field, header, EXPECT_HEADER)?.to_ascii_lowercase();
+        if !is_header_name(&header) {
+            return Err(err(field, format!("`{header}` is not a valid header name")));
+        }
+        if RESERVED_HEADERS.contains(&header.as_str()) {
+            return Err(err(field, format!("`{header}` is reserved")));
+        }
+        if out.iter().any(|c: &ClaimHeader| c.header == header) {
+            return Err(err(field, format!("header `{header}` is used twice")));
+        }
+        let path: Vec<String> = claim.split('.').map(ToOwned::to_owned).collect();
+        if path.iter().any(String::is_empty) {
+            return Err(err(field, "claim path has an empty segment"));
+        }
+        out.push(ClaimHeader { path, header });
+    }
+    Ok(out)
+}
+
+/// A static JWK set, read by the same [`JwkSet::parse`] as a fetched one.
+fn jwk_set(field: &str, value: &Value) -> Result<JwkSet, ConfigError> {
+    let doc = value.as_object().ok_or_else(|| wrong(field, EXPECT_JWKS, value))?;
+    let keys_field = format!("{field}.keys");
+    let entries = match doc.get("keys") {
+        None => return Err(err(keys_field, r#"is required: a JWK set is {"keys": [...]}"#)),
+        Some(keys) => array(&keys_field, keys, "an array of JWK objects")?,
+    };
+    if entries.len() > JwkSet::MAX_KEYS {
+        return Err(err(
+            keys_field,
+            format!("holds {} keys; at most {} are accepted", entries.len(), JwkSet::MAX_KEYS),
+        ));
+    }
+    let bytes = serde_json::to_vec(value).map_err(|_| err(field, "cannot be read as a JWK set"))?;
+    let set = JwkSet::parse(&bytes).map_err(|e| err(field, e.to_string()))?;
+    if set.keys.is_empty() {
+        // Every entry was skipped: say why the first one was, which is usually why all were.
+        let why = entries.first().map(|key| match key {
+            Value::Object(_) => Jwk::from_value(key).err().map(|e| e.to_string()).unwrap_or_default(),
+            other => format!("expected a JWK object, got {}", describe(other)),
+        });
+        return Err(err(
+            field,
+            match why {
+                Some(why) => format!("holds no usable verification key (`{keys_field}[0]`: {why})"),
+                None => "holds no usable verification key".to_owned(),
+            },
+        ));
+    }
+    Ok(set)
+}
+
+/// One issuer: `at` is the object it is read from (the document itself, or an `issuers` entry),
+/// for the field names of its errors.
 fn issuer_config(
-    at: &str,
-    issuer: String,
-    jwks_uri: Option<String>,
-    jwks: Option<Value>,
+    at: &Object<'_>,
+    issuer: &str,
+    jwks_uri: Option<&str>,
+    jwks: Option<(String, &Value)>,
     upstream: Option<String>,
     audiences: Vec<String>,
     scopes_required: Vec<String>,
 ) -> Result<IssuerConfig, ConfigError> {
-    let field = |name: &str| {
-        if at.is_empty() {
-            name.to_owned()
-        } else {
-            format!("{at}.{name}")
-        }
-    };
-    let issuer_url = FetchUrl::parse(&issuer)
+    let issuer_url = FetchUrl::parse(issuer)
         .filter(|u| !u.path.contains('?'))
-        .ok_or_else(|| err(field("issuer"), "must be an absolute http(s) URL without query or fragment"))?;
+        .ok_or_else(|| err(at.field("issuer"), "must be an absolute http(s) URL without query or fragment"))?;
     let keys = match (jwks_uri, jwks) {
-        (Some(_), Some(_)) => return Err(err(field("jwks"), "use either `jwks_uri` or `jwks`, not both")),
+        (Some(_), Some((field, _))) => return Err(err(field, "use either `jwks_uri` or `jwks`, not both")),
         (Some(uri), None) => KeySource::JwksUri(
-            FetchUrl::parse(&uri).ok_or_else(|| err(field("jwks_uri"), "must be an absolute http(s) URL"))?,
+            FetchUrl::parse(uri).ok_or_else(|| err(at.field("jwks_uri"), "must be an absolute http(s) URL"))?,
         ),
-        (None, Some(doc)) => {
-            let bytes = serde_json::to_vec(&doc).map_err(|e| err(field("jwks"), e.to_string()))?;
-            let set = JwkSet::parse(&bytes).map_err(|e| err(field("jwks"), e.to_string()))?;
-            if set.keys.is_empty() {
-                return Err(err(field("jwks"), "holds no usable verification key"));
-            }
-            KeySource::Static(set)
-        }
+        (None, Some((field, doc))) => KeySource::Static(jwk_set(&field, doc)?),
         (None, None) => {
             let base = issuer_url.path.trim_end_matches('/');
             let path = format!("{base}/.well-known/openid-configuration");
             KeySource::Discovery(FetchUrl { path, ..issuer_url })
         }
     };
-    check_shared(at, upstream.as_deref(), &audiences, &scopes_required)?;
-    Ok(IssuerConfig { issuer, keys, upstream, audiences, scopes_required })
+    Ok(IssuerConfig { issuer: issuer.to_owned(), keys, upstream, audiences, scopes_required })
 }
 
-/// Checks the fields an issuer entry may inherit from the top level; `at` prefixes field names.
-fn check_shared(at: &str, upstream: Option<&str>, audiences: &[String], scopes: &[String]) -> Result<(), ConfigError> {
-    let field = |name: &str| if at.is_empty() { name.to_owned() } else { format!("{at}.{name}") };
-    if let Some(u) = upstream {
-        if u.is_empty() || u.bytes().any(|b| b <= b' ' || b >= 0x7f) {
-            return Err(err(field("upstream"), "must be a non-empty cluster name or host:port"));
+/// The refusal of a field the parser does not know, with the likely intended one when a known
+/// field is close (`audience` for `audiences`), or where the field belongs when it is elsewhere.
+fn unknown_field(path: &str, name: &str, known: &[&str]) -> ConfigError {
+    let field = if path.is_empty() { name.to_owned() } else { format!("{path}.{name}") };
+    let problem = if !path.is_empty() && FIELDS.contains(&name) {
+        format!("is not a field here: `{name}` is a top-level field")
+    } else if path.is_empty() && NONCE_FIELDS.contains(&name) {
+        format!("is not a top-level field; did you mean `dpop_nonce.{name}`?")
+    } else if let Some(close) = closest(name, known) {
+        format!("is not a known field; did you mean `{close}`?")
+    } else {
+        format!(
+            "is not a known field; expected one of {}",
+            known.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+        )
+    };
+    err(field, problem)
+}
+
+/// The known name nearest to `name`: at most two edits away, or `name` is the start of it
+/// (`clock_skew` for `clock_skew_seconds`). Short or very long names get no suggestion.
+fn closest<'k>(name: &str, known: &[&'k str]) -> Option<&'k str> {
+    if name.len() < 4 || name.len() > 64 {
+        return None;
+    }
+    let name = name.to_ascii_lowercase();
+    known
+        .iter()
+        .map(|k| (edit_distance(&name, k), *k))
+        .filter(|(d, k)| *d <= 2 || k.starts_with(name.as_str()))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
+/// Levenshtein distance over bytes.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b = b.as_bytes();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.bytes().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = diagonal + usize::from(ca != *cb);
+            diagonal = row[j + 1];
+            row[j + 1] = substitution.min(row[j] + 1).min(diagonal + 1);
         }
     }
-    if audiences.iter().any(String::is_empty) {
-        return Err(err(field("audiences"), "entries must be non-empty"));
+    row[b.len()]
+}
+
+/// Reads the document into a JSON value. Unlike `serde_json::from_slice::<Value>`, a key given twice
+/// in one object is refused (the last one would silently win), and syntax errors say where in the
+/// operator's words.
+fn read_json(json: &[u8]) -> Result<Value, ConfigError> {
+    if json.iter().all(u8::is_ascii_whitespace) {
+        return Err(err("", format!("the document is empty; expected {EXPECT_DOCUMENT}")));
     }
-    if scopes.iter().any(|s| s.is_empty() || s.contains(' ')) {
-        return Err(err(field("scopes_required"), "entries must be non-empty scope names without spaces"));
+    let duplicate = Cell::new(None);
+    let mut de = serde_json::Deserializer::from_slice(json);
+    let read = Strict { path: String::new(), duplicate: &duplicate }.deserialize(&mut de).and_then(|v| {
+        de.end()?;
+        Ok(v)
+    });
+    read.map_err(|e| match duplicate.take() {
+        Some(field) => err(field, "is given twice; give each field once"),
+        None => err("", syntax_problem(&e)),
+    })
+}
+
+/// A JSON syntax error in plain words, with its line and column.
+fn syntax_problem(e: &serde_json::Error) -> String {
+    let at = format!("line {}, column {}", e.line(), e.column());
+    if e.classify() == serde_json::error::Category::Eof {
+        return format!("the document is not valid JSON: it ends at {at} before the JSON is complete");
     }
-    Ok(())
+    // serde_json's text is "<what> at line L column C"; keep <what>, reworded where it is jargon.
+    let text = e.to_string();
+    let what = text.strip_suffix(&format!(" at line {} column {}", e.line(), e.column())).unwrap_or(&text);
+    let what = match what {
+        "trailing characters" => "unexpected text after the end of the JSON value",
+        "expected value" => "expected a JSON value",
+        "expected ident" => "expected `true`, `false` or `null`",
+        "key must be a string" => "expected a field name in double quotes",
+        "recursion limit exceeded" => "nested too deeply",
+        other => other,
+    };
+    format!("the document is not valid JSON: {what} at {at}")
+}
+
+/// A `Value` reader that records the JSON path of the first key given twice in one object.
+struct Strict<'c> {
+    path: String,
+    duplicate: &'c Cell<Option<String>>,
+}
+
+impl<'de> DeserializeSeed<'de> for Strict<'_> {
+    type Value = Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Strict<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
+        // JSON has no NaN or infinity, and serde_json refuses numbers beyond f64; fail closed anyway.
+        Number::from_f64(v).map(Value::Number).ok_or_else(|| E::custom("number out of range"))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        loop {
+            let path = format!("{}[{}]", self.path, items.len());
+            match seq.next_element_seed(Strict { path, duplicate: self.duplicate })? {
+                Some(item) => items.push(item),
+                None => return Ok(Value::Array(items)),
+            }
+        }
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let path = if self.path.is_empty() { key.clone() } else { format!("{}.{key}", self.path) };
+            if out.contains_key(&key) {
+                self.duplicate.set(Some(path));
+                return Err(de::Error::custom("duplicate key"));
+            }
+            let value = map.next_value_seed(Strict { path, duplicate: self.duplicate })?;
+            out.insert(key, value);
+        }
+        Ok(Value::Object(out))
+    }
 }
 
 /// `scheme://host[:port]`, lower-cased, with a default port removed so it compares like `htu`.

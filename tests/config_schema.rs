@@ -21,7 +21,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use dpop_gate::config::Config;
+use dpop_gate::config::{self, Config};
 use jsonschema::Validator;
 use serde_json::Value;
 
@@ -93,28 +93,9 @@ fn meta_json_is_a_draft4_schema_covering_every_field() {
     assert_eq!(schema["type"], "object");
     assert_eq!(schema["additionalProperties"], false, "unknown fields must be refused, as the parser does");
     let props = schema["properties"].as_object().expect("properties");
-    // Every field config.rs reads (RawConfig); a field added there must be added to the schema.
-    let fields = [
-        "issuer",
-        "jwks_uri",
-        "jwks",
-        "upstream",
-        "audiences",
-        "scopes_required",
-        "issuers",
-        "dpop",
-        "dpop_algs",
-        "dpop_max_age_seconds",
-        "dpop_nonce",
-        "clock_skew_seconds",
-        "public_base_url",
-        "claims_to_headers",
-        "jwks_refresh_seconds",
-        "jwks_min_refetch_seconds",
-        "http_timeout_ms",
-        "max_token_bytes",
-        "token_cache_entries",
-    ];
+    // Every field the parser accepts (it refuses any other); a field added there must be added
+    // to the schema.
+    let fields = config::FIELDS;
     let mut names: Vec<&str> = props.keys().map(String::as_str).collect();
     names.sort_unstable();
     let mut expected = fields.to_vec();
@@ -128,7 +109,17 @@ fn meta_json_is_a_draft4_schema_covering_every_field() {
     let mut entry_names: Vec<&str> =
         entry["properties"].as_object().expect("entry properties").keys().map(String::as_str).collect();
     entry_names.sort_unstable();
-    assert_eq!(entry_names, ["audiences", "issuer", "jwks", "jwks_uri", "scopes_required", "upstream"]);
+    let mut expected = config::ISSUER_FIELDS.to_vec();
+    expected.sort_unstable();
+    assert_eq!(entry_names, expected);
+    let nonce = &props["dpop_nonce"];
+    assert_eq!(nonce["additionalProperties"], false);
+    let mut nonce_names: Vec<&str> =
+        nonce["properties"].as_object().expect("dpop_nonce properties").keys().map(String::as_str).collect();
+    nonce_names.sort_unstable();
+    let mut expected = config::NONCE_FIELDS.to_vec();
+    expected.sort_unstable();
+    assert_eq!(nonce_names, expected);
 }
 
 /// The schema's defaults are the parser's: a config with only `issuer` parses to these values.

@@ -9,22 +9,28 @@ import pytest
 from conftest import main_config
 from harness.procs import REPO, Envoy, HarnessError, envoy_binary, wasm_file
 
+ISS = "http://127.0.0.1:9/realms/test"
+# (field, configuration, what the log line must say after "field `<field>`: ").
 BAD = [
-    ("issuer", {"issuer": "ftp://x"}),
-    ("audience", {"issuer": "http://127.0.0.1:9/realms/test", "audience": ["https://api.example.com"]}),
-    ("dpop", {"issuer": "http://127.0.0.1:9/realms/test", "dpop": "sometimes"}),
-    ("clock_skew_seconds", {"issuer": "http://127.0.0.1:9/realms/test", "clock_skew_seconds": 99999}),
-    ("claims_to_headers", {"issuer": "http://127.0.0.1:9/realms/test", "claims_to_headers": {"sub": "authorization"}}),
+    ("issuer", {"issuer": "ftp://x"}, "must be an absolute http(s) URL"),
+    ("audience", {"issuer": ISS, "audience": ["https://api.example.com"]}, "did you mean `audiences`?"),
+    ("dpop", {"issuer": ISS, "dpop": "sometimes"}, 'expected one of "optional", "required", "disabled"'),
+    ("clock_skew_seconds", {"issuer": ISS, "clock_skew_seconds": 99999}, "expected a whole number of seconds from 0"),
+    ("clock_skew_seconds", {"issuer": ISS, "clock_skew_seconds": "60"}, "write the number without quotes"),
+    ("claims_to_headers.sub", {"issuer": ISS, "claims_to_headers": {"sub": "authorization"}}, "is reserved"),
+    ("dpop_nonce", {"issuer": ISS, "dpop_nonce": True}, 'expected an object such as {"step_seconds": 60}'),
+    ("issuers[0].audiences", {"issuers": [{"issuer": ISS, "audiences": "x"}]}, "expected an array of strings"),
 ]
 
 
-@pytest.mark.parametrize("field,config", BAD, ids=[f for f, _ in BAD])
-def test_validate_mode_refuses_bad_config(workdir, echo, field, config):
+@pytest.mark.parametrize("field,config,problem", BAD, ids=[f"{f}-{i}" for i, (f, _, _) in enumerate(BAD)])
+def test_validate_mode_refuses_bad_config(workdir, echo, field, config, problem):
     proxy = Envoy(workdir, {"main": config}, echo.port, [])
     r = proxy.validate()
     out = r.stdout + r.stderr
     assert r.returncode != 0, f"envoy --mode validate accepted {json.dumps(config)}:\n{out[-3000:]}"
-    assert "dpop-gate: invalid configuration" in out and field in out, out[-3000:]
+    line = next((ln for ln in out.splitlines() if "dpop-gate: invalid configuration: field `" in ln), "")
+    assert f"field `{field}`: " in line and problem in line, out[-3000:]
 
 
 def test_validate_mode_accepts_good_config(workdir, echo, idp):
