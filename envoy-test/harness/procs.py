@@ -315,6 +315,55 @@ class EchoServer(http.server.ThreadingHTTPServer):
             return [r for r in self.records if ["x-test-id", marker] in r["headers"]]
 
 
+class _StaticHandler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: "StaticJsonServer"
+
+    def do_GET(self):
+        with self.server.lock:
+            self.server.counts[self.path] = self.server.counts.get(self.path, 0) + 1
+            doc = self.server.docs.get(self.path)
+        out = json.dumps(doc if doc is not None else {"error": "not_found"}).encode()
+        self.send_response(200 if doc is not None else 404)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(out)))
+        self.end_headers()
+        self.wfile.write(out)
+
+    def log_message(self, *args):  # quiet
+        pass
+
+
+class StaticJsonServer(http.server.ThreadingHTTPServer):
+    """Serves fixed JSON documents by path (e.g. a key set the test made) and counts the requests
+    for each path. `docs` may be changed while it runs."""
+
+    daemon_threads = True
+
+    def __init__(self, docs: dict):
+        super().__init__((LOOPBACK, 0), _StaticHandler)
+        self.lock = threading.Lock()
+        self.docs = dict(docs)
+        self.counts: dict[str, int] = {}
+        self.port = self.server_address[1]
+        self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+
+    def start(self) -> "StaticJsonServer":
+        self._thread.start()
+        return self
+
+    def stop(self):
+        self.shutdown()
+        self.server_close()
+
+    def url(self, path: str) -> str:
+        return f"http://{LOOPBACK}:{self.port}{path}"
+
+    def count(self, path: str) -> int:
+        with self.lock:
+            return self.counts.get(path, 0)
+
+
 def wasm_filter(config: dict, name: str = "dpop_gate") -> dict:
     return {
         "name": "envoy.filters.http.wasm",
