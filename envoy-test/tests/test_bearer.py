@@ -1,4 +1,4 @@
-"""Bearer tokens (RFC 6750) from the real authorization server, through real Envoy."""
+"""Bearer tokens (RFC 6750) from the real authorization server, through the real proxy (Envoy or nginx with ngx_wasm_module)."""
 
 import time
 

@@ -1,5 +1,7 @@
-"""Two filter configurations in one Envoy, sharing a VM (`vm_config.vm_id: dpop_gate` on both
-listeners, as the README's example names it) and so sharing the host's shared data (issue 11 part 1).
+"""Two filter configurations in one proxy sharing the host's shared data (issue 11 part 1): in Envoy
+two listeners whose filters name the same VM (`vm_config.vm_id: dpop_gate`, as the README's example
+does); in nginx two `proxy_wasm dpop_gate` locations (every filter of a module shares its instance and
+the `dpop_gate` shm_kv zone, as every filter chain does in Kong).
 
 Route A trusts the issuer's keys by discovery. Route B names the same issuer but another key set
 (`jwks_uri`), served here by a small static server and holding keys the test made: B trusts those,
@@ -23,7 +25,8 @@ from jwcrypto import jwk, jwt
 from conftest import main_config
 from harness.checks import assert_allowed, assert_refused
 from harness.oauth import Token, client_credentials
-from harness.procs import API_AUDIENCE, LOOPBACK, StaticJsonServer, wasm_filter
+from harness.hosts import wasm_filter
+from harness.procs import API_AUDIENCE, StaticJsonServer
 
 JWKS_PATH = "/b/jwks.json"
 REFRESH_SECONDS = 10  # the smallest `jwks_refresh_seconds` the filter accepts
@@ -80,11 +83,15 @@ def test_keys_of_one_configuration_never_serve_another(stack, b_keys, concurrenc
     b_keys.docs[JWKS_PATH] = jwks_of(b_key)
     a_cfg = main_config(idp, jwks_refresh_seconds=REFRESH_SECONDS)
     b_cfg = main_config(idp, jwks_uri=b_keys.url(JWKS_PATH), jwks_refresh_seconds=REFRESH_SECONDS)
-    # The premise: both filter configurations name the same VM, so they share the host's shared data.
-    vm_ids = {wasm_filter(c)["typed_config"]["config"]["vm_config"]["vm_id"] for c in (a_cfg, b_cfg)}
-    assert vm_ids == {"dpop_gate"}, vm_ids
-    gate = stack.envoy({"a": a_cfg, "b": b_cfg}, [idp, (f"{LOOPBACK}:{b_keys.port}", b_keys.port)],
-                       concurrency=concurrency)  # fmt: skip
+    gate = stack.host({"a": a_cfg, "b": b_cfg}, [idp, b_keys.port], concurrency=concurrency)
+    # The premise: the two configurations share the host's shared data.
+    if gate.host.kind == "envoy":  # Envoy keys shared data by vm_id
+        vm_ids = {wasm_filter(c)["typed_config"]["config"]["vm_config"]["vm_id"] for c in (a_cfg, b_cfg)}
+        assert vm_ids == {"dpop_gate"}, vm_ids
+    else:  # nginx: one module, one zone, a `proxy_wasm dpop_gate` per location
+        conf = gate.host.config_path.read_text()
+        assert conf.count("module dpop_gate ") == 1 and conf.count("shm_kv dpop_gate ") == 1, conf
+        assert conf.count("proxy_wasm dpop_gate ") == 2, conf
     token_b = forged(b_key, idp.issuer)
 
     # B fetches its key set (and publishes it in shared data) and trusts its own key.
@@ -140,5 +147,5 @@ def test_keys_of_one_configuration_never_serve_another(stack, b_keys, concurrenc
             assert_refused(resp, seen, 401, "invalid_token", "Bearer")
     if concurrency == 2:
         for listener in ("a", "b"):
-            per_worker = gate.envoy.worker_connections(listener)
+            per_worker = gate.host.worker_connections(listener)
             assert len([c for c in per_worker.values() if c > 0]) == 2, f"{listener}: one worker took all: {per_worker}"
