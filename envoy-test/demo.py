@@ -14,7 +14,8 @@ import textwrap
 from pathlib import Path
 
 from harness.oauth import ProofKey, Response, client_credentials, request
-from harness.procs import API_AUDIENCE, EchoServer, Envoy, HarnessError, Idp, check_prerequisites
+from harness.hosts import Envoy, prerequisites
+from harness.procs import API_AUDIENCE, EchoServer, HarnessError, Idp
 
 PARTNER = "webhook-partner-dpop"
 WEBHOOK_BODY = json.dumps({"event": "order.shipped", "order_id": "A-1001", "carrier": "ACME Freight"})
@@ -41,7 +42,7 @@ def show(title: str, resp: Response, upstream: list):
 
 
 def main() -> int:
-    check_prerequisites()
+    prerequisites("envoy")
     work = Path(tempfile.mkdtemp(prefix="dpop-gate-demo-"))
     idp = Idp(work)
     echo = EchoServer().start()

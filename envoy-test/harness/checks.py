@@ -63,3 +63,11 @@ def assert_refused(resp: Response, seen: list, status: int, error: str | None, s
         algs = ch.params.get("algs", "").split()
         assert "ES256" in algs and "RS256" in algs and "EdDSA" in algs, f"algs: {ch.raw}"
     return ch.params
+
+
+def assert_refused_by_nginx_itself(resp: Response, seen: list):
+    """nginx treats `Authorization` as a unique header line: a request with two is refused by nginx
+    (400 "client sent duplicate header line") before any filter runs, without a challenge."""
+    assert resp.status == 400, f"expected nginx's own 400, got {resp}"
+    assert not seen, f"the upstream saw a refused request: {seen}"
+    assert resp.all("www-authenticate") == [], resp

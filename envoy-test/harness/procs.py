@@ -1,6 +1,6 @@
 """The processes of an end-to-end run, all on 127.0.0.1: the authorization server (node, `idp/`), an
-echo upstream (a thread in this process) and Envoy with the filter. Every wait is bounded, every child
-runs in its own process group and is killed with it."""
+echo upstream (a thread in this process), a static JSON server; the proxies with the filter are in
+`hosts.py`. Every wait is bounded, every child runs in its own process group and is killed with it."""
 
 from __future__ import annotations
 
@@ -61,9 +61,6 @@ def wasm_file() -> Path:
         raise HarnessError(f"the filter is not built: {WASM} is missing (run `make build`)")
     return WASM
 
-
-def check_prerequisites() -> dict:
-    return {"envoy": envoy_binary(), "node": node_binary(), "wasm": wasm_file()}
 
 
 def free_port() -> int:
@@ -207,10 +204,6 @@ class Idp:
     def jwks_path(self) -> str:
         return f"{REALM}/protocol/openid-connect/certs"
 
-    @property
-    def cluster(self) -> str:
-        """The Envoy cluster name the filter calls by default: the URL's `host:port`."""
-        return f"{LOOPBACK}:{self.port}"
 
     def start(self, timeout: float = 20.0) -> "Idp":
         env = dict(os.environ, IDP_KEYS_FILE=str(self.keys_file))
@@ -315,176 +308,50 @@ class EchoServer(http.server.ThreadingHTTPServer):
             return [r for r in self.records if ["x-test-id", marker] in r["headers"]]
 
 
-def wasm_filter(config: dict, name: str = "dpop_gate") -> dict:
-    return {
-        "name": "envoy.filters.http.wasm",
-        "typed_config": {
-            "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
-            "config": {
-                "name": name,
-                "root_id": "",
-                "configuration": {
-                    "@type": "type.googleapis.com/google.protobuf.StringValue",
-                    "value": json.dumps(config),
-                },
-                "vm_config": {
-                    "vm_id": "dpop_gate",
-                    "runtime": "envoy.wasm.runtime.v8",
-                    "code": {"local": {"filename": str(wasm_file())}},
-                },
-            },
-        },
-    }
+class _StaticHandler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: "StaticJsonServer"
+
+    def do_GET(self):
+        with self.server.lock:
+            self.server.counts[self.path] = self.server.counts.get(self.path, 0) + 1
+            doc = self.server.docs.get(self.path)
+        out = json.dumps(doc if doc is not None else {"error": "not_found"}).encode()
+        self.send_response(200 if doc is not None else 404)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(out)))
+        self.end_headers()
+        self.wfile.write(out)
+
+    def log_message(self, *args):  # quiet
+        pass
 
 
-def envoy_config(listeners: dict, upstream_port: int, idp_ports: list) -> dict:
-    """Envoy's bootstrap: one listener per filter configuration (port 0: Envoy picks), each
-    listener -> wasm filter -> router -> the echo cluster; and one STATIC cluster per IdP port named
-    `127.0.0.1:<port>`, the filter's default callout target (or `(name, port)` for another name)."""
+class StaticJsonServer(http.server.ThreadingHTTPServer):
+    """Serves fixed JSON documents by path (e.g. a key set the test made) and counts the requests
+    for each path. `docs` may be changed while it runs."""
 
-    def listener(name, cfg):
-        return {
-            "name": name,
-            "stat_prefix": name,
-            "address": {"socket_address": {"address": LOOPBACK, "port_value": 0}},
-            "filter_chains": [
-                {
-                    "filters": [
-                        {
-                            "name": "envoy.filters.network.http_connection_manager",
-                            "typed_config": {
-                                "@type": "type.googleapis.com/envoy.extensions.filters.network."
-                                "http_connection_manager.v3.HttpConnectionManager",
-                                "stat_prefix": name,
-                                "route_config": {
-                                    "virtual_hosts": [
-                                        {
-                                            "name": "all",
-                                            "domains": ["*"],
-                                            "routes": [{"match": {"prefix": "/"}, "route": {"cluster": "echo"}}],
-                                        }
-                                    ]
-                                },
-                                "http_filters": [
-                                    wasm_filter(cfg),
-                                    {
-                                        "name": "envoy.filters.http.router",
-                                        "typed_config": {
-                                            "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
-                                        },
-                                    },
-                                ],
-                            },
-                        }
-                    ]
-                }
-            ],
-        }
+    daemon_threads = True
 
-    def cluster(name, port):
-        return {
-            "name": name,
-            "type": "STATIC",
-            "connect_timeout": "5s",
-            "load_assignment": {
-                "cluster_name": name,
-                "endpoints": [
-                    {"lb_endpoints": [{"endpoint": {"address": {"socket_address": {"address": LOOPBACK, "port_value": port}}}}]}
-                ],
-            },
-        }
+    def __init__(self, docs: dict):
+        super().__init__((LOOPBACK, 0), _StaticHandler)
+        self.lock = threading.Lock()
+        self.docs = dict(docs)
+        self.counts: dict[str, int] = {}
+        self.port = self.server_address[1]
+        self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
 
-    return {
-        "admin": {"address": {"socket_address": {"address": LOOPBACK, "port_value": 0}}},
-        "static_resources": {
-            "listeners": [listener(n, c) for n, c in listeners.items()],
-            "clusters": [cluster("echo", upstream_port)]
-            + [cluster(*p) if isinstance(p, tuple) else cluster(f"{LOOPBACK}:{p}", p) for p in idp_ports],
-        },
-    }
-
-
-class Envoy:
-    """Envoy with the filter. `listeners`: name -> filter configuration (a dict, or a raw JSON
-    string for invalid ones)."""
-
-    def __init__(self, workdir: Path, listeners: dict, upstream_port: int, idp_ports: list, concurrency: int = 1):
-        self.workdir = workdir
-        self.concurrency = concurrency
-        self.dir = Path(tempfile.mkdtemp(prefix="envoy-", dir=workdir))
-        self.config_path = self.dir / "envoy.yaml"  # JSON is YAML
-        self.config_path.write_text(json.dumps(envoy_config(listeners, upstream_port, idp_ports), indent=1))
-        self.admin_path = self.dir / "admin-address"
-        self.log_path = self.dir / "envoy.log"
-        self.proc: Proc | None = None
-        self.ports: dict[str, int] = {}
-        self.admin = None
-
-    def argv(self, mode: str = "serve") -> list:
-        return [
-            str(envoy_binary()),
-            "-c", str(self.config_path),
-            "--mode", mode,
-            "--concurrency", str(self.concurrency),
-            "--use-dynamic-base-id",
-            "--admin-address-path", str(self.admin_path),
-            "-l", "warning",
-            "--component-log-level", "wasm:info",
-            "--disable-hot-restart",
-        ]  # fmt: skip
-
-    def validate(self, timeout: float = 60.0) -> subprocess.CompletedProcess:
-        """`envoy --mode validate`: loads the configuration (and the wasm) and exits."""
-        return subprocess.run(self.argv("validate"), capture_output=True, text=True, timeout=timeout,
-                              stdin=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
-
-    def start(self, timeout: float = 30.0) -> "Envoy":
-        self.proc = Proc("envoy", self.argv(), self.log_path)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not self.proc.alive():
-                raise HarnessError(f"Envoy exited ({self.proc.popen.returncode}); log:\n{self.proc.log_text()[-4000:]}")
-            if self.admin is None and self.admin_path.is_file():
-                text = self.admin_path.read_text().strip()
-                if text:
-                    self.admin = f"http://{text}"
-            if self.admin:
-                try:
-                    with urllib.request.urlopen(f"{self.admin}/ready", timeout=2) as r:
-                        if r.status == 200:
-                            self.ports = self._listener_ports()
-                            return self
-                except (urllib.error.URLError, OSError):
-                    pass
-            time.sleep(0.05)
-        raise HarnessError(f"Envoy not ready within {timeout}s; log:\n{self.proc.log_text()[-4000:]}")
-
-    def _listener_ports(self) -> dict:
-        with urllib.request.urlopen(f"{self.admin}/listeners?format=json", timeout=5) as r:
-            data = json.loads(r.read())
-        ports = {}
-        for ls in data.get("listener_statuses", []):
-            ports[ls["name"]] = int(ls["local_address"]["socket_address"]["port_value"])
-        return ports
-
-    def url(self, listener: str = "main", path: str = "/webhook") -> str:
-        return f"http://{LOOPBACK}:{self.ports[listener]}{path}"
-
-    def stats(self, prefix: str = "wasmcustom.") -> dict:
-        """Counters whose name starts with `prefix` (the filter's: `wasmcustom.dpop_gate_*`)."""
-        with urllib.request.urlopen(f"{self.admin}/stats?format=json&filter=^{prefix}", timeout=5) as r:
-            data = json.loads(r.read())
-        return {s["name"]: s.get("value", 0) for s in data.get("stats", []) if "name" in s}
-
-    def worker_connections(self, listener: str = "main") -> dict:
-        """Connections each worker accepted on `listener`: {"worker_0": n, ...}."""
-        stats = self.stats(prefix=f"listener\\.{listener}\\.worker_")
-        return {name.split(".")[-2]: v for name, v in stats.items() if name.endswith(".downstream_cx_total")}
-
-    def log_text(self) -> str:
-        return read_log(self.log_path)
+    def start(self) -> "StaticJsonServer":
+        self._thread.start()
+        return self
 
     def stop(self):
-        if self.proc:
-            self.proc.stop()
-            self.proc = None
+        self.shutdown()
+        self.server_close()
+
+    def url(self, path: str) -> str:
+        return f"http://{LOOPBACK}:{self.port}{path}"
+
+    def count(self, path: str) -> int:
+        with self.lock:
+            return self.counts.get(path, 0)

@@ -1,10 +1,16 @@
-"""Fixtures: the authorization server, the echo upstream and Envoy with the filter, on 127.0.0.1.
+"""Fixtures: the authorization server, the echo upstream and the proxy with the filter, on 127.0.0.1.
 
-A missing Envoy, node or wasm FAILS the run (never skips). Every process is killed at teardown, also
+The proxy is the host chosen with `--host` (or `$E2E_HOST`): `envoy` (default, CI) or `nginx`, an
+nginx with Kong's ngx_wasm_module at `$NGINX_WASM` (`make e2e-kong`). Every test runs on either;
+where the hosts must differ, the test says so (`host.kind`) with the reason. A test about one host's
+own mechanism carries `@pytest.mark.host_only("<kind>", reason)` and is skipped on the other.
+
+A missing proxy, node or wasm FAILS the run (never skips). Every process is killed at teardown, also
 when a test fails."""
 
 from __future__ import annotations
 
+import os
 import signal
 import uuid
 
@@ -12,10 +18,11 @@ import pytest
 
 from harness.checks import CLAIMS_TO_HEADERS
 from harness.oauth import ProofKey, Token, client_credentials, request
-from harness.procs import API_AUDIENCE, EchoServer, Envoy, HarnessError, Idp, check_prerequisites
+from harness.hosts import KINDS, Host, host_class, prerequisites
+from harness.procs import API_AUDIENCE, EchoServer, HarnessError, Idp
 
 
-# The `public` listener's origin: TLS ends in front of Envoy, clients sign proofs for this URL.
+# The `public` listener's origin: TLS ends in front of the proxy, clients sign proofs for this URL.
 PUBLIC_BASE_URL = "https://api.example.com"
 
 
@@ -33,14 +40,14 @@ def main_config(idp: Idp, **extra) -> dict:
 
 
 class Gate:
-    """Sends requests through one Envoy and tells what the echo upstream saw of each."""
+    """Sends requests through one proxy and tells what the echo upstream saw of each."""
 
-    def __init__(self, envoy: Envoy, echo: EchoServer):
-        self.envoy = envoy
+    def __init__(self, host: Host, echo: EchoServer):
+        self.host = host
         self.echo = echo
 
     def url(self, listener: str = "main", path: str = "/webhook") -> str:
-        return self.envoy.url(listener, path)
+        return self.host.url(listener, path)
 
     def send(self, listener: str = "main", token: Token | str | None = None, scheme: str | None = None,
              proof: str | None = None, headers=(), method: str = "POST", path: str = "/webhook",
@@ -66,12 +73,50 @@ class Gate:
         return (key or token.key).proof(method, self.url(listener, path), token.access_token, **over)
 
 
+def pytest_addoption(parser):
+    parser.addoption("--host", choices=KINDS, default=os.environ.get("E2E_HOST", "envoy"),
+                     help="the proxy-wasm host to run the filter in (default: $E2E_HOST, else envoy)")  # fmt: skip
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "host_only(kind, reason): the test is about one host's own mechanism")
+
+
+def pytest_report_header(config):
+    return f"host: {config.getoption('--host')}"
+
+
+def pytest_collection_modifyitems(config, items):
+    kind = config.getoption("--host")
+    for item in items:
+        mark = item.get_closest_marker("host_only")
+        if mark and mark.args[0] != kind:
+            item.add_marker(pytest.mark.skip(reason=f"{mark.args[0]} only: {mark.args[1]}"))
+
+
 @pytest.fixture(scope="session")
-def prereqs():
+def host_kind(request) -> str:
+    return request.config.getoption("--host")
+
+
+@pytest.fixture(scope="session")
+def prereqs(host_kind):
     try:
-        return check_prerequisites()
+        return prerequisites(host_kind)
     except HarnessError as e:
-        pytest.fail(f"end-to-end prerequisites missing: {e}", pytrace=False)
+        pytest.fail(f"end-to-end prerequisites missing ({host_kind}): {e}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def new_host(workdir, echo, host_kind):
+    """Makes (does not start) a proxy of the chosen host: `new_host(listeners, idps, concurrency=1,
+    upstream_port=echo.port, **host options)`."""
+    cls = host_class(host_kind)
+
+    def make(listeners: dict, idps: list, concurrency: int = 1, upstream_port: int | None = None, **kw) -> Host:
+        return cls(workdir, listeners, upstream_port or echo.port, idps, concurrency=concurrency, **kw)
+
+    return make
 
 
 @pytest.fixture(scope="session")
@@ -123,8 +168,8 @@ def tokens(idp):
 
 
 @pytest.fixture(scope="session")
-def envoy(workdir, idp, echo):
-    """One Envoy (1 worker) with a listener per filter configuration."""
+def host(new_host, idp):
+    """One proxy (1 worker) with a listener per filter configuration."""
     listeners = {
         "main": main_config(idp),
         "jwks_uri": main_config(idp, jwks_uri=idp.jwks_uri),
@@ -133,7 +178,7 @@ def envoy(workdir, idp, echo):
         "skew0": main_config(idp, clock_skew_seconds=0),
         "public": main_config(idp, public_base_url=PUBLIC_BASE_URL),
     }
-    proxy = Envoy(workdir, listeners, echo.port, [idp.port])
+    proxy = new_host(listeners, [idp])
     try:
         proxy.start()
         yield proxy
@@ -142,28 +187,29 @@ def envoy(workdir, idp, echo):
 
 
 @pytest.fixture(scope="session")
-def gate(envoy, echo):
-    return Gate(envoy, echo)
+def gate(host, echo):
+    return Gate(host, echo)
 
 
 @pytest.fixture
-def stack(workdir, echo):
-    """A factory of fresh Envoys (and IdPs) for tests that count fetches or stop the IdP; everything
-    it started is stopped after the test."""
+def stack(workdir, echo, new_host, host_kind):
+    """A factory of fresh proxies (and IdPs) for tests that count fetches or stop the IdP;
+    everything it started is stopped after the test."""
     started = []
 
     class Stack:
         processes = started
+        host_class = host_class(host_kind)
 
         def idp(self, start: bool = True) -> Idp:
             server = Idp(workdir)
             started.append(server)
             return server.start() if start else server
 
-        def envoy(self, listeners: dict, idps: list, concurrency: int = 1, start: bool = True) -> Gate:
-            """`idps`: Idp servers (cluster `127.0.0.1:<port>`) or `(cluster name, port)`."""
-            ports = [i if isinstance(i, tuple) else i.port for i in idps]
-            proxy = Envoy(workdir, listeners, echo.port, ports, concurrency=concurrency)
+        def host(self, listeners: dict, idps: list, concurrency: int = 1, start: bool = True, **kw) -> Gate:
+            """`idps`: callout targets, Idp servers (`127.0.0.1:<port>`) or `(name, port)` (see
+            `Host.callout_target`)."""
+            proxy = new_host(listeners, idps, concurrency=concurrency, **kw)
             started.append(proxy)
             if start:
                 proxy.start()
@@ -177,13 +223,13 @@ def stack(workdir, echo):
 
 
 def pytest_runtest_makereport(item, call):
-    """On failure, attach the tail of each Envoy's and IdP's log (the filter's refusal reasons, the
+    """On failure, attach the tail of each proxy's and IdP's log (the filter's refusal reasons, the
     IdP's errors)."""
     if call.when == "call" and call.excinfo is not None:
-        procs = [item.funcargs.get("envoy"), item.funcargs.get("idp")]
+        procs = [item.funcargs.get("host"), item.funcargs.get("idp")]
         procs += getattr(item.funcargs.get("stack"), "processes", [])
         for proc in procs:
-            if isinstance(proc, (Envoy, Idp)):
+            if isinstance(proc, (Host, Idp)):
                 name = f"{type(proc).__name__.lower()} log ({proc.log_path})"
                 item.add_report_section("call", name, proc.log_text()[-3000:])
 

@@ -1,13 +1,21 @@
-"""A bad filter configuration stops Envoy from using it, and the log names the field."""
+"""A bad filter configuration, and a host configured without what the filter needs. What the hosts do
+differs: Envoy checks every filter configuration when it loads its own and refuses the whole
+bootstrap; in nginx (ngx_wasm_module) each worker configures the filter when it starts, so a bad
+configuration must cost only its own route (500, the reason in the log), never the server's other
+routes."""
 
 import json
 import re
 import subprocess
+import uuid
 
 import pytest
 
 from conftest import main_config
-from harness.procs import REPO, Envoy, HarnessError, envoy_binary, wasm_file
+from harness.checks import assert_allowed
+from harness.hosts import WORKER_PATH
+from harness.oauth import client_credentials, request
+from harness.procs import REPO, HarnessError, envoy_binary, wasm_file
 
 ISS = "http://127.0.0.1:9/realms/test"
 # (field, configuration, what the log line must say after "field `<field>`: ").
@@ -22,10 +30,13 @@ BAD = [
     ("issuers[0].audiences", {"issuers": [{"issuer": ISS, "audiences": "x"}]}, "expected an array of strings"),
 ]
 
+VALIDATE_ONLY_ENVOY = "`envoy --mode validate` runs the filter's on_configure; nginx configures filters only in its workers"
 
+
+@pytest.mark.host_only("envoy", VALIDATE_ONLY_ENVOY)
 @pytest.mark.parametrize("field,config,problem", BAD, ids=[f"{f}-{i}" for i, (f, _, _) in enumerate(BAD)])
-def test_validate_mode_refuses_bad_config(workdir, echo, field, config, problem):
-    proxy = Envoy(workdir, {"main": config}, echo.port, [])
+def test_validate_mode_refuses_bad_config(new_host, field, config, problem):
+    proxy = new_host({"main": config}, [])
     r = proxy.validate()
     out = r.stdout + r.stderr
     assert r.returncode != 0, f"envoy --mode validate accepted {json.dumps(config)}:\n{out[-3000:]}"
@@ -33,25 +44,83 @@ def test_validate_mode_refuses_bad_config(workdir, echo, field, config, problem)
     assert f"field `{field}`: " in line and problem in line, out[-3000:]
 
 
-def test_validate_mode_accepts_good_config(workdir, echo, idp):
-    proxy = Envoy(workdir, {"main": main_config(idp, dpop="required", scopes_required=["webhook:write"])},
-                  echo.port, [idp.port])  # fmt: skip
+@pytest.mark.host_only("envoy", VALIDATE_ONLY_ENVOY)
+def test_validate_mode_accepts_good_config(new_host, idp):
+    proxy = new_host({"main": main_config(idp, dpop="required", scopes_required=["webhook:write"])}, [idp])
     r = proxy.validate()
     assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
 
 
-def test_serve_mode_refuses_bad_config(workdir, echo):
-    proxy = Envoy(workdir, {"main": {"issuer": "ftp://x"}}, echo.port, [])
+def assert_names_field(log: str, field: str):
+    lines = [line for line in log.splitlines() if "dpop-gate: invalid configuration" in line]
+    assert any(f"`{field}`" in line for line in lines), f"no log line names `{field}`:\n{log[-3000:]}"
+
+
+@pytest.mark.parametrize("field,config", BAD[:2], ids=[f for f, _ in BAD[:2]])
+def test_bad_configuration(new_host, idp, echo, host_kind, field, config):
+    """One listener with a bad configuration beside a good one."""
+    token = client_credentials(idp.token_endpoint, "webhook-partner")
+    proxy = new_host({"bad": config, "good": main_config(idp)}, [idp])
     try:
-        with pytest.raises(HarnessError) as e:
-            proxy.start(timeout=30)
-        assert "Envoy exited" in str(e.value), str(e.value)[-2000:]
-        log = proxy.log_text() if proxy.proc else ""
-        assert "dpop-gate: invalid configuration: field `issuer`" in (log or str(e.value)), str(e.value)[-3000:]
+        if host_kind == "envoy":
+            # Envoy refuses the whole bootstrap: it exits at start, and says which field.
+            with pytest.raises(HarnessError) as e:
+                proxy.start(timeout=30)
+            assert "Envoy exited" in str(e.value), str(e.value)[-2000:]
+            assert_names_field(proxy.log_text(), field)
+            return
+        # nginx: every worker configures the filter when it starts; nothing refuses the
+        # configuration before. The bad route must answer 500 (the filter holds the configuration in a
+        # refusing state) and the rest of the server must go on: the good route, and a location
+        # without the filter.
+        try:
+            proxy.start(timeout=15, configured=1)
+        except HarnessError as e:
+            pytest.fail(f"nginx did not serve with one bad filter configuration (a worker exited?): {e}")
+        marker = uuid.uuid4().hex
+        resp = request("POST", proxy.url("bad"), [("x-test-id", marker), ("authorization", f"Bearer {token.access_token}")],
+                       "{}", timeout=10)  # fmt: skip
+        assert resp.status == 500, resp
+        assert echo.seen(marker) == [], "a request passed a route whose configuration is invalid"
+        assert_names_field(proxy.log_text(), field)
+        assert proxy.worker_answering("bad"), "the location without the filter stopped answering"
+        marker = uuid.uuid4().hex
+        resp = request("POST", proxy.url("good"), [("x-test-id", marker), ("authorization", f"Bearer {token.access_token}")],
+                       "{}", timeout=10)  # fmt: skip
+        assert_allowed(resp, echo.seen(marker), token)
+        assert proxy.alive()
     finally:
         proxy.stop()
 
 
+@pytest.mark.host_only("nginx", "shared data lives in an `shm_kv` zone the nginx configuration declares")
+def test_missing_shm_zone(new_host, idp, echo):
+    """nginx configured without the filter's `shm_kv` zone: the filter cannot keep keys, replay
+    entries or nonces in shared data. It must not take the server down with it: requests on its
+    routes get an answer (refused, never allowed without its checks) and a location without the
+    filter keeps answering."""
+    token = client_credentials(idp.token_endpoint, "webhook-partner")
+    proxy = new_host({"main": main_config(idp)}, [idp], shm_zone=False)
+    try:
+        try:
+            proxy.start(timeout=15, configured=0)
+        except HarnessError as e:
+            pytest.fail(f"nginx did not serve without the shm_kv zone: {e}")
+        marker = uuid.uuid4().hex
+        try:
+            resp = request("POST", proxy.url("main"), [("x-test-id", marker), ("authorization", f"Bearer {token.access_token}")],
+                           "{}", timeout=10)  # fmt: skip
+        except OSError as e:
+            pytest.fail(f"no answer on the filtered route without the shm_kv zone: {e!r}\n{proxy.log_text()[-3000:]}")
+        assert resp.status == 500, resp
+        assert echo.seen(marker) == [], "a request passed the filter without its shared data"
+        assert proxy.worker_answering("main"), f"{WORKER_PATH} stopped answering:\n{proxy.log_text()[-3000:]}"
+        assert proxy.alive()
+    finally:
+        proxy.stop()
+
+
+@pytest.mark.host_only("envoy", "the README's Envoy example is an Envoy bootstrap")
 def test_readme_envoy_example_is_valid(workdir):
     """The Envoy configuration shown in the README passes `envoy --mode validate`, filter included."""
     readme = (REPO / "README.md").read_text()

@@ -134,9 +134,9 @@ def test_dpop_required_listener(gate, tokens):
 
 
 def test_htu_from_host_header(gate, tokens):
-    """htu is checked against the URL the client addressed: its Host header, not Envoy's address."""
+    """htu is checked against the URL the client addressed: its Host header, not the proxy's own address."""
     token = tokens.dpop("EC")
-    port = gate.envoy.ports["main"]
+    port = gate.host.ports["main"]
     host = [("host", f"localhost:{port}")]
     proof = token.key.proof("POST", f"http://localhost:{port}/webhook", token.access_token)
     assert_allowed(*gate.send(token=token, proof=proof, headers=host), token)
@@ -159,7 +159,7 @@ def test_server_nonce(stack):
     `use_dpop_nonce` and a `DPoP-Nonce` to retry with; the retry passes, on either worker (the
     random secret is shared); a made-up nonce is refused; Bearer tokens are not concerned."""
     idp = stack.idp()
-    gate = stack.envoy({"main": main_config(idp, dpop_nonce={})}, [idp], concurrency=2)
+    gate = stack.host({"main": main_config(idp, dpop_nonce={})}, [idp], concurrency=2)
     token = client_credentials(idp.token_endpoint, "webhook-partner-dpop", dpop_key=ProofKey.generate("EC"))
 
     resp, seen = gate.send(token=token, proof=gate.proof_for(token))
@@ -171,7 +171,7 @@ def test_server_nonce(stack):
         resp, seen = gate.send(token=token, proof=gate.proof_for(token, nonce=nonce))
         h = assert_allowed(resp, seen, token)
         assert "dpop-nonce" not in h
-    per_worker = gate.envoy.worker_connections("main")
+    per_worker = gate.host.worker_connections("main")
     assert len([c for c in per_worker.values() if c > 0]) == 2, per_worker
 
     resp, seen = gate.send(token=token, proof=gate.proof_for(token, nonce=nonce[::-1]))
