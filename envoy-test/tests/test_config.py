@@ -56,7 +56,7 @@ def assert_names_field(log: str, field: str):
     assert any(f"`{field}`" in line for line in lines), f"no log line names `{field}`:\n{log[-3000:]}"
 
 
-@pytest.mark.parametrize("field,config", BAD[:2], ids=[f for f, _ in BAD[:2]])
+@pytest.mark.parametrize("field,config", [(f, c) for f, c, _ in BAD[:2]], ids=[f for f, _, _ in BAD[:2]])
 def test_bad_configuration(new_host, idp, echo, host_kind, field, config):
     """One listener with a bad configuration beside a good one."""
     token = client_credentials(idp.token_endpoint, "webhook-partner")

@@ -241,11 +241,13 @@ impl IssuerKeys {
         Ok(())
     }
 
-    /// Keys another worker published (see [`crate::gateway::shared::KeySlot::read`]); older ones are ignored. Their
+    /// Keys another worker published (see [`crate::gateway::shared::KeySlot::read`], which passes
+    /// on only a publication this worker has not seen); older ones are ignored, one of the same
+    /// second is taken (a rotation refetch can land in the second of a first fetch). Their
     /// `jwks_uri` is learned too, so this worker's next refresh skips discovery. Returns whether
     /// the keys changed.
     pub fn adopt(&mut self, shared: SharedKeys) -> bool {
-        if self.is_static() || (self.keys.is_some() && shared.fetched_at <= self.fetched_at) {
+        if self.is_static() || (self.keys.is_some() && shared.fetched_at < self.fetched_at) {
             return false;
         }
         if self.jwks_uri.is_none() {
