@@ -300,3 +300,22 @@ fn a_response_with_a_fresh_nonce_is_not_cached() {
     }
     let _ = &mut w;
 }
+
+#[test]
+fn challenges_are_joined_where_a_local_response_keeps_one_copy_of_a_header() {
+    // No credentials: a Bearer and a DPoP challenge. Envoy sends two headers; Kong's engine would
+    // keep only the last, so there both go into one.
+    let store = FakeStore::new(Semantics::Kong);
+    let mut host = FakeHost::new(&store);
+    for (facts, want) in [(HostFacts::ENVOY, 2), (HostFacts::NGX_WASM, 1)] {
+        let mut w = worker(facts, "");
+        let h = RequestHeaders::read([(":method", "GET"), (":path", "/")]);
+        let Verdict::Refuse(r) = w.on_request(&mut host, 1, &h, NOW) else { panic!("not refused") };
+        let challenges: Vec<&str> =
+            r.headers.iter().filter(|(k, _)| *k == "www-authenticate").map(|(_, v)| v.as_str()).collect();
+        assert_eq!(challenges.len(), want, "{challenges:?}");
+        let all = challenges.join(", ");
+        assert!(all.starts_with("Bearer, DPoP algs=\"") || all.starts_with("Bearer"), "{all}");
+        assert!(all.contains("DPoP algs="), "{all}");
+    }
+}

@@ -64,6 +64,20 @@ pub fn refusal(error: &Error, used: Option<Scheme>, mode: DpopMode, algs: &[Algo
     Refusal { status: error.status(), headers, body }
 }
 
+/// Puts every `WWW-Authenticate` challenge of `refusal` into one header, comma-separated (RFC 9110
+/// section 11.6.1 allows a list of challenges in one field), for a host whose local responses
+/// keep only the last copy of a repeated header.
+pub fn join_challenges(refusal: &mut Refusal) {
+    let challenges: Vec<String> =
+        refusal.headers.iter().filter(|(k, _)| *k == "www-authenticate").map(|(_, v)| v.clone()).collect();
+    if challenges.len() < 2 {
+        return;
+    }
+    let at = refusal.headers.iter().position(|(k, _)| *k == "www-authenticate").unwrap_or(0);
+    refusal.headers.retain(|(k, _)| *k != "www-authenticate");
+    refusal.headers.insert(at.min(refusal.headers.len()), ("www-authenticate", challenges.join(", ")));
+}
+
 fn json_body(code: &str, description: &str) -> String {
     serde_json::json!({ "error": code, "error_description": description }).to_string()
 }

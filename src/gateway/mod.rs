@@ -83,6 +83,9 @@ pub struct HostFacts {
     /// A failing `on_configure` leaves the host serving (Envoy rejects the configuration); in
     /// Kong's engine it ends the worker.
     pub survives_failed_configure: bool,
+    /// A local response keeps every copy of a repeated header (Envoy); Kong's engine sets each
+    /// header in turn, so only the last `WWW-Authenticate` would reach the client.
+    pub repeats_response_headers: bool,
 }
 
 impl HostFacts {
@@ -92,6 +95,7 @@ impl HostFacts {
         removes_request_headers: true,
         joins_repeated_headers: true,
         survives_failed_configure: true,
+        repeats_response_headers: true,
     };
     /// Kong's engine, ngx_wasm_module; also what an unknown host is assumed to do, because each
     /// of these answers is the safe one.
@@ -100,6 +104,7 @@ impl HostFacts {
         removes_request_headers: false,
         joins_repeated_headers: false,
         survives_failed_configure: false,
+        repeats_response_headers: false,
     };
 
     /// Tells the host from its answer to the `plugin_vm_id` property, which Envoy answers in

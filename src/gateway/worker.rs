@@ -289,6 +289,9 @@ impl Worker {
         host.log(level, &format!("dpop-gate: refused {method} {path}: {} ({error})", error.reason()));
         let used = h.authorization.first().and_then(|a| decision::split_authorization(a)).and_then(|(s, _)| Scheme::from_name(s));
         let mut refusal = challenge::refusal(error, used, self.cfg.dpop, &self.cfg.dpop_algs);
+        if !self.facts.repeats_response_headers {
+            challenge::join_challenges(&mut refusal);
+        }
         if matches!(error, Error::UseNonce) {
             // RFC 9449 section 9: the nonce to retry with.
             let cfg = self.cfg.clone();
