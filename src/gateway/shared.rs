@@ -5,7 +5,7 @@
 //! `shm_kv` zone), shared by **every filter configuration** in it: in Kong every filter chain of
 //! every route writes to the same `dpop_gate` zone, and in Envoy every listener whose filter names
 //! the same `vm_id`. What each entry may be shared with is therefore a security decision, taken
-//! here once per entry (see [`Namespace`]):
+//! here once per entry:
 //!
 //! | entry | key | shared by | why |
 //! |---|---|---|---|
