@@ -16,6 +16,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visit
 use serde_json::{Map, Number, Value};
 
 use crate::dpop::nonce::Secret;
+use crate::error::JwkError;
 use crate::jose::alg::Algorithm;
 use crate::jose::jwk::{Jwk, JwkSet};
 
@@ -609,6 +610,11 @@ fn jwk_set(field: &str, value: &Value) -> Result<JwkSet, ConfigError> {
     }
     let bytes = serde_json::to_vec(value).map_err(|_| err(field, "cannot be read as a JWK set"))?;
     let set = JwkSet::parse(&bytes).map_err(|e| err(field, e.to_string()))?;
+    // A fetched set skips ROCA keys (the issuer may rotate); a configured one is the operator's
+    // own text, so name the broken entry instead of ignoring it.
+    if let Some(index) = set.weak_keys.first() {
+        return Err(err(format!("{keys_field}[{index}]"), JwkError::RsaWeakKey.to_string()));
+    }
     if set.keys.is_empty() {
         // Every entry was skipped: say why the first one was, which is usually why all were.
         let why = entries.first().map(|key| match key {

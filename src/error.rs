@@ -97,6 +97,9 @@ pub enum JwkError {
     RsaModulusTooSmall,
     /// RSA public exponent not odd, below 3 or above 2^32 - 1, or modulus above 8192 bits.
     RsaBadKey,
+    /// The RSA modulus has the ROCA fingerprint (CVE-2017-15361, Infineon RSALib): it can be
+    /// factored, so signatures made with it prove nothing (see `src/crypto/roca.rs`).
+    RsaWeakKey,
     /// The EC point is not on the curve, or is the identity; or the Ed25519 point is invalid.
     BadPoint,
     /// `use` is present and not `sig`, or `key_ops` is present without `verify`.
@@ -297,6 +300,9 @@ impl fmt::Display for JwkError {
             JwkError::PrivateKey => f.write_str("JWK contains private key material"),
             JwkError::RsaModulusTooSmall => f.write_str("RSA modulus is shorter than 2048 bits"),
             JwkError::RsaBadKey => f.write_str("RSA key parameters are out of range"),
+            JwkError::RsaWeakKey => {
+                f.write_str("RSA key has the ROCA fingerprint (CVE-2017-15361) and can be factored")
+            }
             JwkError::BadPoint => f.write_str("public key point is invalid"),
             JwkError::NotForVerification => f.write_str("JWK is not meant for signature verification"),
             JwkError::SetTooLarge => f.write_str("JWK set exceeds the size or key-count limit"),

@@ -451,7 +451,8 @@ impl Worker {
                 }
             },
             CalloutKind::Jwks => match self.issuers[index].on_jwks(body.clone(), now) {
-                Ok(()) => {
+                Ok(weak) => {
+                    weak_keys_skipped(host, &issuer, weak);
                     if let (Ok(body), Some(slot)) = (body, &self.slots[index]) {
                         if let Some(cas) = slot.publish(host.store(), now, self.issuers[index].jwks_uri(), body) {
                             self.shared_cas[index] = Some(cas);
@@ -460,6 +461,7 @@ impl Worker {
                     host.log(Level::Info, &format!("dpop-gate: fetched keys for {issuer}"));
                 }
                 Err(e) => {
+                    weak_keys_skipped(host, &issuer, e.weak_keys());
                     host.count("", "jwks_fetch_failures");
                     host.log(Level::Warn, &format!("dpop-gate: JWKS fetch for {issuer} failed: {e}"));
                 }
@@ -570,6 +572,25 @@ impl Worker {
     pub fn waiting(&self) -> usize {
         self.waiters.len()
     }
+}
+
+/// A fetched key set held `count` RSA keys with the ROCA fingerprint, skipped: one warn line per
+/// fetch and `dpop_gate_jwks_weak_keys_skipped` per key, so the operator learns that the issuer
+/// publishes a factorable key (tokens it "signs" can be forged) and has it rotated.
+fn weak_keys_skipped(host: &mut dyn Host, issuer: &str, count: usize) {
+    if count == 0 {
+        return;
+    }
+    for _ in 0..count {
+        host.count("", "jwks_weak_keys_skipped");
+    }
+    host.log(
+        Level::Warn,
+        &format!(
+            "dpop-gate: JWKS of {issuer}: skipped {count} RSA key(s) with the ROCA fingerprint (CVE-2017-15361): \
+             they can be factored, so tokens they sign could be forged"
+        ),
+    );
 }
 
 /// [`State`] for one decision: the worker's caches and the host's shared data, at one instant.

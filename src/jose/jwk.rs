@@ -19,6 +19,7 @@ use crate::jose::alg::Algorithm;
 use crate::error::{JwkError, JwsError};
 use crate::jose::jws::{b64_decode, b64_encode, Jws};
 use crate::crypto::p256::P256Key;
+use crate::crypto::roca;
 use crate::crypto::rsa::RsaKey;
 
 /// Smallest accepted RSA modulus, in bits (RFC 7518 section 3.3: "2048 bits or larger").
@@ -78,7 +79,9 @@ impl Jwk {
     /// `alg`, then the key material. An `alg` member that is not an implemented algorithm for this
     /// key type (`HS256`, `RSA-OAEP`, `ES384` on a P-256 key, ...) is
     /// [`JwkError::UnsupportedKeyType`]: the key is not usable for any signature we accept.
-    /// A member of the wrong JSON type is [`JwkError::Json`].
+    /// A member of the wrong JSON type is [`JwkError::Json`]. An RSA modulus with the ROCA
+    /// fingerprint (CVE-2017-15361, src/crypto/roca.rs) is [`JwkError::RsaWeakKey`]: well-formed but
+    /// factorable, so it proves nothing, whether it signs access tokens or DPoP proofs.
     pub fn from_value(value: &Value) -> Result<Jwk, JwkError> {
         let obj = value.as_object().ok_or(JwkError::Json)?;
         let kty = str_member(obj, "kty")?;
@@ -289,6 +292,10 @@ fn parse_rsa(obj: &Map<String, Value>) -> Result<(Key, String), JwkError> {
     if e < 3 || e & 1 == 0 {
         return Err(JwkError::RsaBadKey);
     }
+    // A well-formed key that anyone with the CPU time can factor (src/crypto/roca.rs).
+    if roca::has_fingerprint(n) {
+        return Err(JwkError::RsaWeakKey);
+    }
     let key = RsaKey::new(n, e).ok_or(JwkError::RsaBadKey)?;
     let input = format!("{{\"e\":\"{e_str}\",\"kty\":\"RSA\",\"n\":\"{n_str}\"}}");
     Ok((Key::Rsa(key), input))
@@ -347,6 +354,11 @@ pub struct JwkSet {
     /// The usable keys, in document order. Keys of unknown type or unusable for verification are
     /// skipped at parse time instead of failing the whole set.
     pub keys: Vec<Jwk>,
+    /// Positions in the document's `keys` array of the RSA keys skipped because they have the
+    /// ROCA fingerprint ([`JwkError::RsaWeakKey`]). Unlike a key of a type we do not implement,
+    /// such a key is one the issuer meant to use, and a broken one: the filter logs and counts
+    /// them, and a static `jwks` in the configuration that holds one is refused.
+    pub weak_keys: Vec<usize>,
 }
 
 impl JwkSet {
@@ -363,7 +375,8 @@ impl JwkSet {
     ///
     /// [`JwkError::SetTooLarge`] over [`Self::MAX_BYTES`] or [`Self::MAX_KEYS`];
     /// [`JwkError::Json`] if the document is not an object with a `keys` array. A set whose keys
-    /// are all unusable parses to an empty set (every token then fails with `KeyNotFound`).
+    /// are all unusable parses to an empty set (every token then fails with `KeyNotFound`);
+    /// keys skipped for the ROCA fingerprint are listed in [`JwkSet::weak_keys`].
     pub fn parse(json: &[u8]) -> Result<JwkSet, JwkError> {
         if json.len() > Self::MAX_BYTES {
             return Err(JwkError::SetTooLarge);
@@ -376,9 +389,19 @@ impl JwkSet {
         if entries.len() > Self::MAX_KEYS {
             return Err(JwkError::SetTooLarge);
         }
-        let mut keys: Vec<Jwk> = entries.iter().filter_map(|v| Jwk::from_value(v).ok()).collect();
-        keys.iter_mut().for_each(Jwk::precompute);
-        Ok(JwkSet { keys })
+        let mut keys = Vec::with_capacity(entries.len());
+        let mut weak_keys = Vec::new();
+        for (index, entry) in entries.iter().enumerate() {
+            match Jwk::from_value(entry) {
+                Ok(mut key) => {
+                    key.precompute();
+                    keys.push(key);
+                }
+                Err(JwkError::RsaWeakKey) => weak_keys.push(index),
+                Err(_) => {}
+            }
+        }
+        Ok(JwkSet { keys, weak_keys })
     }
 
     /// Verifies `jws` with the set: by `kid` when the header has one, else with each key that

@@ -34,6 +34,21 @@ pub enum FetchError {
     Discovery(discovery::DiscoveryError),
     /// The JWK set is unusable or holds no usable key.
     Jwks,
+    /// The JWK set's only usable-looking keys are this many RSA keys with the ROCA fingerprint
+    /// (see [`crate::jose::jwk::JwkSet::weak_keys`]): as good as no key, so it fails closed like an
+    /// empty set, but says why.
+    WeakKeysOnly(usize),
+}
+
+impl FetchError {
+    /// How many keys of the fetched set were skipped for the ROCA fingerprint, when that is why
+    /// the set was refused (the count of an accepted set is [`IssuerKeys::on_jwks`]'s answer).
+    pub fn weak_keys(&self) -> usize {
+        match self {
+            FetchError::WeakKeysOnly(n) => *n,
+            _ => 0,
+        }
+    }
 }
 
 impl core::fmt::Display for FetchError {
@@ -44,6 +59,11 @@ impl core::fmt::Display for FetchError {
             FetchError::TooLarge => f.write_str("response body too large"),
             FetchError::Discovery(e) => write!(f, "{e}"),
             FetchError::Jwks => f.write_str("JWK set holds no usable verification key"),
+            FetchError::WeakKeysOnly(n) => write!(
+                f,
+                "JWK set holds no usable verification key: its {n} RSA key(s) have the ROCA fingerprint \
+                 (CVE-2017-15361) and can be factored"
+            ),
         }
     }
 }
@@ -233,12 +253,14 @@ impl IssuerKeys {
         Ok(Fetch::Jwks(uri))
     }
 
-    /// A JWK set response arrived. On success the keys are replaced and the body is returned for
-    /// the glue to publish to other workers; on failure the last good keys stay.
-    pub fn on_jwks(&mut self, result: Result<&[u8], FetchError>, now: u64) -> Result<(), FetchError> {
+    /// A JWK set response arrived. On success the keys are replaced (the glue then publishes the
+    /// body to other workers) and the answer is how many keys were skipped for the ROCA
+    /// fingerprint, for the glue to log and count; on failure the last good keys stay.
+    pub fn on_jwks(&mut self, result: Result<&[u8], FetchError>, now: u64) -> Result<usize, FetchError> {
         let set = result.and_then(parse_jwks).inspect_err(|_| self.fail(now))?;
+        let weak = set.weak_keys.len();
         self.install(Rc::new(set), now);
-        Ok(())
+        Ok(weak)
     }
 
     /// Keys another worker published (see [`crate::gateway::shared::KeySlot::read`], which passes
@@ -280,13 +302,15 @@ impl IssuerKeys {
     }
 }
 
-/// Parses a fetched JWK set; one with no usable key is an error (it would lock everyone out).
+/// Parses a fetched JWK set; one with no usable key is an error (it would lock everyone out),
+/// [`FetchError::WeakKeysOnly`] when ROCA keys are all it has.
 pub fn parse_jwks(body: &[u8]) -> Result<JwkSet, FetchError> {
     if body.len() > MAX_JWKS_BYTES {
         return Err(FetchError::TooLarge);
     }
     match JwkSet::parse(body) {
         Ok(set) if !set.keys.is_empty() => Ok(set),
+        Ok(set) if !set.weak_keys.is_empty() => Err(FetchError::WeakKeysOnly(set.weak_keys.len())),
         _ => Err(FetchError::Jwks),
     }
 }
