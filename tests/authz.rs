@@ -1,23 +1,19 @@
 //! The request decision end to end, natively: headers in, allow/deny (with the exact reason) out.
-//! Tokens and proofs are signed here with fixed ES256 keys; the host state is in memory.
+//! Tokens and proofs are signed here with fixed ES256 keys; the host state is `common::FakeState`.
 
 use std::collections::HashMap;
-use std::rc::Rc;
 
 use p256::ecdsa::SigningKey;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 mod common;
-use common::{b64, key, public_jwk, sign, thumbprint};
+use common::{b64, key, public_jwk, sign, thumbprint, FakeState};
 
-use dpop_gate::decision::{authorize, credentials, request_uri, Keys, Outcome, Request, RequestHeaders, Scheme, State};
 use dpop_gate::config::{Config, DpopMode};
-use dpop_gate::dpop::MemoryReplayStore;
-use dpop_gate::dpop::ReplayStore;
-use dpop_gate::error::{Error, JwkError, JwsError, ProofError, RequestError, TokenError};
-use dpop_gate::jose::jwk::{Jwk, JwkSet};
-use dpop_gate::decision::token::AccessToken;
+use dpop_gate::decision::{authorize, credentials, request_uri, Outcome, Request, RequestHeaders, Scheme};
+use dpop_gate::error::{Error, JwsError, ProofError, RequestError, TokenError};
+use dpop_gate::jose::jwk::JwkSet;
 
 const NOW: u64 = 1_700_000_000;
 const ISS: &str = "https://idp.example.com/realms/test";
@@ -56,71 +52,7 @@ fn config(extra: Value) -> Config {
     Config::parse(c.to_string().as_bytes()).unwrap()
 }
 
-/// In-memory host state: static keys per issuer, a token cache, the reference replay store.
-struct Mem {
-    keys: Vec<Option<JwkSet>>,
-    unavailable: bool,
-    tokens: HashMap<[u8; 32], Rc<AccessToken>>,
-    cache_hits: usize,
-    replay: MemoryReplayStore,
-    /// Proof keys by header segment, as the filter keeps them: (key, times asked for).
-    proof_keys: HashMap<String, (Rc<Jwk>, usize)>,
-}
-
-impl Mem {
-    fn for_config(cfg: &Config) -> Mem {
-        let keys = cfg
-            .issuers
-            .iter()
-            .map(|i| match &i.keys {
-                dpop_gate::config::KeySource::Static(set) => Some(set.clone()),
-                _ => None,
-            })
-            .collect();
-        Mem {
-            keys,
-            unavailable: false,
-            tokens: HashMap::new(),
-            cache_hits: 0,
-            replay: MemoryReplayStore::new(100),
-            proof_keys: HashMap::new(),
-        }
-    }
-}
-
-impl State for Mem {
-    fn keys(&self, index: usize) -> Keys<'_> {
-        match &self.keys[index] {
-            Some(k) => Keys::Ready(k),
-            None if self.unavailable => Keys::Unavailable,
-            None => Keys::Pending,
-        }
-    }
-    fn cached_token(&mut self, hash: &[u8; 32]) -> Option<Rc<AccessToken>> {
-        let hit = self.tokens.get(hash).cloned();
-        self.cache_hits += usize::from(hit.is_some());
-        hit
-    }
-    fn store_token(&mut self, hash: [u8; 32], token: Rc<AccessToken>) {
-        self.tokens.insert(hash, token);
-    }
-    fn record_proof(&mut self, key: &str, expires_at: u64, now: u64) -> Result<(), ProofError> {
-        self.replay.check_and_record(key, expires_at, now)
-    }
-    fn proof_key(&mut self, header: &str, jwk: &Value) -> Result<Rc<Jwk>, JwkError> {
-        if let Some((key, asked)) = self.proof_keys.get_mut(header) {
-            *asked += 1;
-            let mut precomputed = Jwk::clone(key);
-            precomputed.precompute();
-            return Ok(Rc::new(precomputed));
-        }
-        let key = Rc::new(Jwk::from_value(jwk)?);
-        self.proof_keys.insert(header.to_string(), (key.clone(), 1));
-        Ok(key)
-    }
-}
-
-fn decide(cfg: &Config, state: &mut Mem, method: &str, authorization: &[&str], dpop: &[&str]) -> Outcome {
+fn decide(cfg: &Config, state: &mut FakeState, method: &str, authorization: &[&str], dpop: &[&str]) -> Outcome {
     let req = Request { method, authorization, dpop, uri: Some(URI) };
     authorize(cfg, &req, state, NOW)
 }
@@ -142,7 +74,7 @@ fn allowed(o: Outcome) -> dpop_gate::decision::Grant {
 #[test]
 fn valid_bearer_is_allowed_with_claim_headers() {
     let cfg = config(json!({}));
-    let mut st = Mem::for_config(&cfg);
+    let mut st = FakeState::for_config(&cfg);
     let t = token(claims());
     let g = allowed(decide(&cfg, &mut st, "GET", &[&format!("Bearer {t}")], &[]));
     assert_eq!(g.token.exp, NOW + 300);
@@ -155,17 +87,17 @@ fn valid_bearer_is_allowed_with_claim_headers() {
 #[test]
 fn scheme_is_case_insensitive_and_token_cache_is_used() {
     let cfg = config(json!({}));
-    let mut st = Mem::for_config(&cfg);
+    let mut st = FakeState::for_config(&cfg);
     let t = token(claims());
     allowed(decide(&cfg, &mut st, "GET", &[&format!("bearer {t}")], &[]));
     allowed(decide(&cfg, &mut st, "GET", &[&format!("BEARER  {t}")], &[]));
-    assert_eq!(st.cache_hits, 1);
+    assert_eq!(st.token_hits, 1);
 }
 
 #[test]
 fn cached_token_still_expires() {
     let cfg = config(json!({"clock_skew_seconds": 0}));
-    let mut st = Mem::for_config(&cfg);
+    let mut st = FakeState::for_config(&cfg);
     let t = token(claims());
     let auth = format!("Bearer {t}");
     allowed(decide(&cfg, &mut st, "GET", &[&auth], &[]));
@@ -201,12 +133,12 @@ fn http_level_malformations_are_invalid_request() {
 #[test]
 fn token_failures_are_precise() {
     let cfg = config(json!({"scopes_required": ["read", "admin"]}));
-    let mut st = Mem::for_config(&cfg);
-    let deny = |st: &mut Mem, t: String| denied(decide(&cfg, st, "GET", &[&format!("Bearer {t}")], &[]));
+    let mut st = FakeState::for_config(&cfg);
+    let deny = |st: &mut FakeState, t: String| denied(decide(&cfg, st, "GET", &[&format!("Bearer {t}")], &[]));
 
     assert_eq!(deny(&mut st, token(claims())), Error::Token(TokenError::InsufficientScope("read admin".into())));
     let cfg = config(json!({}));
-    let deny = |st: &mut Mem, t: String| denied(decide(&cfg, st, "GET", &[&format!("Bearer {t}")], &[]));
+    let deny = |st: &mut FakeState, t: String| denied(decide(&cfg, st, "GET", &[&format!("Bearer {t}")], &[]));
     let mut c = claims();
     c["iss"] = json!(format!("{ISS}/"));
     assert_eq!(deny(&mut st, token(c)), Error::Token(TokenError::Issuer));
@@ -227,7 +159,7 @@ fn token_failures_are_precise() {
 #[test]
 fn keys_not_yet_known_pause_and_unknown_kid_asks_for_refetch() {
     let cfg = Config::parse(format!(r#"{{"issuer":"{ISS}"}}"#).as_bytes()).unwrap();
-    let mut st = Mem::for_config(&cfg);
+    let mut st = FakeState::for_config(&cfg);
     let auth = format!("Bearer {}", token(claims()));
     assert!(matches!(decide(&cfg, &mut st, "GET", &[&auth], &[]), Outcome::NeedKeys(0)));
     st.unavailable = true;
@@ -251,7 +183,7 @@ fn the_tokens_iss_picks_the_issuer_and_same_kid_elsewhere_does_not_help() {
         .as_bytes(),
     )
     .unwrap();
-    let mut st = Mem::for_config(&cfg);
+    let mut st = FakeState::for_config(&cfg);
     // Signed by the untrusted issuer's key, claiming the trusted issuer.
     let forged = sign(&key(7), json!({"alg": "ES256", "kid": "shared-kid"}), claims());
     let e = denied(decide(&cfg, &mut st, "GET", &[&format!("Bearer {forged}")], &[]));
@@ -265,7 +197,7 @@ fn the_tokens_iss_picks_the_issuer_and_same_kid_elsewhere_does_not_help() {
 #[test]
 fn valid_dpop_is_allowed_once() {
     let cfg = config(json!({}));
-    let mut st = Mem::for_config(&cfg);
+    let mut st = FakeState::for_config(&cfg);
     let holder = key(3);
     let t = token(bound_claims(&holder));
     let p = proof(&holder, "POST", URI, &t, "jti-1");
@@ -276,7 +208,7 @@ fn valid_dpop_is_allowed_once() {
 #[test]
 fn dpop_binding_and_downgrades_are_refused() {
     let cfg = config(json!({}));
-    let mut st = Mem::for_config(&cfg);
+    let mut st = FakeState::for_config(&cfg);
     let holder = key(3);
     let bound = token(bound_claims(&holder));
     let plain = token(claims());
@@ -311,7 +243,7 @@ fn dpop_binding_and_downgrades_are_refused() {
 #[test]
 fn dpop_required_refuses_plain_bearer() {
     let cfg = config(json!({"dpop": "required"}));
-    let mut st = Mem::for_config(&cfg);
+    let mut st = FakeState::for_config(&cfg);
     let plain = token(claims());
     assert_eq!(
         denied(decide(&cfg, &mut st, "GET", &[&format!("Bearer {plain}")], &[])),
@@ -322,7 +254,7 @@ fn dpop_required_refuses_plain_bearer() {
 #[test]
 fn dpop_disabled_still_refuses_bound_tokens_as_bearer() {
     let cfg = config(json!({"dpop": "disabled"}));
-    let mut st = Mem::for_config(&cfg);
+    let mut st = FakeState::for_config(&cfg);
     let bound = token(bound_claims(&key(3)));
     assert_eq!(
         denied(decide(&cfg, &mut st, "GET", &[&format!("Bearer {bound}")], &[])),
@@ -333,7 +265,7 @@ fn dpop_disabled_still_refuses_bound_tokens_as_bearer() {
 #[test]
 fn claim_values_with_control_characters_are_not_forwarded() {
     let cfg = config(json!({}));
-    let mut st = Mem::for_config(&cfg);
+    let mut st = FakeState::for_config(&cfg);
     let mut c = claims();
     c["sub"] = json!("evil\r\nx-injected: 1");
     let g = allowed(decide(&cfg, &mut st, "GET", &[&format!("Bearer {}", token(c))], &[]));
@@ -355,7 +287,7 @@ fn request_uri_prefers_public_base_url_then_host() {
 #[test]
 fn a_returning_clients_proof_key_comes_from_the_state_cache() {
     let cfg = config(json!({}));
-    let mut st = Mem::for_config(&cfg);
+    let mut st = FakeState::for_config(&cfg);
     let holder = key(3);
     let t = token(bound_claims(&holder));
     for jti in ["k-1", "k-2", "k-3"] {

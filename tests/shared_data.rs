@@ -5,18 +5,15 @@
 
 mod common;
 
-use std::rc::Rc;
-
 use serde_json::json;
 
-use common::{public_jwk, sign, FakeStore, Semantics};
-use dpop_gate::decision::{authorize, Keys, Outcome, Request, State};
+use common::{public_jwk, sign, FakeState, FakeStore, Semantics};
 use dpop_gate::config::Config;
-use dpop_gate::error::{Error, JwsError, ProofError, TokenError};
-use dpop_gate::keys::IssuerKeys;
+use dpop_gate::decision::{authorize, Outcome, Request};
 use dpop_gate::dpop::nonce;
+use dpop_gate::error::{Error, JwsError, ProofError, TokenError};
 use dpop_gate::gateway::shared::{self, decode_keys, KeySlot, SharedStore};
-use dpop_gate::decision::token::AccessToken;
+use dpop_gate::keys::IssuerKeys;
 
 const NOW: u64 = 1_700_000_000;
 const ISS: &str = "https://idp.example.com/realms/test";
@@ -86,23 +83,10 @@ impl Worker {
         let authorization = [format!("Bearer {token}")];
         let authorization: Vec<&str> = authorization.iter().map(String::as_str).collect();
         let req = Request { method: "POST", authorization: &authorization, dpop: &[], uri: None };
-        let cfg = self.cfg.clone();
-        authorize(&cfg, &req, &mut Decide(&self.keys), NOW)
-    }
-}
-
-struct Decide<'a>(&'a IssuerKeys);
-
-impl State for Decide<'_> {
-    fn keys(&self, _: usize) -> Keys<'_> {
-        self.0.keys().map_or(Keys::Pending, |k| Keys::Ready(k))
-    }
-    fn cached_token(&mut self, _: &[u8; 32]) -> Option<Rc<AccessToken>> {
-        None
-    }
-    fn store_token(&mut self, _: [u8; 32], _: Rc<AccessToken>) {}
-    fn record_proof(&mut self, _: &str, _: u64, _: u64) -> Result<(), ProofError> {
-        unreachable!("no proofs here")
+        // The decision sees exactly the keys this worker holds, and caches nothing between calls.
+        let mut state = FakeState::for_config(&self.cfg);
+        state.keys[0] = self.keys.keys().map(|k| k.as_ref().clone());
+        authorize(&self.cfg, &req, &mut state, NOW)
     }
 }
 

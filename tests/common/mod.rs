@@ -1,6 +1,7 @@
 //! What the native tests share: fixed ES256 signing keys and a JWS signer, and the one fake host:
 //! host shared data with either host's semantics, and a hook to run another worker's write
-//! between a read and the write that follows it.
+//! between a read and the write that follows it; and `FakeState`, the decision's state in memory,
+//! for tests of the decision alone.
 #![allow(dead_code)] // each test binary uses its own part of it
 
 use std::cell::{Cell, RefCell};
@@ -209,5 +210,116 @@ impl Host for FakeHost<'_> {
 
     fn request_target(&mut self) -> Option<(String, String)> {
         Some(("POST".into(), "/target".into()))
+    }
+}
+
+// ---- the fake decision state ----
+
+use std::rc::Rc;
+
+use dpop_gate::config::{Config, KeySource};
+use dpop_gate::decision::token::AccessToken;
+use dpop_gate::decision::{Keys, State};
+use dpop_gate::dpop::nonce::Secret;
+use dpop_gate::dpop::{MemoryReplayStore, ReplayStore};
+use dpop_gate::error::{JwkError, ProofError};
+use dpop_gate::jose::jwk::{Jwk, JwkSet};
+
+/// `decision::State` in memory, for tests of the decision alone; tests of what the filter does
+/// around it (its real caches, shared data, callouts) use `gateway::Worker` over [`FakeHost`].
+/// Everything it is asked is counted, so a test can tell a cache hit from a verification and a
+/// recorded proof from a refused one.
+pub struct FakeState {
+    /// Each configured issuer's keys; `None`: none yet (see `unavailable`).
+    pub keys: Vec<Option<JwkSet>>,
+    /// For an issuer without keys: `true` answers `Keys::Unavailable`, `false` `Keys::Pending`.
+    pub unavailable: bool,
+    /// `false`: verified tokens are not kept (every request verifies its token).
+    pub cache_tokens: bool,
+    pub tokens: HashMap<[u8; 32], Rc<AccessToken>>,
+    /// Token lookups that found an entry.
+    pub token_hits: usize,
+    /// The reference replay store behind `record_proof`.
+    pub replay: MemoryReplayStore,
+    /// Every replay key the decision asked to record, in order (accepted or not).
+    pub recorded: Vec<String>,
+    /// The host's DPoP nonce secret; `None`: a host that has none.
+    pub nonce_secret: Option<Secret>,
+    /// Proof keys by protected-header segment, as the filter keeps them: (key, times asked for).
+    pub proof_keys: HashMap<String, (Rc<Jwk>, usize)>,
+}
+
+impl FakeState {
+    /// The state for `cfg`: its static key sets ready, fetched issuers pending, caches empty.
+    pub fn for_config(cfg: &Config) -> FakeState {
+        let keys = cfg
+            .issuers
+            .iter()
+            .map(|i| match &i.keys {
+                KeySource::Static(set) => Some(set.clone()),
+                _ => None,
+            })
+            .collect();
+        FakeState {
+            keys,
+            unavailable: false,
+            cache_tokens: true,
+            tokens: HashMap::new(),
+            token_hits: 0,
+            replay: MemoryReplayStore::new(100),
+            recorded: Vec::new(),
+            nonce_secret: None,
+            proof_keys: HashMap::new(),
+        }
+    }
+
+    /// How many times a proof key was asked for, over all clients.
+    pub fn proof_key_asks(&self) -> usize {
+        self.proof_keys.values().map(|(_, asked)| asked).sum()
+    }
+}
+
+impl State for FakeState {
+    fn keys(&self, index: usize) -> Keys<'_> {
+        match &self.keys[index] {
+            Some(k) => Keys::Ready(k),
+            None if self.unavailable => Keys::Unavailable,
+            None => Keys::Pending,
+        }
+    }
+
+    fn cached_token(&mut self, hash: &[u8; 32]) -> Option<Rc<AccessToken>> {
+        let hit = self.tokens.get(hash).cloned();
+        self.token_hits += usize::from(hit.is_some());
+        hit
+    }
+
+    fn store_token(&mut self, hash: [u8; 32], token: Rc<AccessToken>) {
+        if self.cache_tokens {
+            self.tokens.insert(hash, token);
+        }
+    }
+
+    fn record_proof(&mut self, key: &str, expires_at: u64, now: u64) -> Result<(), ProofError> {
+        self.recorded.push(key.to_string());
+        self.replay.check_and_record(key, expires_at, now)
+    }
+
+    fn nonce_secret(&mut self) -> Option<Secret> {
+        self.nonce_secret.clone()
+    }
+
+    /// Parsed on a client's first proof, precomputed on every later one (the filter precomputes
+    /// once and keeps it; the key is the same either way).
+    fn proof_key(&mut self, header: &str, jwk: &Value) -> Result<Rc<Jwk>, JwkError> {
+        if let Some((key, asked)) = self.proof_keys.get_mut(header) {
+            *asked += 1;
+            let mut precomputed = Jwk::clone(key);
+            precomputed.precompute();
+            return Ok(Rc::new(precomputed));
+        }
+        let key = Rc::new(Jwk::from_value(jwk)?);
+        self.proof_keys.insert(header.to_string(), (key.clone(), 1));
+        Ok(key)
     }
 }
