@@ -2,22 +2,19 @@
 //! configuration, and its place in the request decision (after the proof verifies, before the
 //! replay store records it).
 
-use std::rc::Rc;
+mod common;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use p256::ecdsa::signature::Signer;
-use p256::ecdsa::{Signature, SigningKey};
+use p256::ecdsa::SigningKey;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use dpop_gate::decision::{authorize, fresh_nonce, Keys, Outcome, Request, State};
-use dpop_gate::config::{Config, KeySource};
-use dpop_gate::dpop::{MemoryReplayStore, ReplayStore};
-use dpop_gate::error::{Error, ProofError};
-use dpop_gate::jose::jwk::JwkSet;
+use common::{b64, key, public_jwk, sign, thumbprint, FakeState};
+use dpop_gate::config::Config;
+use dpop_gate::decision::{authorize, fresh_nonce, Outcome, Request};
 use dpop_gate::dpop::nonce::{self, Freshness, NonceError, Secret};
-use dpop_gate::decision::token::AccessToken;
+use dpop_gate::error::{Error, JwsError, ProofError, TokenError};
 
 /// 30 seconds into a 60-second step (steps start at multiples of 60), so `NOW - 60` is in the
 /// previous step.
@@ -134,24 +131,6 @@ fn dpop_nonce_configuration() {
 
 // ---- the request decision ----
 
-fn b64(bytes: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
-/// The public JWK of `k` and its RFC 7638 thumbprint.
-fn jwk_and_thumbprint(k: &SigningKey) -> (Value, String) {
-    let p = k.verifying_key().to_encoded_point(false);
-    let (x, y) = (b64(p.x().unwrap()), b64(p.y().unwrap()));
-    let canonical = format!(r#"{{"crv":"P-256","kty":"EC","x":"{x}","y":"{y}"}}"#);
-    (json!({"kty": "EC", "crv": "P-256", "x": x, "y": y}), b64(&Sha256::digest(canonical)))
-}
-
-fn jws(k: &SigningKey, header: Value, claims: Value) -> String {
-    let input = format!("{}.{}", b64(header.to_string().as_bytes()), b64(claims.to_string().as_bytes()));
-    let sig: Signature = k.sign(input.as_bytes());
-    format!("{input}.{}", b64(&sig.to_bytes()))
-}
-
 /// The issuer (key 1), a client holding key 2 and its DPoP-bound token, under a configuration
 /// that requires nonces made with `secret(7)`.
 struct World {
@@ -161,16 +140,12 @@ struct World {
 }
 
 fn world(dpop_nonce: Value) -> World {
-    let issuer = SigningKey::from_slice(&[1; 32]).unwrap();
-    let client = SigningKey::from_slice(&[2; 32]).unwrap();
-    let (mut issuer_jwk, _) = jwk_and_thumbprint(&issuer);
-    issuer_jwk["kid"] = json!("k1");
-    let (_, jkt) = jwk_and_thumbprint(&client);
-    let cfg = json!({"issuer": ISS, "jwks": {"keys": [issuer_jwk]}, "dpop_nonce": dpop_nonce});
-    let token = jws(
-        &issuer,
+    let client = key(2);
+    let cfg = json!({"issuer": ISS, "jwks": {"keys": [public_jwk(&key(1), Some("k1"))]}, "dpop_nonce": dpop_nonce});
+    let token = sign(
+        &key(1),
         json!({"alg": "ES256", "kid": "k1"}),
-        json!({"iss": ISS, "exp": NOW + 600, "iat": NOW, "sub": "client", "cnf": {"jkt": jkt}}),
+        json!({"iss": ISS, "exp": NOW + 600, "iat": NOW, "sub": "client", "cnf": {"jkt": thumbprint(&client)}}),
     );
     World { cfg: Config::parse(cfg.to_string().as_bytes()).unwrap(), client, token }
 }
@@ -180,53 +155,37 @@ fn configured() -> World {
 }
 
 impl World {
+    /// The client's valid proof for the request `decide` makes.
     fn proof(&self, jti: &str, nonce: Option<&str>) -> String {
-        let (jwk, _) = jwk_and_thumbprint(&self.client);
+        self.proof_by(&self.client, jti, nonce, |_, _| {})
+    }
+
+    /// A proof signed by `signer` (with its own `jwk`), after `edit` changed its header and claims.
+    fn proof_by(
+        &self,
+        signer: &SigningKey,
+        jti: &str,
+        nonce: Option<&str>,
+        edit: impl FnOnce(&mut Value, &mut Value),
+    ) -> String {
+        let mut header = json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": public_jwk(signer, None)});
         let mut claims = json!({"jti": jti, "htm": "POST", "htu": URI, "iat": NOW,
                                 "ath": b64(&Sha256::digest(self.token.as_bytes()))});
         if let Some(n) = nonce {
             claims["nonce"] = json!(n);
         }
-        jws(&self.client, json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": jwk}), claims)
+        edit(&mut header, &mut claims);
+        sign(signer, header, claims)
     }
 
-    fn decide(&self, state: &mut Host, proof: &str) -> Outcome {
+    fn decide(&self, state: &mut FakeState, proof: &str) -> Outcome {
         let authorization = format!("DPoP {}", self.token);
         let req = Request { method: "POST", authorization: &[&authorization], dpop: &[proof], uri: Some(URI) };
         authorize(&self.cfg, &req, state, NOW)
     }
-}
 
-/// In-memory host: the configuration's static keys, no token cache, a replay store that counts
-/// what it records, and optionally a host-made nonce secret.
-struct Host {
-    keys: JwkSet,
-    replay: MemoryReplayStore,
-    recorded: usize,
-    host_secret: Option<Secret>,
-}
-
-impl Host {
-    fn new(w: &World) -> Host {
-        let KeySource::Static(keys) = &w.cfg.issuers[0].keys else { panic!("static keys") };
-        Host { keys: keys.clone(), replay: MemoryReplayStore::new(10), recorded: 0, host_secret: None }
-    }
-}
-
-impl State for Host {
-    fn keys(&self, _index: usize) -> Keys<'_> {
-        Keys::Ready(&self.keys)
-    }
-    fn cached_token(&mut self, _hash: &[u8; 32]) -> Option<Rc<AccessToken>> {
-        None
-    }
-    fn store_token(&mut self, _hash: [u8; 32], _token: Rc<AccessToken>) {}
-    fn record_proof(&mut self, key: &str, expires_at: u64, now: u64) -> Result<(), ProofError> {
-        self.recorded += 1;
-        self.replay.check_and_record(key, expires_at, now)
-    }
-    fn nonce_secret(&mut self) -> Option<Secret> {
-        self.host_secret.clone()
+    fn state(&self) -> FakeState {
+        FakeState::for_config(&self.cfg)
     }
 }
 
@@ -247,31 +206,32 @@ fn grant_nonce(o: Outcome) -> Option<String> {
 #[test]
 fn a_proof_without_a_nonce_gets_use_dpop_nonce_and_is_not_recorded() {
     let w = configured();
-    let mut host = Host::new(&w);
+    let mut host = w.state();
     let e = refusal(w.decide(&mut host, &w.proof("j1", None)));
     assert_eq!(e, Error::UseNonce);
     assert_eq!((e.status(), e.code().unwrap().as_str()), (401, "use_dpop_nonce"));
-    assert_eq!(host.recorded, 0, "a refused proof must not use replay-store capacity");
-    // The nonce to send with the refusal, and the retry with it.
+    assert!(host.recorded.is_empty(), "a refused proof must not use replay-store capacity: {:?}", host.recorded);
+    // The nonce to send with the refusal, and the retry with it. The retry may even keep its
+    // `jti`: the refused proof was never recorded, so it is no replay.
     let n = fresh_nonce(&w.cfg, &mut host, NOW).unwrap();
-    assert_eq!(grant_nonce(w.decide(&mut host, &w.proof("j2", Some(&n)))), None);
-    assert_eq!(host.recorded, 1);
+    assert_eq!(grant_nonce(w.decide(&mut host, &w.proof("j1", Some(&n)))), None);
+    assert_eq!(host.recorded.len(), 1);
 }
 
 #[test]
 fn a_wrong_nonce_is_refused() {
     let w = configured();
-    let mut host = Host::new(&w);
+    let mut host = w.state();
     let other_server = nonce::issue(&secret(8), STEP, NOW);
     assert_eq!(refusal(w.decide(&mut host, &w.proof("j1", Some(&other_server)))), Error::UseNonce);
     assert_eq!(refusal(w.decide(&mut host, &w.proof("j2", Some("made-up-nonce")))), Error::UseNonce);
-    assert_eq!(host.recorded, 0);
+    assert!(host.recorded.is_empty());
 }
 
 #[test]
 fn a_previous_step_nonce_is_accepted_with_a_fresh_one_in_the_grant() {
     let w = configured();
-    let mut host = Host::new(&w);
+    let mut host = w.state();
     let previous = nonce::issue(&secret(7), STEP, NOW - STEP);
     let fresh = grant_nonce(w.decide(&mut host, &w.proof("j1", Some(&previous)))).expect("a fresh nonce");
     assert_eq!(fresh, nonce::issue(&secret(7), STEP, NOW));
@@ -281,7 +241,7 @@ fn a_previous_step_nonce_is_accepted_with_a_fresh_one_in_the_grant() {
 #[test]
 fn a_nonce_two_steps_old_is_refused() {
     let w = configured();
-    let mut host = Host::new(&w);
+    let mut host = w.state();
     let old = nonce::issue(&secret(7), STEP, NOW - 2 * STEP);
     assert_eq!(refusal(w.decide(&mut host, &w.proof("j1", Some(&old)))), Error::UseNonce);
 }
@@ -289,7 +249,7 @@ fn a_nonce_two_steps_old_is_refused() {
 #[test]
 fn a_tampered_nonce_is_refused() {
     let w = configured();
-    let mut host = Host::new(&w);
+    let mut host = w.state();
     let n = nonce::issue(&secret(7), STEP, NOW);
     let tampered = format!("{}{}", if n.starts_with('A') { 'B' } else { 'A' }, &n[1..]);
     assert_eq!(refusal(w.decide(&mut host, &w.proof("j1", Some(&tampered)))), Error::UseNonce);
@@ -299,27 +259,82 @@ fn a_tampered_nonce_is_refused() {
     assert_eq!(refusal(w.decide(&mut host, &proof)), Error::Proof(ProofError::Replay));
 }
 
+/// Flips one character in the middle of a JWS's signature: same length, another signature.
+fn bad_signature(jws: &str) -> String {
+    let (input, sig) = jws.rsplit_once('.').unwrap();
+    let mut sig: Vec<char> = sig.chars().collect();
+    let i = sig.len() / 2;
+    sig[i] = if sig[i] == 'A' { 'B' } else { 'A' };
+    format!("{input}.{}", sig.into_iter().collect::<String>())
+}
+
+/// Proofs that fail their own checks or their binding to the token, each sent without a nonce and
+/// with another server's: the refusal is always the proof's (`invalid_dpop_proof`) or the
+/// binding's (`invalid_token`), never `use_dpop_nonce`, and nothing reaches the replay store. A
+/// decision that checked the nonce first would answer `use_dpop_nonce` to every one of them:
+/// a nonce and a "retry" for whoever sent a forgery, and for a client whose proof cannot pass.
 #[test]
 fn the_nonce_is_checked_only_after_the_proof_verifies() {
-    let w = configured();
-    let mut host = Host::new(&w);
+    let world = configured();
+    let w = &world;
+    let other_server = nonce::issue(&secret(8), STEP, NOW);
+    let thief = key(4);
+    type Make<'a> = Box<dyn Fn(Option<&str>) -> String + 'a>;
+    let edited = |edit: fn(&mut Value, &mut Value)| -> Make { Box::new(move |n| w.proof_by(&w.client, "j1", n, edit)) };
+    let cases: Vec<(&str, Make, Error)> = vec![
+        (
+            "a bad signature",
+            Box::new(|n| bad_signature(&w.proof("j1", n))),
+            Error::Proof(ProofError::Jws(JwsError::SignatureInvalid)),
+        ),
+        ("typ JWT", edited(|h, _| h["typ"] = json!("JWT")), Error::Proof(ProofError::Typ)),
+        (
+            "no jti",
+            edited(|_, c| drop(c.as_object_mut().unwrap().remove("jti"))),
+            Error::Proof(ProofError::Claim("jti")),
+        ),
+        ("htm GET", edited(|_, c| c["htm"] = json!("GET")), Error::Proof(ProofError::Htm)),
+        (
+            "htu of another resource",
+            edited(|_, c| c["htu"] = json!("https://api.example.com/admin")),
+            Error::Proof(ProofError::Htu),
+        ),
+        ("iat an hour old", edited(|_, c| c["iat"] = json!(NOW - 3600)), Error::Proof(ProofError::IatTooOld)),
+        (
+            "ath of another token",
+            edited(|_, c| c["ath"] = json!(b64(&Sha256::digest(b"another token")))),
+            Error::Proof(ProofError::Ath),
+        ),
+        (
+            "a thief's own key",
+            Box::new(|n| w.proof_by(&thief, "j1", n, |_, _| {})),
+            Error::Token(TokenError::JktMismatch),
+        ),
+    ];
+    for (what, make, want) in &cases {
+        for nonce in [None, Some(other_server.as_str())] {
+            let mut host = w.state();
+            assert_eq!(&refusal(w.decide(&mut host, &make(nonce))), want, "{what}, nonce {nonce:?}");
+            assert!(host.recorded.is_empty(), "{what}: recorded {:?}", host.recorded);
+        }
+    }
+    // With a valid nonce each is refused alike; the same proof with nothing wrong passes.
     let n = nonce::issue(&secret(7), STEP, NOW);
-    // A bad signature is the proof's error, not a nonce hint for whoever sent it.
-    let mut forged = w.proof("j1", Some(&n));
-    forged.truncate(forged.len() - 4);
-    forged.push_str("AAAA");
-    assert!(matches!(refusal(w.decide(&mut host, &forged)), Error::Proof(_)));
+    for (what, make, want) in &cases {
+        assert_eq!(&refusal(w.decide(&mut w.state(), &make(Some(&n)))), want, "{what}, valid nonce");
+    }
+    assert!(matches!(w.decide(&mut w.state(), &w.proof("j1", Some(&n))), Outcome::Allow(_)));
 }
 
 #[test]
 fn without_a_configured_secret_the_hosts_secret_is_used_and_none_fails_closed() {
     let w = world(json!({}));
-    let mut host = Host::new(&w);
+    let mut host = w.state();
     // A host that cannot provide a secret: every proof is refused, and there is no nonce to give.
     assert_eq!(refusal(w.decide(&mut host, &w.proof("j1", None))), Error::UseNonce);
     assert_eq!(fresh_nonce(&w.cfg, &mut host, NOW), None);
 
-    host.host_secret = Some(secret(3));
+    host.nonce_secret = Some(secret(3));
     let n = fresh_nonce(&w.cfg, &mut host, NOW).unwrap();
     assert_eq!(n, nonce::issue(&secret(3), 60, NOW));
     assert!(matches!(w.decide(&mut host, &w.proof("j2", Some(&n))), Outcome::Allow(_)));
@@ -328,7 +343,7 @@ fn without_a_configured_secret_the_hosts_secret_is_used_and_none_fails_closed() 
 #[test]
 fn without_dpop_nonce_a_nonce_claim_is_ignored() {
     let w = world(Value::Null);
-    let mut host = Host::new(&w);
+    let mut host = w.state();
     assert_eq!(fresh_nonce(&w.cfg, &mut host, NOW), None);
     assert_eq!(grant_nonce(w.decide(&mut host, &w.proof("j1", None))), None);
     assert_eq!(grant_nonce(w.decide(&mut host, &w.proof("j2", Some("anything")))), None);
