@@ -1,74 +1,118 @@
-//! The verified-token cache is keyed by the token's tail (`decision::token_cache_key`), not a digest:
-//! a hit must require the very same token text. A forger who keeps a valid token's signature
-//! (so its key) and changes the payload must get a verification, and a refusal.
+//! The verified-token cache, in the real engine (`gateway::Worker` over `common::FakeHost`): a hit
+//! is what the filter counts as `dpop_gate_token_cache_hits`, and is used only for the very same
+//! token text. The key is the token's tail (`decision::token_cache_key`), not a digest: a forger
+//! who keeps a valid token's signature (so its key) and changes the payload must get a
+//! verification, and a refusal.
 
-use std::collections::HashMap;
-use std::rc::Rc;
+mod common;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use dpop_gate::decision::{self, token_cache_key, Keys, Outcome, Request, State};
-use dpop_gate::config::{Config, KeySource};
-use dpop_gate::error::ProofError;
-use dpop_gate::jose::jwk::JwkSet;
-use dpop_gate::decision::token::AccessToken;
-use serde_json::Value;
+use serde_json::{json, Value};
 
-struct Mem {
-    keys: JwkSet,
-    tokens: HashMap<[u8; 32], Rc<AccessToken>>,
+use common::{key, public_jwk, sign, FakeHost, FakeStore, Semantics};
+use dpop_gate::config::Config;
+use dpop_gate::decision::{token_cache_key, RequestHeaders};
+use dpop_gate::gateway::{HostFacts, Verdict, Worker};
+
+const NOW: u64 = 1_700_000_000;
+const ISS: &str = "https://idp.example.com/realms/test";
+
+/// A worker with static keys (no callouts), on Envoy.
+fn worker(extra: &str) -> Worker {
+    let jwks = json!({"keys": [public_jwk(&key(1), Some("k"))]});
+    let cfg =
+        Config::parse(format!(r#"{{"issuer":"{ISS}","audiences":["api"],"jwks":{jwks}{extra}}}"#).as_bytes()).unwrap();
+    Worker::new(cfg, HostFacts::ENVOY, None)
 }
 
-impl State for Mem {
-    fn keys(&self, _index: usize) -> Keys<'_> {
-        Keys::Ready(&self.keys)
-    }
-    fn cached_token(&mut self, hash: &[u8; 32]) -> Option<Rc<AccessToken>> {
-        self.tokens.get(hash).cloned()
-    }
-    fn store_token(&mut self, hash: [u8; 32], token: Rc<AccessToken>) {
-        self.tokens.insert(hash, token);
-    }
-    fn record_proof(&mut self, _key: &str, _expires_at: u64, _now: u64) -> Result<(), ProofError> {
-        Ok(())
-    }
+fn token(sub: &str, aud: &str) -> String {
+    sign(
+        &key(1),
+        json!({"alg": "ES256", "typ": "JWT", "kid": "k"}),
+        json!({"iss": ISS, "aud": aud, "exp": NOW + 300, "iat": NOW, "sub": sub}),
+    )
 }
 
-fn decide(cfg: &Config, state: &mut Mem, token: &str, now: u64) -> Outcome {
+fn send(w: &mut Worker, host: &mut FakeHost, ctx: u32, token: &str) -> Verdict {
     let auth = format!("Bearer {token}");
-    let authorization = [auth.as_str()];
-    let req = Request { method: "GET", authorization: &authorization, dpop: &[], uri: Some("https://api.example/x") };
-    decision::authorize(cfg, &req, state, now)
+    let h = RequestHeaders::read([
+        (":method", "GET"),
+        (":path", "/x"),
+        ("host", "api.test"),
+        ("authorization", auth.as_str()),
+    ]);
+    let v = w.on_request(host, ctx, &h, NOW);
+    w.on_done(ctx);
+    v
+}
+
+/// (hits, allowed, refused with `reason`) as the host counted them.
+fn counts(host: &FakeHost, reason: &str) -> (u64, u64, u64) {
+    (host.count_of("token_cache_hits"), host.count_of("allowed"), host.count_of(&format!("refused_{reason}")))
+}
+
+#[test]
+fn a_repeated_token_is_one_counted_hit_and_another_token_none() {
+    let store = FakeStore::new(Semantics::Envoy);
+    let mut host = FakeHost::new(&store);
+    let mut w = worker("");
+    let (first, second) = (token("a", "api"), token("b", "api"));
+
+    assert!(matches!(send(&mut w, &mut host, 1, &first), Verdict::Allow(_)));
+    assert_eq!(counts(&host, "token_audience"), (0, 1, 0), "a first token is verified, not a hit");
+    assert!(matches!(send(&mut w, &mut host, 2, &first), Verdict::Allow(_)));
+    assert_eq!(counts(&host, "token_audience"), (1, 2, 0), "the same token again: exactly one hit");
+    assert!(matches!(send(&mut w, &mut host, 3, &second), Verdict::Allow(_)));
+    assert_eq!(counts(&host, "token_audience"), (1, 3, 0), "another token: no hit");
+    assert_eq!((w.token_cache().len(), w.token_cache().hits()), (2, 1));
+
+    // A refused token is never cached: refused twice, verified twice, no hit.
+    let foreign = token("c", "other");
+    for ctx in [4, 5] {
+        assert!(matches!(send(&mut w, &mut host, ctx, &foreign), Verdict::Refuse(r) if r.status == 401));
+    }
+    assert_eq!(counts(&host, "token_audience"), (1, 3, 2));
+    assert_eq!(w.token_cache().len(), 2);
+}
+
+#[test]
+fn a_disabled_cache_never_hits() {
+    let store = FakeStore::new(Semantics::Kong);
+    let mut host = FakeHost::new(&store);
+    let mut w = worker(r#","token_cache_entries":0"#);
+    let t = token("a", "api");
+    for ctx in 1..=3 {
+        assert!(matches!(send(&mut w, &mut host, ctx, &t), Verdict::Allow(_)));
+    }
+    assert_eq!(counts(&host, "token_audience"), (0, 3, 0));
+    assert!(w.token_cache().is_empty());
 }
 
 #[test]
 fn a_cached_tokens_key_with_another_payload_is_verified_and_refused() {
-    let fx: Value = serde_json::from_str(include_str!("../bench/fixtures.json")).unwrap();
-    let now = fx["now"].as_u64().unwrap();
-    let token = fx["token"].as_str().unwrap();
-    let cfg = serde_json::json!({"issuer": fx["issuer"], "audiences": [fx["audience"]], "jwks": fx["jwks"]});
-    let cfg = Config::parse(&serde_json::to_vec(&cfg).unwrap()).unwrap();
-    let KeySource::Static(keys) = &cfg.issuers[0].keys else { panic!("static keys") };
-    let mut state = Mem { keys: keys.clone(), tokens: HashMap::new() };
-
-    assert!(matches!(decide(&cfg, &mut state, token, now), Outcome::Allow(_)));
-    assert_eq!(state.tokens.len(), 1, "the verified token is cached");
-    // The same token again: a cache hit (still allowed).
-    assert!(matches!(decide(&cfg, &mut state, token, now), Outcome::Allow(_)));
+    let store = FakeStore::new(Semantics::Envoy);
+    let mut host = FakeHost::new(&store);
+    let mut w = worker("");
+    let genuine = token("partner", "api");
+    assert!(matches!(send(&mut w, &mut host, 1, &genuine), Verdict::Allow(_)));
+    assert!(matches!(send(&mut w, &mut host, 2, &genuine), Verdict::Allow(_)));
+    assert_eq!(host.count_of("token_cache_hits"), 1);
 
     // Same header and signature, another payload: the same cache key, another token.
-    let parts: Vec<&str> = token.split('.').collect();
+    let parts: Vec<&str> = genuine.split('.').collect();
     let mut claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
     claims["sub"] = "admin".into();
-    let forged_payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).unwrap());
-    let forged = format!("{}.{}.{}", parts[0], forged_payload, parts[2]);
-    assert_eq!(token_cache_key(&forged), token_cache_key(token));
-    match decide(&cfg, &mut state, &forged, now) {
-        Outcome::Deny(e) => assert_eq!(e.reason(), "token_signature", "{e}"),
+    let forged = format!("{}.{}.{}", parts[0], URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).unwrap()), parts[2]);
+    assert_eq!(token_cache_key(&forged), token_cache_key(&genuine));
+    match send(&mut w, &mut host, 3, &forged) {
+        Verdict::Refuse(r) => assert_eq!(r.status, 401, "{}", r.body),
         other => panic!("forged token not refused: {other:?}"),
     }
+    assert_eq!(host.count_of("refused_token_signature"), 1, "{:?}", host.counts);
     // The genuine token is still cached and allowed.
-    assert!(matches!(decide(&cfg, &mut state, token, now), Outcome::Allow(_)));
+    assert!(matches!(send(&mut w, &mut host, 4, &genuine), Verdict::Allow(_)));
+    assert_eq!(host.count_of("allowed"), 3);
 }
 
 #[test]
