@@ -2,8 +2,12 @@
 
 import time
 
+import pytest
+
 from harness.checks import assert_allowed, assert_refused, assert_refused_by_nginx_itself
-from harness.oauth import b64url
+from harness.oauth import b64url, client_credentials
+
+NO_METRICS = "nginx offers no way to read a filter's metrics from outside (`Nginx.counters`)"
 
 
 def test_bearer_rs256_allowed(gate, tokens):
@@ -31,11 +35,51 @@ def test_lowercase_bearer_scheme_accepted(gate, tokens):
 
 
 def test_same_token_twice_allowed(gate, tokens):
-    """A Bearer token is reusable until it expires (the second time from the verified-token cache)."""
+    """A Bearer token is reusable until it expires (the second time from the verified-token cache:
+    counted in `test_token_cache_hits_are_counted`)."""
     token = tokens.bearer("webhook-partner-es256")
     for _ in range(2):
         resp, seen = gate.send(token=token, method="GET", path="/orders/7", body=None)
         assert_allowed(resp, seen, token)
+
+
+COUNTED = ("dpop_gate_token_cache_hits", "dpop_gate_allowed", "dpop_gate_refused_token_audience")
+
+
+def counted(host) -> dict:
+    """The counters this file checks; a counter not yet created (never counted) reads 0."""
+    counters = host.counters()
+    return {name: counters.get(name, 0) for name in COUNTED}
+
+
+@pytest.mark.host_only("envoy", NO_METRICS)
+def test_token_cache_hits_are_counted(gate, idp, tokens):
+    """Each request changes the filter's counters by exactly what it did: a token's second use is one
+    cache hit, another token's first use none, and a refusal counts under its reason (the counters
+    are the session proxy's, so the test compares before and after each request). Fresh tokens: no
+    earlier test can have put them in the cache."""
+    first = client_credentials(idp.token_endpoint, "webhook-partner")
+    other = client_credentials(idp.token_endpoint, "webhook-partner")
+    assert first.access_token != other.access_token
+    foreign = tokens.bearer("webhook-partner", resource="https://other.example.com")
+
+    def step(token, hits, allowed, refused):
+        before = counted(gate.host)
+        resp, seen = gate.send(token=token)
+        if refused:
+            assert_refused(resp, seen, 401, "invalid_token", "Bearer")
+        else:
+            assert_allowed(resp, seen, token)
+        after = counted(gate.host)
+        delta = {name: after[name] - before[name] for name in COUNTED}
+        assert delta == dict(zip(COUNTED, (hits, allowed, refused))), (before, after)
+
+    step(first, hits=0, allowed=1, refused=0)  # verified, then cached
+    step(first, hits=1, allowed=1, refused=0)  # from the cache
+    step(other, hits=0, allowed=1, refused=0)  # another token: verified
+    step(first, hits=1, allowed=1, refused=0)  # still cached beside the other
+    step(foreign, hits=0, allowed=0, refused=1)  # refused, never cached...
+    step(foreign, hits=0, allowed=0, refused=1)  # ...so refused again by verification, no hit
 
 
 def test_spoofed_claim_header_replaced(gate, tokens):
