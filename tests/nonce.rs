@@ -10,11 +10,14 @@ use p256::ecdsa::SigningKey;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use common::{b64, key, public_jwk, sign, thumbprint, FakeState};
+use common::{b64, key, public_jwk, sign, thumbprint, FakeHost, FakeState, FakeStore, Semantics};
 use dpop_gate::config::Config;
-use dpop_gate::decision::{authorize, fresh_nonce, Outcome, Request};
+use dpop_gate::decision::challenge::Refusal;
+use dpop_gate::decision::{authorize, fresh_nonce, Outcome, Request, RequestHeaders};
 use dpop_gate::dpop::nonce::{self, Freshness, NonceError, Secret};
+use dpop_gate::dpop::replay;
 use dpop_gate::error::{Error, JwsError, ProofError, TokenError};
+use dpop_gate::gateway::{shared, HostFacts, Verdict, Worker};
 
 /// 30 seconds into a 60-second step (steps start at multiples of 60), so `NOW - 60` is in the
 /// previous step.
@@ -347,4 +350,56 @@ fn without_dpop_nonce_a_nonce_claim_is_ignored() {
     assert_eq!(fresh_nonce(&w.cfg, &mut host, NOW), None);
     assert_eq!(grant_nonce(w.decide(&mut host, &w.proof("j1", None))), None);
     assert_eq!(grant_nonce(w.decide(&mut host, &w.proof("j2", Some("anything")))), None);
+}
+
+// ---- in the engine ----
+
+/// The same order in the filter's engine (`gateway::Worker`: the shared replay store and the
+/// host-made nonce secret in shared data), on both hosts: a forged proof without a nonce is
+/// refused as a proof, with no `DPoP-Nonce` to retry with; a valid proof without one gets
+/// `use_dpop_nonce` and a nonce and leaves the replay store as it was, so its retry with the
+/// nonce, even under the same `jti`, passes.
+#[test]
+fn in_the_engine_no_nonce_is_given_for_a_forged_proof_and_none_recorded_before_the_nonce() {
+    for (facts, semantics) in [(HostFacts::ENVOY, Semantics::Envoy), (HostFacts::NGX_WASM, Semantics::Kong)] {
+        let w = world(json!({}));
+        let store = FakeStore::new(semantics);
+        let mut host = FakeHost::new(&store);
+        let mut worker = Worker::new(w.cfg.clone(), facts, Some([5; 32]));
+        worker.init_shared(&mut host);
+        let replay_untouched =
+            || (0..replay::BUCKETS).all(|b| store.value(&shared::replay_bucket_key(b)).is_some_and(|v| v.is_empty()));
+        let auth = format!("DPoP {}", w.token);
+        let mut send = |host: &mut FakeHost, ctx: u32, proof: &str| {
+            let h = RequestHeaders::read([
+                (":method", "POST"),
+                (":path", "/orders"),
+                (":scheme", "https"),
+                ("host", "api.example.com"),
+                ("authorization", auth.as_str()),
+                ("dpop", proof),
+            ]);
+            worker.on_request(host, ctx, &h, NOW)
+        };
+        let refused = |v: Verdict| match v {
+            Verdict::Refuse(r) => r,
+            other => panic!("{semantics:?}: expected a refusal, got {other:?}"),
+        };
+        let nonce_of = |r: &Refusal| r.headers.iter().find(|(k, _)| *k == "dpop-nonce").map(|(_, v)| v.clone());
+
+        let r = refused(send(&mut host, 1, &bad_signature(&w.proof("j1", None))));
+        assert!(r.body.contains("invalid_dpop_proof"), "{semantics:?}: {}", r.body);
+        assert_eq!(nonce_of(&r), None, "{semantics:?}: a nonce for a forged proof");
+        assert_eq!(host.count_of("refused_proof_signature"), 1);
+        assert!(replay_untouched());
+
+        let r = refused(send(&mut host, 2, &w.proof("j1", None)));
+        assert!(r.body.contains("use_dpop_nonce"), "{semantics:?}: {}", r.body);
+        let n = nonce_of(&r).expect("a nonce to retry with");
+        assert!(replay_untouched(), "{semantics:?}: a proof refused for its nonce was recorded");
+
+        assert!(matches!(send(&mut host, 3, &w.proof("j1", Some(&n))), Verdict::Allow(_)), "{semantics:?}");
+        assert!(!replay_untouched(), "the accepted proof is recorded");
+        assert_eq!((host.count_of("refused_use_dpop_nonce"), host.count_of("allowed")), (1, 1));
+    }
 }
