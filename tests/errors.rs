@@ -1,6 +1,7 @@
 //! Every refusal the filter can give, as one table: each `error::Error` value, nested enums
 //! included, with its HTTP status, its RFC 6750 / RFC 9449 error code, its reason label and the
-//! shape of its `WWW-Authenticate` challenge.
+//! shape of its `WWW-Authenticate` challenge (as Envoy sends it, and joined into one header as
+//! Kong's engine needs it).
 //!
 //! The reason labels are an external interface: each is the suffix of a counter,
 //! `dpop_gate_refused_<reason>` (Envoy: `wasmcustom.dpop_gate_refused_<reason>` in `/stats`), and
@@ -14,7 +15,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use dpop_gate::config::DpopMode;
-use dpop_gate::decision::challenge::refusal;
+use dpop_gate::decision::challenge::{join_challenges, refusal, Refusal};
 use dpop_gate::decision::Scheme;
 use dpop_gate::error::{Error, JwkError, JwsError, ProofError, RequestError, TokenError};
 use dpop_gate::jose::alg::Algorithm;
@@ -124,6 +125,7 @@ fn expected(e: &Error) -> Row {
                 | JwkError::PrivateKey
                 | JwkError::RsaModulusTooSmall
                 | JwkError::RsaBadKey
+                | JwkError::RsaWeakKey
                 | JwkError::BadPoint
                 | JwkError::NotForVerification
                 | JwkError::SetTooLarge => "proof_malformed",
@@ -221,6 +223,7 @@ fn every_jwk() -> Vec<JwkError> {
         JwkError::PrivateKey => [JwkError::PrivateKey],
         JwkError::RsaModulusTooSmall => [JwkError::RsaModulusTooSmall],
         JwkError::RsaBadKey => [JwkError::RsaBadKey],
+        JwkError::RsaWeakKey => [JwkError::RsaWeakKey],
         JwkError::BadPoint => [JwkError::BadPoint],
         JwkError::NotForVerification => [JwkError::NotForVerification],
         JwkError::SetTooLarge => [JwkError::SetTooLarge],
@@ -393,6 +396,19 @@ fn every_refusal_has_the_challenge_and_body_of_its_row() {
                     Challenge::Dpop => vec![with_error(true)],
                 };
                 assert_eq!(challenges, expected_challenges, "{ctx}");
+                // A host that keeps one copy of a repeated response header (Kong's engine) gets
+                // the same challenges as one list, and nothing else changes.
+                let mut joined = r.clone();
+                join_challenges(&mut joined);
+                let one: Vec<String> =
+                    joined.headers.iter().filter(|(k, _)| *k == "www-authenticate").map(|(_, v)| v.clone()).collect();
+                let want_one: Vec<String> =
+                    Some(expected_challenges.join(", ")).filter(|j| !j.is_empty()).into_iter().collect();
+                assert_eq!(one, want_one, "{ctx}, joined");
+                let others = |r: &Refusal| {
+                    r.headers.iter().filter(|(k, _)| *k != "www-authenticate").cloned().collect::<Vec<_>>()
+                };
+                assert_eq!((others(&joined), &joined.body, joined.status), (others(&r), &r.body, r.status), "{ctx}");
                 let header = |name: &str| r.headers.iter().find(|(k, _)| *k == name).map(|(_, v)| v.as_str());
                 assert_eq!(header("content-type"), Some("application/json"), "{ctx}");
                 assert_eq!(header("cache-control"), Some("no-store"), "{ctx}");
