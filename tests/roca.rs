@@ -4,8 +4,6 @@
 //! a token that verifies under a ROCA key (checked with the `rsa` crate) is refused because the
 //! key was skipped, not because its signature is bad.
 
-use std::rc::Rc;
-
 use rsa::rand_core::{CryptoRng, RngCore};
 use rsa::traits::PublicKeyParts;
 use rsa::{BigUint, Pkcs1v15Sign, RsaPrivateKey, RsaPublicKey};
@@ -13,11 +11,10 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 mod common;
-use common::{FakeHost, FakeStore, Semantics};
+use common::{FakeHost, FakeState, FakeStore, Semantics};
 
 use dpop_gate::config::{Config, FetchUrl, KeySource};
-use dpop_gate::decision::token::AccessToken;
-use dpop_gate::decision::{authorize, Keys, Outcome, Request, RequestHeaders, State};
+use dpop_gate::decision::{authorize, Outcome, Request, RequestHeaders};
 use dpop_gate::dpop::{verify_proof, ProofPolicy};
 use dpop_gate::error::{Error, JwkError, JwsError, ProofError, TokenError};
 use dpop_gate::gateway::{HostFacts, Level, Verdict, Worker};
@@ -202,24 +199,6 @@ fn fetched_set_of_only_roca_keys_fails_closed() {
     assert_eq!(FetchError::Jwks.weak_keys(), 0);
 }
 
-/// Host state for the decision: one issuer whose keys are `keys`; no cache, no replay store.
-struct Mem {
-    keys: JwkSet,
-}
-
-impl State for Mem {
-    fn keys(&self, _index: usize) -> Keys<'_> {
-        Keys::Ready(&self.keys)
-    }
-    fn cached_token(&mut self, _hash: &[u8; 32]) -> Option<Rc<AccessToken>> {
-        None
-    }
-    fn store_token(&mut self, _hash: [u8; 32], _token: Rc<AccessToken>) {}
-    fn record_proof(&mut self, _key: &str, _expires_at: u64, _now: u64) -> Result<(), ProofError> {
-        Ok(())
-    }
-}
-
 fn decide(keys: JwkSet, token: &str) -> Outcome {
     let cfg = Config::parse(
         json!({"issuer": ISS, "jwks_uri": "https://idp.example.com/jwks", "audiences": ["api"]}).to_string().as_bytes(),
@@ -229,7 +208,9 @@ fn decide(keys: JwkSet, token: &str) -> Outcome {
     let authorization: Vec<&str> = authorization.iter().map(String::as_str).collect();
     let req =
         Request { method: "GET", authorization: &authorization, dpop: &[], uri: Some("https://api.example.com/") };
-    authorize(&cfg, &req, &mut Mem { keys }, NOW)
+    let mut state = FakeState::for_config(&cfg);
+    state.keys[0] = Some(keys);
+    authorize(&cfg, &req, &mut state, NOW)
 }
 
 /// The attack: the issuer's published set holds a ROCA key; whoever factors it signs tokens with
