@@ -110,6 +110,7 @@ fn a_cached_tokens_key_with_another_payload_is_verified_and_refused() {
         other => panic!("forged token not refused: {other:?}"),
     }
     assert_eq!(host.count_of("refused_token_signature"), 1, "{:?}", host.counts);
+    assert_eq!(host.count_of("token_cache_hits"), 1, "the forgery found the genuine token's entry: no hit");
     // The genuine token is still cached and allowed.
     assert!(matches!(send(&mut w, &mut host, 4, &genuine), Verdict::Allow(_)));
     assert_eq!(host.count_of("allowed"), 3);

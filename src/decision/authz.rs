@@ -70,6 +70,10 @@ pub trait State {
     /// The verified token cached under this key ([`token_cache_key`]), if any; the decision
     /// uses it only if its text is the presented token's.
     fn cached_token(&mut self, hash: &[u8; 32]) -> Option<Rc<AccessToken>>;
+    /// The cached token was the presented one, byte for byte, and was used: a cache hit, for the
+    /// counters. (A lookup can find another token under the same key, a forgery keeping a cached
+    /// token's signature: that one is verified afresh and is no hit.)
+    fn token_cache_hit(&mut self) {}
     /// Caches a verified token (the cache decides about capacity and lifetime).
     fn store_token(&mut self, hash: [u8; 32], token: Rc<AccessToken>);
     /// Records a DPoP proof's replay key until `expires_at`; see [`dpop::ReplayStore`].
@@ -374,6 +378,7 @@ fn verified_token(cfg: &Config, token: &str, state: &mut dyn State, now: u64) ->
     let key = token_cache_key(token);
     // A hit counts only for the very same token text: the key is not a digest.
     if let Some(cached) = state.cached_token(&key).filter(|c| c.text == token) {
+        state.token_cache_hit();
         cached.check_time(now, cfg.clock_skew).map_err(Error::Token)?;
         return Ok(cached);
     }

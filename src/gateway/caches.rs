@@ -27,11 +27,15 @@ impl TokenCache {
         TokenCache { capacity, tokens: BTreeMap::new(), hits: 0 }
     }
 
-    /// The token cached under `key`, counting a hit.
+    /// The token cached under `key` (the decision uses it only if its text is the presented
+    /// token's, and then counts a hit with [`TokenCache::count_hit`]).
     pub fn get(&mut self, key: &[u8; 32]) -> Option<Rc<AccessToken>> {
-        let hit = self.tokens.get(key).cloned();
-        self.hits += u64::from(hit.is_some());
-        hit
+        self.tokens.get(key).cloned()
+    }
+
+    /// Counts one use of a cached token.
+    pub fn count_hit(&mut self) {
+        self.hits += 1;
     }
 
     /// Caches a verified token.
@@ -58,7 +62,7 @@ impl TokenCache {
         self.tokens.is_empty()
     }
 
-    /// Lookups that found an entry (whether or not the decision then used it).
+    /// Cached tokens used by the decision (the very same token text).
     pub fn hits(&self) -> u64 {
         self.hits
     }

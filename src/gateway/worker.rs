@@ -611,11 +611,12 @@ impl State for DecisionState<'_> {
     }
 
     fn cached_token(&mut self, key: &[u8; 32]) -> Option<Rc<AccessToken>> {
-        let hit = self.worker.tokens.get(key);
-        if hit.is_some() {
-            self.host.count("", "token_cache_hits");
-        }
-        hit
+        self.worker.tokens.get(key)
+    }
+
+    fn token_cache_hit(&mut self) {
+        self.worker.tokens.count_hit();
+        self.host.count("", "token_cache_hits");
     }
 
     fn store_token(&mut self, key: [u8; 32], token: Rc<AccessToken>) {
