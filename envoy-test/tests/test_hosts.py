@@ -156,6 +156,31 @@ def test_dpop_header_never_reaches_upstream(gate, tokens):
         assert "dpop" not in h, f"{name}: {h.get('dpop')}"
 
 
+@pytest.mark.parametrize("extra", [90, 97, 120])
+def test_many_headers(gate, tokens, extra):
+    """A DPoP request with `extra` filler headers and a client copy of a claim header last. ngx_wasm_module
+    hands a filter at most ~96 request headers (the rest are forwarded but not shown to it) and, from
+    100 on, writes past the buffer it gave the filter (REPORT of the Kong-engine session); Envoy
+    refuses more than 100 headers itself (431). Whatever the count: the request is allowed with
+    exactly the token's claim values upstream, or refused (400/431) before the upstream; never a
+    500, and the host keeps serving."""
+    token = tokens.dpop("EC")
+    hdrs = [("Authorization", auth(token)), ("DPoP", gate.proof_for(token))]
+    hdrs += [(f"X-Filler-{i}", "x") for i in range(extra)] + [("X-Auth-Client", "spoofed-last")]
+    log_before = len(gate.host.log_text())
+    resp, seen = gate.send(headers=hdrs)
+    if resp.status == 200:
+        h = assert_allowed(resp, seen, token)
+        assert h["x-auth-client"] == [token.claims["azp"]], h["x-auth-client"]
+    else:
+        assert resp.status in (400, 431), resp
+        assert not seen, f"the upstream saw a refused request: {seen}"
+    if gate.host.kind == "nginx":
+        assert "trapped" not in gate.host.log_text()[log_before:], gate.host.log_text()[log_before:][-3000:]
+    after = tokens.dpop("EC")
+    assert_allowed(*gate.send(headers=[("Authorization", auth(after)), ("DPoP", gate.proof_for(after))]), after)
+
+
 # ---- HTTP/2 ----------------------------------------------------------------------------------------
 
 
