@@ -196,6 +196,7 @@ def test_many_headers(gate, tokens, extra):
     hdrs += [(f"X-Filler-{i}", "x") for i in range(extra)] + [("X-Auth-Client", "spoofed-last")]
     log_before = len(gate.host.log_text())
     resp, seen = gate.send(headers=hdrs)
+    print(f"\n{len(hdrs) + 2} request headers: {resp.status}")
     if resp.status == 200:
         h = assert_allowed(resp, seen, token)
         assert h["x-auth-client"] == [token.claims["azp"]], h["x-auth-client"]
