@@ -329,12 +329,13 @@ def nginx_string(text: str) -> str:
 
 
 def nginx_conf(dir: Path, listeners: dict, ports: dict, upstream_port: int, targets: list, workers: int,
-               shm_zone: bool = True) -> str:  # fmt: skip
+               shm_zone: bool = True, location: tuple = ()) -> str:  # fmt: skip
     """The nginx.conf of a run: the filter module and its `shm_kv` zone at top level (`wasm{}`), one
     `server` per listener whose `location /` runs `proxy_wasm dpop_gate '<the listener's JSON>'`
     and proxies to the echo upstream. `targets` named other than `127.0.0.1:<port>` resolve to
     127.0.0.1 (`resolver_add`). Like Envoy's listeners: HTTP/1.1 and HTTP/2 over cleartext (prior
-    knowledge) on the same port, request headers up to 64 KiB (Envoy: 60 KiB)."""
+    knowledge) on the same port, request headers up to 64 KiB (Envoy: 60 KiB). `location`: more
+    directives for every filtered location."""
     resolves = sorted({n for n, _ in targets if ":" not in n})
     wasm = [f"    module dpop_gate {wasm_file()};"]
     if shm_zone:
@@ -351,7 +352,7 @@ def nginx_conf(dir: Path, listeners: dict, ports: dict, upstream_port: int, targ
             return 200 "$pid";
         }}
         location / {{
-            proxy_wasm dpop_gate {nginx_string(text)};
+            proxy_wasm dpop_gate {nginx_string(text)};{"".join(f"{chr(10)}            {d}" for d in location)}
             proxy_pass http://echo;
         }}
     }}""")
@@ -392,16 +393,16 @@ http {{
 class Nginx(Host):
     """nginx with ngx_wasm_module from `$NGINX_WASM`, `concurrency` worker processes, in the
     foreground (`daemon off`), its error log at `info` (the filter's refusal lines). `shm_zone=False`
-    leaves out the filter's `shm_kv` zone."""
+    leaves out the filter's `shm_kv` zone; `location` adds directives to every filtered location."""
 
     kind = "nginx"
 
-    def __init__(self, *args, shm_zone: bool = True, **kw):
+    def __init__(self, *args, shm_zone: bool = True, location: tuple = (), **kw):
         super().__init__(*args, **kw)
         self.ports = {name: free_port() for name in self.listeners}
         self.config_path = self.dir / "nginx.conf"
         self.config_path.write_text(nginx_conf(self.dir, self.listeners, self.ports, self.upstream_port,
-                                               self.targets, self.concurrency, shm_zone))  # fmt: skip
+                                               self.targets, self.concurrency, shm_zone, location))  # fmt: skip
 
     @staticmethod
     def callout_target(name: str, port: int) -> str:

@@ -86,17 +86,30 @@ class Response:
         return json.loads(self.body)
 
     def challenges(self) -> list:
-        """Each `WWW-Authenticate` challenge as (scheme, {param: value})."""
+        """Each `WWW-Authenticate` challenge as (scheme, {param: value}), from every header and from
+        comma-separated lists in one header (RFC 9110 section 11.6.1: `Bearer, DPoP algs="..."`)."""
         out = []
         for value in self.all("www-authenticate"):
-            scheme, _, rest = value.strip().partition(" ")
-            params = dict(re.findall(r'([A-Za-z_]+)="([^"]*)"', rest))
-            out.append(Challenge(scheme, params, value))
+            pos = 0
+            while pos < len(value):
+                m = _CHALLENGE.match(value, pos)
+                if not m or m.end() == pos:
+                    raise AssertionError(f"unparsable WWW-Authenticate at {pos}: {value!r}")
+                params = dict(re.findall(r'([A-Za-z_]+)="([^"]*)"', m.group(2)))
+                out.append(Challenge(m.group(1), params, f"{m.group(1)}{m.group(2)}"))
+                pos = m.end()
+                while pos < len(value) and value[pos] in ", ":
+                    pos += 1
         return out
 
     def __str__(self):
         hdrs = "".join(f"\n  {k}: {v}" for k, v in self.headers)
         return f"HTTP {self.status}{hdrs}\n  body: {self.body[:600].decode(errors='replace')}"
+
+
+# One challenge: a scheme, then optionally `name="value"` parameters separated by commas (a comma
+# followed by a bare token starts the next challenge).
+_CHALLENGE = re.compile(r'\s*([A-Za-z0-9!#$%&\'*+.^_`|~-]+)((?:[ \t]+[A-Za-z_]+="[^"]*"(?:\s*,\s*[A-Za-z_]+="[^"]*")*)?)')
 
 
 @dataclass

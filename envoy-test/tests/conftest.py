@@ -16,7 +16,7 @@ import uuid
 
 import pytest
 
-from harness.checks import CLAIMS_TO_HEADERS
+from harness.checks import CLAIMS_TO_HEADERS, use_host
 from harness.oauth import ProofKey, Token, client_credentials, request
 from harness.hosts import KINDS, Host, host_class, prerequisites
 from harness.procs import API_AUDIENCE, EchoServer, HarnessError, Idp
@@ -80,6 +80,7 @@ def pytest_addoption(parser):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "host_only(kind, reason): the test is about one host's own mechanism")
+    use_host(config.getoption("--host"))
 
 
 def pytest_report_header(config):

@@ -16,7 +16,8 @@ import uuid
 import pytest
 
 from conftest import main_config
-from harness.checks import assert_allowed, assert_refused, assert_refused_by_nginx_itself, seen_headers
+from harness.checks import (assert_allowed, assert_no_client_value, assert_refused, assert_refused_by_nginx_itself,
+                            seen_headers)
 from harness.oauth import ProofKey, Response, b64url, client_credentials
 
 
@@ -120,16 +121,28 @@ def client_copies(n: int) -> list:
     return [(spellings[i % 3](name), f"spoofed-{i}") for i in range(n) for name in names]
 
 
+def refused_several_copies(gate, resp, seen, scheme) -> bool:
+    """Kong's engine cannot remove a request header, and overwriting reaches one copy only: a request
+    carrying several copies of a configured claim header is refused there (400 invalid_request,
+    README), since the later copies would reach the upstream. True if this is that case."""
+    if gate.host.kind != "nginx":
+        return False
+    assert_refused(resp, seen, 400, "invalid_request", scheme)
+    return True
+
+
 @pytest.mark.parametrize("copies", [1, 2, 3])
 @pytest.mark.parametrize("kind", ["Bearer", "DPoP"])
 def test_claim_headers_never_carry_client_values(gate, tokens, kind, copies):
     """Every configured claim header the client also sent reaches the upstream once, with the
-    token's value only."""
+    token's value only (or, on a host that cannot remove headers, several copies are refused)."""
     token = tokens.bearer("webhook-partner") if kind == "Bearer" else tokens.dpop("Ed25519")
     hdrs = [("Authorization", auth(token))] + client_copies(copies)
     if kind == "DPoP":
         hdrs.append(("DPoP", gate.proof_for(token)))
     resp, seen = gate.send(headers=hdrs)
+    if copies > 1 and refused_several_copies(gate, resp, seen, kind):
+        return
     h = assert_allowed(resp, seen, token)  # exactly the token's value for each claim header
     assert not [v for vs in h.values() for v in vs if v.startswith("spoofed-")], h
 
@@ -141,9 +154,11 @@ def test_claim_header_of_absent_claim_never_reaches_upstream(gate, tokens, copie
     assert "scope" not in token.claims
     hdrs = [("Authorization", auth(token))] + [(n, v) for n, v in client_copies(copies) if n.lower() == "x-auth-scope"]
     resp, seen = gate.send(headers=hdrs)
+    if copies > 1 and refused_several_copies(gate, resp, seen, "Bearer"):
+        return
     assert resp.status == 200, resp
     h = seen_headers(seen[0])
-    assert "x-auth-scope" not in h, h["x-auth-scope"]
+    assert_no_client_value(h, "x-auth-scope")
     assert h["authorization"] == [f"Bearer {token.access_token}"], h
 
 
@@ -152,8 +167,46 @@ def test_dpop_header_never_reaches_upstream(gate, tokens):
     token = tokens.dpop("EC")
     for name in ("DPoP", "dpop", "DPOP"):
         resp, seen = gate.send(headers=[("Authorization", auth(token)), (name, gate.proof_for(token))])
+        assert_allowed(resp, seen, token)  # no proof upstream (`assert_no_client_value`)
+
+
+@pytest.mark.host_only("nginx", "an nginx location directive")
+def test_dpop_dropped_by_proxy_set_header(stack):
+    """The README's recipe for Kong's engine: `proxy_set_header DPoP "";` in the location, and the
+    upstream receives no `DPoP` header at all (the filter empties it, the proxy module drops it)."""
+    idp = stack.idp()
+    gate = stack.host({"main": main_config(idp)}, [idp], location=('proxy_set_header DPoP "";',))
+    token = client_credentials(idp.token_endpoint, "webhook-partner-dpop", dpop_key=ProofKey.generate("EC"))
+    for name in ("DPoP", "dpop"):
+        resp, seen = gate.send(headers=[("Authorization", auth(token)), (name, gate.proof_for(token))])
         h = assert_allowed(resp, seen, token)
-        assert "dpop" not in h, f"{name}: {h.get('dpop')}"
+        assert "dpop" not in h, f"{name}: {h['dpop']}"
+
+
+@pytest.mark.parametrize("extra", [90, 97, 120])
+def test_many_headers(gate, tokens, extra):
+    """A DPoP request with `extra` filler headers and a client copy of a claim header last. ngx_wasm_module
+    hands a filter at most ~96 request headers (the rest are forwarded but not shown to it) and, from
+    100 on, writes past the buffer it gave the filter (REPORT of the Kong-engine session); Envoy
+    refuses more than 100 headers itself (431). Whatever the count: the request is allowed with
+    exactly the token's claim values upstream, or refused (400/431) before the upstream; never a
+    500, and the host keeps serving."""
+    token = tokens.dpop("EC")
+    hdrs = [("Authorization", auth(token)), ("DPoP", gate.proof_for(token))]
+    hdrs += [(f"X-Filler-{i}", "x") for i in range(extra)] + [("X-Auth-Client", "spoofed-last")]
+    log_before = len(gate.host.log_text())
+    resp, seen = gate.send(headers=hdrs)
+    print(f"\n{len(hdrs) + 2} request headers: {resp.status}")
+    if resp.status == 200:
+        h = assert_allowed(resp, seen, token)
+        assert h["x-auth-client"] == [token.claims["azp"]], h["x-auth-client"]
+    else:
+        assert resp.status in (400, 431), resp
+        assert not seen, f"the upstream saw a refused request: {seen}"
+    if gate.host.kind == "nginx":
+        assert "trapped" not in gate.host.log_text()[log_before:], gate.host.log_text()[log_before:][-3000:]
+    after = tokens.dpop("EC")
+    assert_allowed(*gate.send(headers=[("Authorization", auth(after)), ("DPoP", gate.proof_for(after))]), after)
 
 
 # ---- HTTP/2 ----------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import subprocess
 import uuid
 
 from conftest import main_config
-from harness.checks import seen_headers
+from harness.checks import assert_no_client_value, seen_headers
 from harness.oauth import decode_jwt
 from harness.procs import IDP_DIR, node_binary
 
@@ -29,7 +29,7 @@ def run_client(token_endpoint: str, url: str, marker: str) -> dict:
 
 def assert_upstream_saw_bearer(out: dict, echo, marker: str):
     """The request reached the upstream once (the refused first attempt never did), with the DPoP-bound
-    token as `Authorization: Bearer`, no `DPoP` header, and the claim headers."""
+    token as `Authorization: Bearer`, no `DPoP` proof, and the claim headers."""
     assert out["status"] == 200, out
     seen = echo.seen(marker)
     assert len(seen) == 1, f"the upstream saw {len(seen)} requests: {seen}"
@@ -38,7 +38,7 @@ def assert_upstream_saw_bearer(out: dict, echo, marker: str):
     [auth] = h["authorization"]
     scheme, _, token = auth.partition(" ")
     assert scheme == "Bearer", auth
-    assert "dpop" not in h, h
+    assert_no_client_value(h, "dpop")
     claims = decode_jwt(token)[1]
     assert "jkt" in claims["cnf"], claims  # a DPoP-bound token, made by the library's proof at the IdP
     assert h["x-auth-client"] == [CLIENT]

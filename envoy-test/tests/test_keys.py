@@ -54,7 +54,8 @@ def test_key_rotation_refetches_once(stack):
         assert counters["dpop_gate_refused_token_key_not_found"] == 1, counters
 
 
-def test_key_rotation_on_two_workers(stack):
+@pytest.mark.parametrize("gap", [0, 1.1], ids=["right-after-first-fetch", "a-second-later"])
+def test_key_rotation_on_two_workers(stack, gap):
     """After a rotation one JWKS fetch serves every worker: the worker that meets the new kid first
     refetches and publishes the key set in shared data; the other adopts it instead of fetching.
     Sequential requests, each on a new connection, spread over both workers."""
@@ -68,10 +69,9 @@ def test_key_rotation_on_two_workers(stack):
     discovery, jwks = idp.fetch_counts()
     assert discovery <= 2 and jwks <= 2, (discovery, jwks)
 
-    # Key sets carry their fetch time in whole seconds, and a worker adopts only a newer one: a
-    # rotation in the same second as the first fetch is not adopted (found by this test; a case for
-    # the native tests). Here the rotation comes a second later, as it does in practice.
-    time.sleep(1.1)
+    # Key sets carry their fetch time in whole seconds: right after the first fetch, the rotation's
+    # key set is usually published in the same second (once not adopted, found by this test).
+    time.sleep(gap)
     idp.rotate("RS256")
     new = client_credentials(idp.token_endpoint, "webhook-partner")
     for _ in range(12):
@@ -181,7 +181,14 @@ def test_cold_start_burst(stack, concurrency, delay_ms):
         assert waited >= n // 2, sorted(round(e, 2) for *_, e in results)
 
     discovery, jwks = idp.fetch_counts()
-    if concurrency == 1:
+    print(f"\ncold burst of {n}, {concurrency} worker(s), IdP delay {delay_ms} ms: "
+          f"{discovery} discovery and {jwks} JWKS fetches")  # fmt: skip
+    if gate.host.kind == "nginx":
+        # ngx_wasm_module cannot act on a request from another request's callout (its
+        # set_effective_context does nothing), so a paused request is resumed only by a callout it
+        # made itself: each request that waited owns its fetch.
+        assert 1 <= discovery <= n and 1 <= jwks <= n, (discovery, jwks)
+    elif concurrency == 1:
         assert (discovery, jwks) == (1, 1)
     else:
         assert 1 <= discovery <= concurrency and 1 <= jwks <= concurrency, (discovery, jwks)
@@ -245,7 +252,12 @@ def test_waiters_survive_the_requester_leaving(stack):
     assert_allowed(*results["patient"], token)
     # 0.2 s until the first client leaves, at most 1 s to the next tick, 2 x 0.6 s of fetches.
     assert results["elapsed"] < 4.0, f"the waiting request took {results['elapsed']:.1f}s"
-    assert idp.fetch_counts() == (2, 1)
+    if gate.host.kind == "nginx":
+        # The request that left still completes its fetch there (the host does not cancel its
+        # callout), and the waiting request owns its own fetch (see test_cold_start_burst).
+        assert idp.fetch_counts() == (2, 2)
+    else:
+        assert idp.fetch_counts() == (2, 1)
 
 
 @pytest.mark.parametrize("audience_ok", [True, False], ids=["allowed", "refused"])
