@@ -7,11 +7,11 @@ mod common;
 
 use common::{crc32, FakeStore, Semantics};
 use dpop_gate::config::Config;
-use dpop_gate::dpop::{Proof, ProofPolicy};
-use dpop_gate::error::ProofError;
 use dpop_gate::dpop::replay::{
     empty, insert, secret_of, Locator, BUCKETS, BUCKET_CAPACITY, ENTRY_LEN, HEADER_LEN, ID_LEN, MAX_WINDOW, SECRET_LEN,
 };
+use dpop_gate::dpop::{Proof, ProofPolicy};
+use dpop_gate::error::ProofError;
 use dpop_gate::gateway::shared::{self, replay_bucket_key, SharedReplay, SharedStore};
 
 const NOW: u64 = 1_700_000_000;
@@ -103,7 +103,10 @@ fn an_expiry_outside_what_a_bucket_can_hold_fails_closed() {
     let b = empty(0, &SECRET, 0);
     assert!(insert(&b, 0, &SECRET, &id(1), NOW + MAX_WINDOW, NOW).is_ok());
     assert!(insert(&b, 0, &SECRET, &id(1), NOW + u64::from(u16::MAX), NOW).is_ok());
-    assert_eq!(insert(&b, 0, &SECRET, &id(1), NOW + u64::from(u16::MAX) + 1, NOW), Err(ProofError::ReplayStoreUnavailable));
+    assert_eq!(
+        insert(&b, 0, &SECRET, &id(1), NOW + u64::from(u16::MAX) + 1, NOW),
+        Err(ProofError::ReplayStoreUnavailable)
+    );
     assert_eq!(insert(&b, 0, &SECRET, &id(1), NOW - 1, NOW), Err(ProofError::ReplayStoreUnavailable));
 }
 
@@ -115,7 +118,8 @@ fn max_window_is_the_longest_any_configuration_keeps_an_entry() {
         .unwrap();
     assert!(Config::parse(br#"{"issuer":"https://i.example","dpop_max_age_seconds":3601}"#).is_err());
     assert!(Config::parse(br#"{"issuer":"https://i.example","clock_skew_seconds":3601}"#).is_err());
-    let policy = ProofPolicy { algs: &cfg.dpop_algs, max_age: cfg.dpop_max_age, clock_skew: cfg.clock_skew, max_len: 8192 };
+    let policy =
+        ProofPolicy { algs: &cfg.dpop_algs, max_age: cfg.dpop_max_age, clock_skew: cfg.clock_skew, max_len: 8192 };
     let proof = Proof { jti: "j".into(), jkt: "k".into(), iat: NOW + cfg.clock_skew, nonce: None };
     assert_eq!(proof.replay_expiry(&policy) - NOW, MAX_WINDOW);
 }
@@ -248,8 +252,15 @@ fn opening_never_overwrites_a_bucket_written_meanwhile() {
         let key = replay_bucket_key(bucket);
         store.evict(&key);
         // w2 sees the bucket absent; before it creates it, w1's worker recreates it and records a proof.
-        let recorded = insert(&empty(bucket, &[1; SECRET_LEN], 0), bucket, &[1; SECRET_LEN], &w1.locate(&keys[0]).1, NOW + 120, NOW)
-            .unwrap();
+        let recorded = insert(
+            &empty(bucket, &[1; SECRET_LEN], 0),
+            bucket,
+            &[1; SECRET_LEN],
+            &w1.locate(&keys[0]).1,
+            NOW + 120,
+            NOW,
+        )
+        .unwrap();
         let planted = recorded.clone();
         let k = key.clone();
         store.race_next_set(move |s| s.plant(&k, &planted));
@@ -270,8 +281,16 @@ fn an_evicted_bucket_is_quarantined_and_its_replays_stay_refused() {
         store.evict(&replay_bucket_key(bucket));
         assert_eq!(replay.record(&store, &keys[0], NOW + 120, NOW + 1), Err(ProofError::ReplayStoreUnavailable));
         for t in [NOW + 2, NOW + 120, NOW + 1 + MAX_WINDOW] {
-            assert_eq!(replay.record(&store, &keys[0], NOW + 120, t.min(NOW + 120)), Err(ProofError::ReplayStoreUnavailable));
-            assert_eq!(replay.record(&store, &keys[1], t + 120, t), Err(ProofError::ReplayStoreUnavailable), "{:?}", store.semantics);
+            assert_eq!(
+                replay.record(&store, &keys[0], NOW + 120, t.min(NOW + 120)),
+                Err(ProofError::ReplayStoreUnavailable)
+            );
+            assert_eq!(
+                replay.record(&store, &keys[1], t + 120, t),
+                Err(ProofError::ReplayStoreUnavailable),
+                "{:?}",
+                store.semantics
+            );
         }
         let after = NOW + 2 + MAX_WINDOW;
         assert_eq!(replay.record(&store, &keys[1], after + 120, after), Ok(()));
@@ -349,5 +368,124 @@ fn losing_every_race_or_shared_data_fails_closed() {
         store.unavailable.set(true);
         assert_eq!(replay.record(&store, "jkt\0s", NOW + 120, NOW), Err(ProofError::ReplayStoreUnavailable));
         assert!(SharedReplay::open(&store, &[1; SECRET_LEN]).is_none());
+    }
+}
+
+// ---- through the gateway engine ----
+
+mod gateway {
+    use super::common::{self, key, public_jwk, sign, FakeHost, FakeStore};
+    use super::{empty, insert, secret_of, NOW};
+    use dpop_gate::config::Config;
+    use dpop_gate::decision::RequestHeaders;
+    use dpop_gate::dpop::replay::{BUCKETS, BUCKET_CAPACITY};
+    use dpop_gate::gateway::shared::{replay_bucket_key, SharedReplay};
+    use dpop_gate::gateway::{HostFacts, Level, Verdict, Worker};
+    use serde_json::json;
+    use sha2::{Digest, Sha256};
+
+    const ISS: &str = "http://idp.test:8080/realms/test";
+
+    fn worker(extra: &str, random: u8) -> Worker {
+        let jwks = json!({"keys": [public_jwk(&key(1), Some("k"))]});
+        let cfg = format!(r#"{{"issuer":"{ISS}","audiences":["api"],"jwks":{jwks}{extra}}}"#);
+        Worker::new(Config::parse(cfg.as_bytes()).unwrap(), HostFacts::ENVOY, Some([random; 32]))
+    }
+
+    /// A DPoP-bound token and a proof for it with `jti`, both for `POST http://api.test/webhook`.
+    fn dpop(jti: &str) -> (String, String) {
+        let holder = key(9);
+        let bound = sign(
+            &key(1),
+            json!({"alg": "ES256", "typ": "JWT", "kid": "k"}),
+            json!({"iss": ISS, "aud": "api", "exp": NOW + 300, "iat": NOW, "cnf": {"jkt": common::thumbprint(&holder)}}),
+        );
+        let proof = sign(
+            &holder,
+            json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": public_jwk(&holder, None)}),
+            json!({"jti": jti, "htm": "POST", "htu": "http://api.test/webhook", "iat": NOW,
+                   "ath": common::b64(&Sha256::digest(bound.as_bytes()))}),
+        );
+        (format!("DPoP {bound}"), proof)
+    }
+
+    fn send(w: &mut Worker, host: &mut FakeHost, ctx: u32, auth: &str, proof: &str) -> Verdict {
+        let pairs = vec![
+            (":method", "POST"),
+            (":path", "/webhook"),
+            ("host", "api.test"),
+            ("authorization", auth),
+            ("dpop", proof),
+        ];
+        let h = RequestHeaders::read(pairs);
+        w.on_request(host, ctx, &h, NOW)
+    }
+
+    fn status(v: &Verdict) -> u16 {
+        match v {
+            Verdict::Allow(_) => 200,
+            Verdict::Refuse(r) => r.status,
+            Verdict::Pause => 0,
+        }
+    }
+
+    #[test]
+    fn a_full_bucket_refuses_the_request_counted_and_logged_at_warn() {
+        let store = FakeStore::new(common::Semantics::Envoy);
+        let mut host = FakeHost::new(&store);
+        let mut w = worker("", 1);
+        w.init_shared(&mut host);
+        let (auth, proof) = dpop("jti-full");
+        // Fill the bucket this proof goes to with live entries of other proofs.
+        let replay = SharedReplay::open(&store, &[0; 16]).unwrap();
+        let (bucket, _) = replay.locate(&format!("{}\0jti-full", common::thumbprint(&key(9))));
+        let key = replay_bucket_key(bucket);
+        let secret = secret_of(&store.value(&key).unwrap(), bucket).unwrap();
+        let mut full = empty(bucket, &secret, 0);
+        for i in 0..BUCKET_CAPACITY as u64 {
+            full = insert(&full, bucket, &secret, &(i | 1 << 63).to_be_bytes(), NOW + 120, NOW).unwrap();
+        }
+        store.plant(&key, &full);
+        let v = send(&mut w, &mut host, 1, &auth, &proof);
+        assert_eq!(status(&v), 401);
+        let Verdict::Refuse(r) = &v else { unreachable!() };
+        assert!(r.body.contains("invalid_dpop_proof"), "{}", r.body);
+        assert_eq!(host.count_of("refused_proof_replay_store"), 1);
+        assert!(host.logs.iter().any(|(l, m)| *l == Level::Warn && m.contains("replay store")), "{:?}", host.logs);
+        // Another proof, in another bucket, passes.
+        let (auth, other) = dpop("jti-other");
+        assert_eq!(status(&send(&mut w, &mut host, 2, &auth, &other)), 200);
+    }
+
+    #[test]
+    fn every_configuration_of_a_host_shares_one_store() {
+        // Route B, with other checks, sees the proof route A accepted: a replay to another route of
+        // the same host is refused.
+        let store = FakeStore::new(common::Semantics::Kong);
+        let mut host = FakeHost::new(&store);
+        let mut a = worker("", 1);
+        let mut b = worker(r#","dpop":"required","clock_skew_seconds":30"#, 2);
+        a.init_shared(&mut host);
+        b.init_shared(&mut host);
+        let (auth, proof) = dpop("jti-shared");
+        assert_eq!(status(&send(&mut a, &mut host, 1, &auth, &proof)), 200);
+        assert_eq!(status(&send(&mut b, &mut host, 2, &auth, &proof)), 401);
+        assert_eq!(host.count_of("refused_proof_replay"), 1);
+    }
+
+    #[test]
+    fn a_worker_without_its_store_refuses_proofs_and_one_without_dpop_never_opens_it() {
+        let store = FakeStore::new(common::Semantics::Envoy);
+        let mut host = FakeHost::new(&store);
+        let mut closed = worker("", 1);
+        let (auth, proof) = dpop("jti-x");
+        assert_eq!(status(&send(&mut closed, &mut host, 1, &auth, &proof)), 401, "not opened: fail closed");
+        assert_eq!(host.count_of("refused_proof_replay_store"), 1);
+        let mut bearer_only = worker(r#","dpop":"disabled""#, 1);
+        bearer_only.init_shared(&mut host);
+        assert_eq!(store.calls.get(), 0, "a configuration without DPoP reads no bucket");
+        closed.init_shared(&mut host);
+        assert_eq!(store.keys().len(), BUCKETS);
+        assert_eq!(status(&send(&mut closed, &mut host, 2, &auth, &proof)), 200);
     }
 }
