@@ -37,7 +37,8 @@ e2e-kong: build
 	NGINX_WASM="$(NGINX_WASM)" envoy-test/run-tests --host=nginx
 
 ## Benchmarks (not part of `make test`): native, wasm (V8, Wasmtime), openssl speed, Envoy under load
-## with wrk; writes BENCHMARKS.md and bench/load.svg from one run. About 10 minutes.
+## with wrk; writes BENCHMARKS.md and bench/load.svg from one run. About 15 minutes (5 of them case r,
+## the replay store at full rate: STREAM_DURATION=30 for a short check).
 bench: build
 	bench/run
 

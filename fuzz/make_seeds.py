@@ -112,6 +112,28 @@ def write(target: str, name: str, content) -> None:
     (d / name).write_bytes(content.encode() if isinstance(content, str) else content)
 
 
+def bucket(index: int, entries, quarantine_until=0, base=NOW, secret=bytes([7]) * 16) -> bytes:
+    """A replay-store bucket as src/replay.rs lays it out: tag, secret, quarantine end, base time,
+    then (8-byte digest, 2-byte expiry after base) entries."""
+    value = b"R3" + struct.pack(">H", index) + secret + struct.pack(">II", quarantine_until, base)
+    return value + b"".join(d + struct.pack(">H", off) for d, off in entries)
+
+
+def replay_seeds() -> None:
+    """fuzz_targets/replay_bucket.rs: (index, digest, lifetime) then the stored value."""
+    def case(name, index, digest, lifetime, value):
+        write("replay_bucket", name, struct.pack(">H", index) + digest + struct.pack(">H", lifetime) + value)
+
+    live = [(bytes([i]) * 8, 60 + i) for i in range(1, 6)]
+    case("empty", 3, b"\x01" * 8, 120, bucket(3, []))
+    case("live_entries", 3, b"\x09" * 8, 120, bucket(3, live))
+    case("replay", 3, b"\x02" * 8, 120, bucket(3, live))
+    case("expired_entries", 3, b"\x09" * 8, 120, bucket(3, live, base=NOW - 100))
+    case("quarantined", 3, b"\x09" * 8, 120, bucket(3, [], quarantine_until=NOW + 10800))
+    case("other_secret", 3, b"\x09" * 8, 120, bucket(3, live, secret=bytes(16)))
+    case("old_layout", 3, b"\x09" * 8, 120, bytes(32))
+
+
 def main() -> None:
     shutil.rmtree(ROOT, ignore_errors=True)
     rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -215,6 +237,8 @@ def main() -> None:
     request("empty_bearer", ["Bearer "])
     request("wrong_holder", [f"DPoP {BOUND_TOKEN}"], [proof(BOUND_TOKEN, key=OTHER_KEY)])
     request("no_host", [f"DPoP {BOUND_TOKEN}"], [proof(BOUND_TOKEN)], uri="")
+
+    replay_seeds()
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ max_len() {
     discovery) echo 70000 ;;
     htu) echo 17000 ;;
     dpop_proof | authz) echo 20000 ;;
+    replay_bucket) echo 4096 ;; # a full bucket is 2 588 bytes
     *) echo 65536 ;;
   esac
 }

@@ -12,7 +12,7 @@ use dpop_gate::config::Config;
 use dpop_gate::decision::{authorize, Outcome, Request};
 use dpop_gate::dpop::nonce;
 use dpop_gate::error::{Error, JwsError, ProofError, TokenError};
-use dpop_gate::gateway::shared::{self, decode_keys, KeySlot, SharedStore};
+use dpop_gate::gateway::shared::{self, decode_keys, KeySlot, SharedReplay, SharedStore};
 use dpop_gate::keys::IssuerKeys;
 
 const NOW: u64 = 1_700_000_000;
@@ -227,16 +227,19 @@ fn one_refresh_claim_wins_per_deadline_on_both_hosts() {
 
 #[test]
 fn a_proof_recorded_by_racing_workers_is_accepted_once_on_both_hosts() {
+    // The replay store is shared by every configuration of the host: route A's worker and route
+    // B's worker see one store (more in tests/replay_store.rs).
     for store in FakeStore::both() {
-        shared::init_replay_store(&store);
-        assert_eq!(shared::record_proof(&store, "jkt\0jti-1", NOW + 120, NOW), Ok(()));
-        assert_eq!(shared::record_proof(&store, "jkt\0jti-1", NOW + 120, NOW), Err(ProofError::Replay));
+        let a = SharedReplay::open(&store, &[1; 16]).unwrap();
+        let b = SharedReplay::open(&store, &[2; 16]).unwrap();
+        assert_eq!(a.record(&store, "jkt\0jti-1", NOW + 120, NOW), Ok(()));
+        assert_eq!(b.record(&store, "jkt\0jti-1", NOW + 120, NOW), Err(ProofError::Replay));
         // Another worker records the same proof between our read and our write: we retry on its
         // value and see the replay.
-        store.race_next_set(|s| assert_eq!(shared::record_proof(s, "jkt\0jti-2", NOW + 120, NOW), Ok(())));
-        assert_eq!(shared::record_proof(&store, "jkt\0jti-2", NOW + 120, NOW), Err(ProofError::Replay));
+        store.race_next_set(move |s| assert_eq!(b.record(s, "jkt\0jti-2", NOW + 120, NOW), Ok(())));
+        assert_eq!(a.record(&store, "jkt\0jti-2", NOW + 120, NOW), Err(ProofError::Replay));
         store.unavailable.set(true);
-        assert_eq!(shared::record_proof(&store, "jkt\0jti-3", NOW + 120, NOW), Err(ProofError::ReplayStoreUnavailable));
+        assert_eq!(a.record(&store, "jkt\0jti-3", NOW + 120, NOW), Err(ProofError::ReplayStoreUnavailable));
     }
 }
 
@@ -260,7 +263,7 @@ fn workers_agree_on_one_nonce_secret_on_both_hosts() {
 #[test]
 fn every_entry_lives_under_the_versioned_prefix() {
     let store = FakeStore::new(Semantics::Kong);
-    shared::init_replay_store(&store);
+    SharedReplay::open(&store, &[1; 16]).unwrap();
     let mut a = Worker::new(route_a());
     a.fetched(&store, &jwks(1), NOW);
     a.slot.init_refresh_claim(&store);

@@ -11,7 +11,7 @@
 //! |---|---|---|---|
 //! | published key set | `keys/<source>` | configurations with the identical key source | it decides which signatures are trusted; a route that configures its own `jwks_uri` must never inject keys into a route that discovers them |
 //! | refresh claim | `refresh/<source>` | the same | it is about refreshing that source's keys |
-//! | replay store | `replay/<bucket>` | the whole host | an entry is the digest of a proof that verified; it trusts nothing, and one bounded store per host keeps memory independent of the number of routes |
+//! | replay store | `replay/<bucket>` | the whole host | an entry is the digest of a proof that verified; it trusts nothing, and one bounded store per host keeps memory independent of the number of routes (its location secret, in every bucket, is made by the filter from WASI randomness) |
 //! | nonce secret | `nonce_secret` | the whole host | made by the filter from WASI randomness, never by a configuration; a nonce only proves the client talked to this host recently |
 //!
 //! Writes always compare-and-swap on the version just read. Envoy overwrites a key written
@@ -27,9 +27,9 @@ use sha2::{Digest, Sha256};
 
 use crate::config::{FetchUrl, IssuerConfig, KeySource};
 use crate::error::ProofError;
-use crate::keys::{parse_jwks, SharedKeys};
 use crate::dpop::nonce::{self, Secret};
-use crate::dpop::replay;
+use crate::dpop::replay::{self, Locator};
+use crate::keys::{parse_jwks, SharedKeys};
 
 /// Every key starts with this. The text before the first `/` names the Kong `shm_kv` zone
 /// (`dpop_gate`); `v2` changes whenever a value's layout does, so filters of two versions sharing
@@ -207,34 +207,116 @@ pub fn replay_bucket_key(bucket: usize) -> String {
     format!("{PREFIX}/replay/{bucket}")
 }
 
-/// Creates the replay buckets so that every later write is a compare-and-swap on an existing
-/// value: Envoy accepts any version for an absent key, so two workers inserting into a bucket
-/// that does not exist yet could both win. Done once per root context at configuration time;
-/// existing buckets are left alone.
-pub fn init_replay_store(store: &dyn SharedStore) {
-    for b in 0..replay::BUCKETS {
-        let key = replay_bucket_key(b);
-        if let Ok((None, _)) = store.get(&key) {
-            let _ = store.set(&key, &[], None);
-        }
+/// A version no value carries when it is created, so that a write with it creates a key only if
+/// the key is absent on Envoy (an absent key accepts any version there; an existing one compares).
+/// Envoy numbers writes with one counter for the whole process, from 1; it never evicts, so a
+/// replay bucket is seen absent only when the process first configures the filter, and a racing
+/// root context's creation would have to be write number 4 294 967 295 to carry this version.
+/// Kong's engine numbers each key's writes from 1.
+const CREATE_VERSION: u32 = u32::MAX;
+
+/// Writes `value` under `key` only if the key is absent, on both hosts: first with
+/// [`CREATE_VERSION`] (Envoy creates the absent key; Kong's engine refuses any version for an
+/// absent key, `ngx_wa_shm_kv_set_locked`), then, if the key is still absent (so this is Kong's
+/// engine), without a version (which Kong's engine writes only to an absent key). An existing key
+/// is never overwritten. Envoy: one host call; Kong's engine: three. `Err` only when the host has
+/// no shared data.
+fn create_if_absent(store: &dyn SharedStore, key: &str, value: &[u8]) -> Result<(), StoreError> {
+    match store.set(key, value, Some(CREATE_VERSION)) {
+        Ok(()) => return Ok(()),
+        Err(StoreError::CasMismatch) => {}
+        Err(StoreError::Unavailable) => return Err(StoreError::Unavailable),
+    }
+    if store.get(key)?.0.is_some() {
+        return Ok(());
+    }
+    match store.set(key, value, None) {
+        Ok(()) | Err(StoreError::CasMismatch) => Ok(()),
+        Err(StoreError::Unavailable) => Err(StoreError::Unavailable),
     }
 }
 
-/// Records a proof's replay key in the shared replay store (see [`crate::dpop::replay`]): exactly one
-/// of several workers recording the same key at once succeeds.
-pub fn record_proof(store: &dyn SharedStore, replay_key: &str, expires_at: u64, now: u64) -> Result<(), ProofError> {
-    let (bucket, id) = replay::locate(replay_key);
-    let key = replay_bucket_key(bucket);
-    for _ in 0..CAS_RETRIES {
-        let (value, cas) = store.get(&key).map_err(|_| ProofError::ReplayStoreUnavailable)?;
-        let next = replay::insert(value.as_deref().unwrap_or_default(), &id, expires_at, now)?;
-        match store.set(&key, &next, cas) {
-            Ok(()) => return Ok(()),
-            Err(StoreError::CasMismatch) => continue,
-            Err(StoreError::Unavailable) => return Err(ProofError::ReplayStoreUnavailable),
+/// The host's replay store as one root context sees it (layout: [`crate::dpop::replay`]): the location
+/// secret every worker of the host agreed on. Shared by every configuration of the host (see the
+/// module documentation): an entry is the digest of a proof that verified and trusts nothing, and
+/// one store per host keeps its memory independent of the number of routes.
+#[derive(Debug)]
+pub struct SharedReplay {
+    locator: Locator,
+}
+
+impl SharedReplay {
+    /// Opens the store when a root context is configured, creating what is missing so that every
+    /// later write is a compare-and-swap on an existing value (Envoy accepts any version for an
+    /// absent key: two workers inserting into a bucket that does not exist yet could both win).
+    ///
+    /// Every bucket is read (32 768 gets); absent ones are created, never overwriting a value
+    /// another root context wrote meanwhile ([`create_if_absent`]). The location secret is the one
+    /// in the buckets already there. Only in a store with no bucket at all does `offer` (random,
+    /// from this worker) compete: bucket 0 is created with it, and whichever root context created
+    /// bucket 0 decides the secret for all. `None` when the host has no shared data, or bucket 0
+    /// holds no bucket: then every proof is refused (fail closed).
+    pub fn open(store: &dyn SharedStore, offer: &[u8; replay::SECRET_LEN]) -> Option<SharedReplay> {
+        let mut secret = None;
+        let mut absent = Vec::new();
+        for b in 0..replay::BUCKETS {
+            match store.get(&replay_bucket_key(b)).ok()? {
+                (Some(value), _) => secret = secret.or_else(|| replay::secret_of(&value, b)),
+                (None, _) => absent.push(b),
+            }
         }
+        let secret = match secret {
+            Some(s) => s,
+            None => {
+                let key = replay_bucket_key(0);
+                create_if_absent(store, &key, &replay::empty(0, offer, 0)).ok()?;
+                replay::secret_of(&store.get(&key).ok()?.0?, 0)?
+            }
+        };
+        for b in absent {
+            create_if_absent(store, &replay_bucket_key(b), &replay::empty(b, &secret, 0)).ok()?;
+        }
+        Some(SharedReplay { locator: Locator::new(secret) })
     }
-    Err(ProofError::ReplayStoreUnavailable)
+
+    /// Which bucket, and which digest, `replay_key` has in this store.
+    pub fn locate(&self, replay_key: &str) -> (usize, [u8; replay::ID_LEN]) {
+        self.locator.locate(replay_key)
+    }
+
+    /// Records a proof's replay key until `expires_at`: exactly one of several workers recording
+    /// the same key at once succeeds. Two host calls (a get and a set), two more per lost race.
+    ///
+    /// A bucket found missing was evicted (Kong's engine evicts values from a full `slru` zone,
+    /// its default) or never created: its entries may be lost, so the proof is refused and the
+    /// bucket recreated quarantined for [`replay::MAX_WINDOW`], the longest any lost entry could
+    /// have lived.
+    pub fn record(
+        &self,
+        store: &dyn SharedStore,
+        replay_key: &str,
+        expires_at: u64,
+        now: u64,
+    ) -> Result<(), ProofError> {
+        let (bucket, id) = self.locate(replay_key);
+        let key = replay_bucket_key(bucket);
+        let secret = self.locator.secret();
+        for _ in 0..CAS_RETRIES {
+            let (value, cas) = store.get(&key).map_err(|_| ProofError::ReplayStoreUnavailable)?;
+            let Some(value) = value else {
+                let quarantine = replay::empty(bucket, secret, now.saturating_add(replay::MAX_WINDOW));
+                let _ = create_if_absent(store, &key, &quarantine);
+                return Err(ProofError::ReplayStoreUnavailable);
+            };
+            let next = replay::insert(&value, bucket, secret, &id, expires_at, now)?;
+            match store.set(&key, &next, cas) {
+                Ok(()) => return Ok(()),
+                Err(StoreError::CasMismatch) => continue,
+                Err(StoreError::Unavailable) => return Err(ProofError::ReplayStoreUnavailable),
+            }
+        }
+        Err(ProofError::ReplayStoreUnavailable)
+    }
 }
 
 /// The DPoP nonce secret all workers of this host use.

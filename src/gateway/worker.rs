@@ -17,15 +17,17 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 
 use super::caches::{ProofKeys, TokenCache};
-use super::shared::{self, KeySlot};
+use super::shared::{self, KeySlot, SharedReplay};
 use super::{HeaderEdit, Host, HostFacts, Level, Verdict};
-use crate::config::{Config, KeySource};
+use crate::config::{Config, DpopMode, KeySource};
 use crate::decision::challenge::{self, Refusal};
 use crate::decision::token::AccessToken;
 use crate::decision::{self, Keys, Outcome, Request, RequestHeaders, Scheme, State};
 use crate::dpop::nonce::{self, Secret};
+use crate::dpop::replay;
 use crate::error::{Error, JwkError, ProofError, RequestError};
 use crate::jose::jwk::Jwk;
 use crate::keys::{self, Fetch, FetchError, IssuerKeys, Timing};
@@ -117,6 +119,10 @@ pub struct Worker {
     nonce_offer: Option<[u8; nonce::MIN_SECRET_BYTES]>,
     /// Allowed requests whose response gets a fresh `DPoP-Nonce`: context id -> nonce.
     response_nonces: BTreeMap<u32, String>,
+    /// This worker's offer for the replay store's location secret, from the host's random bytes.
+    replay_offer: [u8; replay::SECRET_LEN],
+    /// The host's replay store, opened by [`Worker::init_shared`]; `None` refuses every proof.
+    replay: Option<SharedReplay>,
 }
 
 /// What `on_configure` should do with a configuration.
@@ -133,7 +139,8 @@ pub enum Configured {
 }
 
 /// Parses and checks a configuration for a host with `facts`. `nonce_offer`: 32 random bytes from
-/// the host, `None` if it has no random source.
+/// the host, `None` if it has no random source (they also make the replay store's location
+/// secret, see [`Worker::new`]).
 pub fn configure(bytes: &[u8], facts: HostFacts, nonce_offer: Option<[u8; nonce::MIN_SECRET_BYTES]>) -> Configured {
     let problem = match Config::parse(bytes) {
         Ok(cfg) if cfg.dpop_nonce.as_ref().is_some_and(|n| n.secret.is_none()) && nonce_offer.is_none() => format!(
@@ -173,6 +180,14 @@ impl Worker {
             timeout: cfg.http_timeout_ms.div_ceil(1000),
         };
         let issuers: Vec<IssuerKeys> = cfg.issuers.iter().map(|i| IssuerKeys::new(&i.issuer, &i.keys)).collect();
+        // The location secret no client may guess (else it could pick `jti`s that fill chosen
+        // buckets): from the same random bytes, hashed apart from the nonce offer. Without a random
+        // source it is fixed, and the store still exact.
+        let mut replay_offer = [0u8; replay::SECRET_LEN];
+        if let Some(random) = &nonce_offer {
+            let digest = Sha256::new().chain_update("dpop-gate replay location").chain_update(random).finalize();
+            replay_offer.copy_from_slice(&digest[..replay::SECRET_LEN]);
+        }
         let nonce_offer = cfg.dpop_nonce.as_ref().filter(|n| n.secret.is_none()).and(nonce_offer);
         Worker {
             slots: cfg.issuers.iter().map(KeySlot::for_issuer).collect(),
@@ -188,6 +203,8 @@ impl Worker {
             proof_keys: ProofKeys::new(PROOF_KEYS),
             nonce_offer,
             response_nonces: BTreeMap::new(),
+            replay_offer,
+            replay: None,
         }
     }
 
@@ -206,9 +223,12 @@ impl Worker {
         &self.tokens
     }
 
-    /// Creates the shared entries every later write compare-and-swaps on (once per root context).
-    pub fn init_shared(&self, host: &mut dyn Host) {
-        shared::init_replay_store(host.store());
+    /// Creates the shared entries every later write compare-and-swaps on (once per root context),
+    /// and opens the replay store if this configuration accepts proofs.
+    pub fn init_shared(&mut self, host: &mut dyn Host) {
+        if self.cfg.dpop != DpopMode::Disabled {
+            self.replay = SharedReplay::open(host.store(), &self.replay_offer);
+        }
         for slot in self.slots.iter().flatten() {
             slot.init_refresh_claim(host.store());
         }
@@ -624,7 +644,10 @@ impl State for DecisionState<'_> {
     }
 
     fn record_proof(&mut self, key: &str, expires_at: u64, now: u64) -> Result<(), ProofError> {
-        let recorded = shared::record_proof(self.host.store(), key, expires_at, now);
+        let recorded = match &self.worker.replay {
+            Some(store) => store.record(self.host.store(), key, expires_at, now),
+            None => Err(ProofError::ReplayStoreUnavailable),
+        };
         if recorded == Err(ProofError::ReplayStoreUnavailable) {
             self.host.log(Level::Warn, "dpop-gate: the DPoP replay store cannot record a proof (full, or shared data unavailable): refusing it");
         }

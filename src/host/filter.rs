@@ -188,7 +188,7 @@ impl RootContext for Root {
         let offer = getrandom::fill(&mut offer).ok().map(|()| offer);
         let mut abi = self.abi.borrow_mut();
         match gateway::configure(&bytes, facts, offer) {
-            Configured::Ready(worker) => {
+            Configured::Ready(mut worker) => {
                 worker.init_shared(&mut *abi);
                 self.state = Some(State::Ready(Rc::new(RefCell::new(worker))));
             }

@@ -16,28 +16,94 @@ use sha2::{Digest, Sha256};
 
 use dpop_gate::gateway::shared::{SharedStore, StoreError};
 
-/// How a host treats a write without a version (`cas: None`) of a key that exists.
+/// How a host treats versions, from its source (Envoy: proxy-wasm-cpp-host `SharedData::set`;
+/// Kong's engine: ngx_wasm_module `ngx_wa_shm_kv_set_locked`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Semantics {
-    /// Envoy: overwrites; an absent key accepts any version.
+    /// Envoy: a write without a version (`cas: None`) overwrites; an absent key accepts any
+    /// version; versions come from one counter for the whole store.
     Envoy,
-    /// Kong's engine (ngx_wasm_module): refuses (`CasMismatch`).
+    /// Kong's engine: a write is done only if the version given equals the key's (0, i.e. `None`,
+    /// for an absent key), so a write without a version creates an absent key and is refused
+    /// (`CasMismatch`) for an existing one, and any version is refused for an absent key; versions
+    /// count each key's writes; and a key is found by its CRC32 alone
+    /// (`ngx_wa_shm_rbtree_lookup`), so two keys with the same CRC32 are one value.
     Kong,
 }
 
 type Hook = Box<dyn FnMut(&FakeStore)>;
 
+/// One stored value.
+struct Slot {
+    key: String,
+    value: Vec<u8>,
+    cas: u32,
+    /// Kong's engine: bytes of the slab allocation holding the node (see [`kong_node_bytes`]).
+    kong_alloc: usize,
+}
+
 /// Host shared data in memory.
 pub struct FakeStore {
     pub semantics: Semantics,
-    map: RefCell<HashMap<String, (Vec<u8>, u32)>>,
+    map: RefCell<HashMap<String, Slot>>,
     next_cas: Cell<u32>,
     /// Run once, just before the next `set` (another worker's write landing in between).
     before_set: RefCell<Option<Hook>>,
-    /// Every key ever written, for memory measurements.
+    /// Successful writes.
     pub sets: Cell<u64>,
+    /// Calls made, gets and sets.
+    pub calls: Cell<u64>,
     /// `true`: every call fails as a host without shared data.
     pub unavailable: Cell<bool>,
+    /// Bytes of all keys and values now, and their peak.
+    stored: Cell<usize>,
+    pub peak_stored: Cell<usize>,
+    /// Kong's engine: bytes of slab memory holding the values now, and their peak.
+    kong: Cell<usize>,
+    pub peak_kong: Cell<usize>,
+}
+
+/// `sizeof(ngx_wa_shm_kv_node_t)` on 64-bit: an `ngx_str_node_t` (rbtree node 40, key string 16),
+/// the value string (16), the version (4, padded to 8) and the eviction queue links (16).
+pub const KONG_NODE: usize = 96;
+
+/// What nginx's slab allocator takes for `size` bytes (4 KiB pages): a power of two up to half a
+/// page, whole pages above.
+pub fn kong_slab(size: usize) -> usize {
+    if size <= 2048 {
+        size.max(8).next_power_of_two()
+    } else {
+        size.div_ceil(4096) * 4096
+    }
+}
+
+/// A node of Kong's engine holds the key and the value after the struct, in one allocation.
+pub fn kong_node_bytes(key: &str, value_len: usize) -> usize {
+    kong_slab(KONG_NODE + key.len() + value_len)
+}
+
+/// CRC32 (IEEE, as nginx's `ngx_crc32_long`).
+pub fn crc32(data: &[u8]) -> u32 {
+    const TABLE: [u32; 256] = {
+        let mut t = [0u32; 256];
+        let mut i = 0;
+        while i < 256 {
+            let mut c = i as u32;
+            let mut k = 0;
+            while k < 8 {
+                c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
+                k += 1;
+            }
+            t[i] = c;
+            i += 1;
+        }
+        t
+    };
+    let mut crc = 0xFFFF_FFFFu32;
+    for &b in data {
+        crc = TABLE[((crc ^ u32::from(b)) & 0xFF) as usize] ^ (crc >> 8);
+    }
+    crc ^ 0xFFFF_FFFF
 }
 
 impl FakeStore {
@@ -48,7 +114,12 @@ impl FakeStore {
             next_cas: Cell::new(1),
             before_set: RefCell::new(None),
             sets: Cell::new(0),
+            calls: Cell::new(0),
             unavailable: Cell::new(false),
+            stored: Cell::new(0),
+            peak_stored: Cell::new(0),
+            kong: Cell::new(0),
+            peak_kong: Cell::new(0),
         }
     }
 
@@ -62,46 +133,101 @@ impl FakeStore {
         *self.before_set.borrow_mut() = Some(Box::new(hook));
     }
 
+    /// Where a key is stored: itself, or its CRC32 in Kong's engine.
+    fn slot_of(&self, key: &str) -> String {
+        match self.semantics {
+            Semantics::Envoy => key.to_string(),
+            Semantics::Kong => format!("{:08x}", crc32(key.as_bytes())),
+        }
+    }
+
     /// Writes directly, bypassing the semantics (a value planted by someone else).
     pub fn plant(&self, key: &str, value: &[u8]) {
-        let cas = self.bump();
-        self.map.borrow_mut().insert(key.to_string(), (value.to_vec(), cas));
+        let slot = self.slot_of(key);
+        let old = self.map.borrow().get(&slot).map(|s| s.cas);
+        let cas = self.version_after(old);
+        self.write(slot, key, value, cas);
+    }
+
+    /// Removes a key, as Kong's engine evicts one from a full `slru` zone.
+    pub fn evict(&self, key: &str) {
+        if let Some(old) = self.map.borrow_mut().remove(&self.slot_of(key)) {
+            self.stored.set(self.stored.get() - old.key.len() - old.value.len());
+            self.kong.set(self.kong.get() - old.kong_alloc);
+        }
     }
 
     pub fn value(&self, key: &str) -> Option<Vec<u8>> {
-        self.map.borrow().get(key).map(|(v, _)| v.clone())
+        self.map.borrow().get(&self.slot_of(key)).map(|s| s.value.clone())
     }
 
     pub fn keys(&self) -> Vec<String> {
-        let mut k: Vec<String> = self.map.borrow().keys().cloned().collect();
+        let mut k: Vec<String> = self.map.borrow().values().map(|s| s.key.clone()).collect();
         k.sort();
         k
     }
 
     /// Bytes of all values.
     pub fn bytes(&self) -> usize {
-        self.map.borrow().values().map(|(v, _)| v.len()).sum()
+        self.map.borrow().values().map(|s| s.value.len()).sum()
     }
 
-    fn bump(&self) -> u32 {
-        let c = self.next_cas.get();
-        self.next_cas.set(c + 1);
-        c
+    fn version_after(&self, old: Option<u32>) -> u32 {
+        match self.semantics {
+            Semantics::Envoy => {
+                let c = self.next_cas.get();
+                self.next_cas.set(c + 1);
+                c
+            }
+            Semantics::Kong => old.unwrap_or(0) + 1,
+        }
+    }
+
+    fn write(&self, slot: String, key: &str, value: &[u8], cas: u32) {
+        let mut map = self.map.borrow_mut();
+        let (old_bytes, old_alloc, old_len) =
+            map.get(&slot).map_or((0, 0, None), |s| (s.key.len() + s.value.len(), s.kong_alloc, Some(s.value.len())));
+        // Kong's engine allocates a new node only when the value grows; a shorter one stays in the
+        // old node.
+        let kong_alloc = match old_len {
+            Some(len) if value.len() <= len => old_alloc,
+            _ => kong_node_bytes(key, value.len()),
+        };
+        self.stored.set(self.stored.get() - old_bytes + key.len() + value.len());
+        self.peak_stored.set(self.peak_stored.get().max(self.stored.get()));
+        self.kong.set(self.kong.get() - old_alloc + kong_alloc);
+        self.peak_kong.set(self.peak_kong.get().max(self.kong.get()));
+        match map.get_mut(&slot) {
+            Some(s) => {
+                if s.key != key {
+                    s.key = key.to_string();
+                }
+                s.value.clear();
+                s.value.extend_from_slice(value);
+                s.cas = cas;
+                s.kong_alloc = kong_alloc;
+            }
+            None => {
+                map.insert(slot, Slot { key: key.to_string(), value: value.to_vec(), cas, kong_alloc });
+            }
+        }
     }
 }
 
 impl SharedStore for FakeStore {
     fn get(&self, key: &str) -> Result<(Option<Vec<u8>>, Option<u32>), StoreError> {
+        self.calls.set(self.calls.get() + 1);
         if self.unavailable.get() {
             return Err(StoreError::Unavailable);
         }
-        Ok(match self.map.borrow().get(key) {
-            Some((v, c)) => (Some(v.clone()), Some(*c)),
+        Ok(match self.map.borrow().get(&self.slot_of(key)) {
+            Some(s) => (Some(s.value.clone()), Some(s.cas)),
             None => (None, None),
         })
     }
 
     fn set(&self, key: &str, value: &[u8], cas: Option<u32>) -> Result<(), StoreError> {
+        self.calls.set(self.calls.get() + 1);
         if self.unavailable.get() {
             return Err(StoreError::Unavailable);
         }
@@ -109,15 +235,21 @@ impl SharedStore for FakeStore {
         if let Some(mut hook) = hook {
             hook(self);
         }
-        let current = self.map.borrow().get(key).map(|(_, c)| *c);
-        match (current, cas, self.semantics) {
-            (Some(stored), Some(given), _) if stored != given => return Err(StoreError::CasMismatch),
-            (Some(_), None, Semantics::Kong) => return Err(StoreError::CasMismatch),
-            _ => {}
+        let slot = self.slot_of(key);
+        let current = self.map.borrow().get(&slot).map(|s| s.cas);
+        let written = match self.semantics {
+            Semantics::Envoy => match (current, cas) {
+                (Some(stored), Some(given)) => stored == given,
+                _ => true,
+            },
+            Semantics::Kong => cas.unwrap_or(0) == current.unwrap_or(0),
+        };
+        if !written {
+            return Err(StoreError::CasMismatch);
         }
-        let c = self.bump();
+        let c = self.version_after(current);
         self.sets.set(self.sets.get() + 1);
-        self.map.borrow_mut().insert(key.to_string(), (value.to_vec(), c));
+        self.write(slot, key, value, c);
         Ok(())
     }
 }
