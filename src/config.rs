@@ -94,6 +94,9 @@ pub struct Config {
     pub dpop_max_age: u64,
     /// `clock_skew_seconds`, default 60 (as Envoy's `jwt_authn`): leeway for `exp`, `nbf`, `iat`.
     pub clock_skew: u64,
+    /// `require_at_jwt_typ`, default false: the access token's JOSE header `typ` must be `at+jwt`
+    /// (RFC 9068 section 4). Off by default because Keycloak issues `typ: JWT`.
+    pub require_at_jwt_typ: bool,
     /// `public_base_url` (`scheme://host[:port]`): the origin used to build `htu` when TLS ends in
     /// front of the proxy. Default: `http://` plus the request's `Host` header.
     pub public_base_url: Option<String>,
@@ -218,7 +221,7 @@ impl FetchUrl {
 
 /// The top-level fields, in the README's order. The parser reads these and refuses any other, so a
 /// field it accepts is necessarily in this list (the tests rely on that to cover every field).
-pub const FIELDS: [&str; 19] = [
+pub const FIELDS: [&str; 20] = [
     "issuer",
     "jwks_uri",
     "jwks",
@@ -227,6 +230,7 @@ pub const FIELDS: [&str; 19] = [
     "scopes_required",
     "issuers",
     "clock_skew_seconds",
+    "require_at_jwt_typ",
     "dpop",
     "dpop_algs",
     "dpop_max_age_seconds",
@@ -269,6 +273,7 @@ const EXPECT_BASE_URL: &str = r#"a string such as "https://api.example.com""#;
 const EXPECT_CLAIMS: &str = r#"an object mapping claim paths to header names, such as {"sub": "x-auth-sub"}"#;
 const EXPECT_HEADER: &str = r#"a header name as a string, such as "x-auth-sub""#;
 const EXPECT_NONCE: &str = r#"an object such as {"step_seconds": 60}, or {} for the defaults"#;
+const EXPECT_BOOL: &str = "true or false";
 const EXPECT_SECRET: &str = "a string: unpadded base64url of 32 to 64 bytes";
 
 impl Config {
@@ -388,6 +393,7 @@ impl Config {
 
         let dpop_max_age = whole(top.opt("dpop_max_age_seconds"), "seconds", 60, 1, 3600)?;
         let clock_skew = whole(top.opt("clock_skew_seconds"), "seconds", 60, 0, 3600)?;
+        let require_at_jwt_typ = boolean(top.opt("require_at_jwt_typ"), false)?;
         let jwks_refresh = whole(top.opt("jwks_refresh_seconds"), "seconds", 300, 10, 86_400)?;
         let jwks_min_refetch = whole(top.opt("jwks_min_refetch_seconds"), "seconds", 30, 1, 86_400)?;
         let http_timeout_ms = whole(top.opt("http_timeout_ms"), "milliseconds", 5000, 100, 60_000)?;
@@ -430,6 +436,7 @@ impl Config {
             dpop_algs,
             dpop_max_age,
             clock_skew,
+            require_at_jwt_typ,
             public_base_url,
             claims_to_headers,
             jwks_refresh,
@@ -533,6 +540,14 @@ fn whole(field: Option<(String, &Value)>, unit: &str, default: u64, min: u64, ma
                 _ => Err(wrong(&field, &expected, value)),
             }
         }
+    }
+}
+
+/// `true` or `false`; absent or `null` is `default`.
+fn boolean(field: Option<(String, &Value)>, default: bool) -> Result<bool, ConfigError> {
+    match field {
+        None => Ok(default),
+        Some((field, value)) => value.as_bool().ok_or_else(|| wrong(&field, EXPECT_BOOL, value)),
     }
 }
 

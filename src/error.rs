@@ -137,6 +137,9 @@ pub enum TokenError {
     DpopRequired,
     /// The token's `cnf.jkt` does not match the proof key's thumbprint.
     JktMismatch,
+    /// `require_at_jwt_typ` is on and the token's JOSE header `typ` is not `at+jwt` (RFC 9068
+    /// section 4): a token of another kind (an ID token, say) signed by the same issuer.
+    Typ,
 }
 
 /// A DPoP proof failure (`invalid_dpop_proof`, 401).
@@ -253,6 +256,7 @@ impl Error {
                     "token_scheme"
                 }
                 TokenError::JktMismatch => "token_jkt_mismatch",
+                TokenError::Typ => "token_typ",
             },
             Error::Proof(p) => match p {
                 ProofError::Jws(JwsError::SignatureInvalid) => "proof_signature",
@@ -341,6 +345,7 @@ impl fmt::Display for Error {
                 }
                 TokenError::DpopRequired => f.write_str("a DPoP-bound access token is required"),
                 TokenError::JktMismatch => f.write_str("access token cnf.jkt does not match the DPoP proof key"),
+                TokenError::Typ => f.write_str("access token typ must be at+jwt (RFC 9068)"),
             },
             Error::Proof(p) => match p {
                 ProofError::Jws(j) => write!(f, "DPoP proof: {j}"),

@@ -334,3 +334,41 @@ fn header_names_are_read_whatever_their_case() {
     let req = Request { method: "GET", authorization: &shouted.authorization, dpop: &[], uri: None };
     assert_eq!(credentials(&req, DpopMode::Optional), Err(Error::Request(RequestError::MultipleAuthorization)));
 }
+
+/// `require_at_jwt_typ`: off (the default), Keycloak's `typ: JWT` passes; on, only `at+jwt` does,
+/// and the refusal comes before any signature check (a forged token of the wrong kind is refused
+/// as such). The verified-token cache never lets a token skip the check: it holds only tokens that
+/// passed it.
+#[test]
+fn require_at_jwt_typ_refuses_other_token_types() {
+    let jwt = sign(&key(1), json!({"alg": "ES256", "typ": "JWT", "kid": "idp-1"}), claims());
+    let at = sign(&key(1), json!({"alg": "ES256", "typ": "at+jwt", "kid": "idp-1"}), claims());
+    let app = sign(&key(1), json!({"alg": "ES256", "typ": "application/AT+JWT", "kid": "idp-1"}), claims());
+    let untyped = sign(&key(1), json!({"alg": "ES256", "kid": "idp-1"}), claims());
+    let forged = sign(&key(9), json!({"alg": "ES256", "typ": "JWT", "kid": "idp-1"}), claims());
+
+    let off = config(json!({}));
+    assert!(!off.require_at_jwt_typ);
+    let mut st = Mem::for_config(&off);
+    for t in [&jwt, &at, &app, &untyped] {
+        allowed(decide(&off, &mut st, "GET", &[&format!("Bearer {t}")], &[]));
+    }
+
+    let on = config(json!({"require_at_jwt_typ": true}));
+    let mut st = Mem::for_config(&on);
+    for t in [&at, &app] {
+        allowed(decide(&on, &mut st, "GET", &[&format!("Bearer {t}")], &[]));
+    }
+    for t in [&jwt, &untyped, &forged] {
+        let e = denied(decide(&on, &mut st, "GET", &[&format!("Bearer {t}")], &[]));
+        assert_eq!(e, Error::Token(TokenError::Typ));
+        assert_eq!((e.status(), e.reason()), (401, "token_typ"));
+        assert_eq!(e.code().map(|c| c.as_str()), Some("invalid_token"));
+    }
+    // Also for a DPoP-bound token under the DPoP scheme: the token is checked before the proof.
+    let holder = key(3);
+    let bound = sign(&key(1), json!({"alg": "ES256", "typ": "JWT", "kid": "idp-1"}), bound_claims(&holder));
+    let p = proof(&holder, "POST", URI, &bound, "typ-1");
+    let e = denied(decide(&on, &mut st, "POST", &[&format!("DPoP {bound}")], &[&p]));
+    assert_eq!(e, Error::Token(TokenError::Typ));
+}

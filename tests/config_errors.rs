@@ -106,6 +106,7 @@ const TABLE: &[Row] = &[
     Row { path: "issuers[0].scopes_required[0]", doc: r#"{"issuers":[{"issuer":"https://a.example","scopes_required":[@]}]}"#, good: r#""read""#, accepts: &[Str], expect: "expected a string" },
     // Settings.
     Row { path: "clock_skew_seconds", doc: top!("clock_skew_seconds"), good: "0", accepts: &[Null, Whole], expect: "expected a whole number of seconds from 0 to 3600" },
+    Row { path: "require_at_jwt_typ", doc: top!("require_at_jwt_typ"), good: "true", accepts: &[Null, Bool], expect: "expected true or false" },
     Row { path: "dpop", doc: top!("dpop"), good: r#""required""#, accepts: &[Null, Str], expect: r#"expected one of "optional", "required", "disabled""# },
     Row { path: "dpop_algs", doc: top!("dpop_algs"), good: r#"["ES256"]"#, accepts: &[Null, Array], expect: "expected an array of algorithm names" },
     Row { path: "dpop_algs[0]", doc: r#"{"issuer":"https://i.example","dpop_algs":[@]}"#, good: r#""EdDSA""#, accepts: &[Str], expect: ALGS },
@@ -246,7 +247,7 @@ const FULL_URI: &str = r#"{"issuer":"https://i.example","jwks_uri":"https://i.ex
 const FULL_SINGLE: &str = concat!(
     r#"{"issuer":"https://i.example","jwks":{"keys":["#,
     jwk!(),
-    r#"]},"upstream":"u","audiences":["a"],"scopes_required":["s"],"clock_skew_seconds":1,"dpop":"required","dpop_algs":["ES256"],"dpop_max_age_seconds":2,"dpop_nonce":{"secret":"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8","step_seconds":20},"public_base_url":"https://api.example.com","claims_to_headers":{"sub":"x-sub"},"jwks_refresh_seconds":20,"jwks_min_refetch_seconds":2,"http_timeout_ms":200,"max_token_bytes":300,"token_cache_entries":3}"#
+    r#"]},"upstream":"u","audiences":["a"],"scopes_required":["s"],"clock_skew_seconds":1,"require_at_jwt_typ":true,"dpop":"required","dpop_algs":["ES256"],"dpop_max_age_seconds":2,"dpop_nonce":{"secret":"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8","step_seconds":20},"public_base_url":"https://api.example.com","claims_to_headers":{"sub":"x-sub"},"jwks_refresh_seconds":20,"jwks_min_refetch_seconds":2,"http_timeout_ms":200,"max_token_bytes":300,"token_cache_entries":3}"#
 );
 const FULL_LIST: &str = concat!(
     r#"{"upstream":"u","audiences":["a"],"scopes_required":["s"],"issuers":[{"issuer":"https://a.example","jwks_uri":"https://a.example/k","upstream":"v","audiences":["b"],"scopes_required":["t"]},{"issuer":"https://b.example","jwks":{"keys":["#,

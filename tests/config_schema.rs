@@ -136,6 +136,7 @@ fn schema_defaults_match_parser_defaults() {
     assert_eq!(num("http_timeout_ms"), cfg.http_timeout_ms);
     assert_eq!(num("max_token_bytes"), cfg.max_token_bytes as u64);
     assert_eq!(num("token_cache_entries"), cfg.token_cache_entries as u64);
+    assert_eq!(props["require_at_jwt_typ"]["default"], cfg.require_at_jwt_typ);
     assert_eq!(props["dpop"]["default"], "optional");
     assert_eq!(cfg.dpop, dpop_gate::config::DpopMode::Optional);
     let algs: Vec<&str> = cfg.dpop_algs.iter().map(|a| a.name()).collect();

@@ -3,7 +3,7 @@
 use serde_json::{json, Value};
 
 use dpop_gate::error::TokenError;
-use dpop_gate::decision::token::{check_claims, issuer, AccessToken, Claims, TokenPolicy};
+use dpop_gate::decision::token::{check_claims, check_typ, issuer, AccessToken, Claims, TokenPolicy};
 
 const NOW: u64 = 1_700_000_000;
 const ISS: &str = "https://idp.example.com/realms/partners";
@@ -147,4 +147,31 @@ fn cached_tokens_expire() {
     let t = check(claims(|_| {})).unwrap();
     assert_eq!(t.check_time(NOW + 359, 60), Ok(()));
     assert_eq!(t.check_time(NOW + 360, 60), Err(TokenError::Expired));
+}
+
+/// RFC 9068 section 4 with RFC 7515 section 4.1.9: `at+jwt`, with or without `application/`, in
+/// any letter case; nothing else, not even a near miss.
+#[test]
+fn typ_must_be_at_jwt() {
+    for good in ["at+jwt", "AT+JWT", "application/at+jwt", "Application/At+JWT", "APPLICATION/AT+JWT"] {
+        assert_eq!(check_typ(Some(good)), Ok(()), "{good}");
+    }
+    for bad in [
+        None,
+        Some(""),
+        Some("JWT"),
+        Some("jwt"),
+        Some("application/jwt"),
+        Some("dpop+jwt"),
+        Some("application/"),
+        Some("application/at+jwt; charset=utf-8"),
+        Some(" at+jwt"),
+        Some("at+jwt "),
+        Some("text/at+jwt"),
+        Some("application/application/at+jwt"),
+        Some("appl\u{e9}cation/at+jwt"),
+        Some("at+jwt\0"),
+    ] {
+        assert_eq!(check_typ(bad), Err(TokenError::Typ), "{bad:?}");
+    }
 }

@@ -180,3 +180,42 @@ def test_server_nonce(stack):
 
     bearer = client_credentials(idp.token_endpoint, "webhook-partner")
     assert_allowed(*gate.send(token=bearer), bearer)
+
+
+def test_responses_carrying_a_nonce_are_not_cached(stack):
+    """RFC 9449 section 8.2: a response that carries a `DPoP-Nonce` is marked `Cache-Control:
+    no-store`, so no cache hands one client's nonce to another. Both kinds: the `use_dpop_nonce`
+    refusal, and an allowed response whose proof's nonce was from the previous step (the filter sends
+    a fresh one then, RFC 9449 section 9.1). An allowed response without a new nonce is left as the
+    upstream made it. Steps are 10 s, so the test waits for one step to pass."""
+    idp = stack.idp()
+    gate = stack.host({"main": main_config(idp, dpop_nonce={"step_seconds": 10})}, [idp])
+    token = client_credentials(idp.token_endpoint, "webhook-partner-dpop", dpop_key=ProofKey.generate("EC"))
+
+    # Away from a step boundary, so the step the nonce is issued in is known here.
+    while time.time() % 10 > 8:
+        time.sleep(0.2)
+    step = int(time.time()) // 10
+    resp, seen = gate.send(token=token, proof=gate.proof_for(token))
+    assert_refused(resp, seen, 401, "use_dpop_nonce", "DPoP")
+    nonce = resp.header("dpop-nonce")
+    assert nonce, resp
+    assert resp.all("cache-control") == ["no-store"], resp
+
+    # The same step: the nonce is current, no new one, and nothing added to the upstream's answer.
+    resp, seen = gate.send(token=token, proof=gate.proof_for(token, nonce=nonce))
+    assert_allowed(resp, seen, token)
+    assert resp.header("dpop-nonce") is None and resp.header("cache-control") is None, resp
+
+    # The next step: still accepted, answered with a fresh nonce, and not cacheable.
+    time.sleep(max(0.0, (step + 1) * 10 + 0.5 - time.time()))
+    resp, seen = gate.send(token=token, proof=gate.proof_for(token, nonce=nonce))
+    assert_allowed(resp, seen, token)
+    fresh = resp.header("dpop-nonce")
+    assert fresh and fresh != nonce, resp
+    assert resp.all("cache-control") == ["no-store"], resp
+
+    # The fresh nonce is current: accepted with nothing added.
+    resp, seen = gate.send(token=token, proof=gate.proof_for(token, nonce=fresh))
+    assert_allowed(resp, seen, token)
+    assert resp.header("dpop-nonce") is None and resp.header("cache-control") is None, resp

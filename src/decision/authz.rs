@@ -383,6 +383,10 @@ fn verified_token(cfg: &Config, token: &str, state: &mut dyn State, now: u64) ->
         return Ok(cached);
     }
     let jws = jws::parse(token, cfg.max_token_bytes).map_err(|e| Error::Token(TokenError::Jws(e)))?;
+    // Before the signature: a token of the wrong kind costs no verification.
+    if cfg.require_at_jwt_typ {
+        token::check_typ(jws.header.typ.as_deref()).map_err(Error::Token)?;
+    }
     let iss = token::issuer(&jws.claims).map_err(Error::Token)?;
     let index = cfg.issuer_index(iss).ok_or(Error::Token(TokenError::Issuer))?;
     let keys = match state.keys(index) {

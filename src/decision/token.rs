@@ -64,6 +64,24 @@ pub fn issuer(claims: &Claims) -> Result<&str, TokenError> {
     }
 }
 
+/// RFC 9068 section 4: the JOSE header `typ` of a JWT access token is `at+jwt`, which RFC 7515
+/// section 4.1.9 lets a producer write as `application/at+jwt`; media types compare
+/// case-insensitively. Anything else, a missing `typ` included, is refused: that is what tells an
+/// access token from an ID token or a logout token signed with the same keys.
+pub fn check_typ(typ: Option<&str>) -> Result<(), TokenError> {
+    let Some(typ) = typ else { return Err(TokenError::Typ) };
+    let prefix = "application/";
+    let subtype = match typ.get(..prefix.len()) {
+        Some(head) if head.eq_ignore_ascii_case(prefix) => typ.get(prefix.len()..).unwrap_or(""),
+        _ => typ,
+    };
+    if subtype.eq_ignore_ascii_case("at+jwt") {
+        Ok(())
+    } else {
+        Err(TokenError::Typ)
+    }
+}
+
 /// Checks a verified token's claims against `policy` at `now`.
 ///
 /// Order: `iss`, the types of `exp`/`nbf`/`iat`/`aud`/`cnf`, then `exp`, `nbf`, `iat`, `aud`, and
