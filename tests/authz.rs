@@ -349,13 +349,13 @@ fn require_at_jwt_typ_refuses_other_token_types() {
 
     let off = config(json!({}));
     assert!(!off.require_at_jwt_typ);
-    let mut st = Mem::for_config(&off);
+    let mut st = FakeState::for_config(&off);
     for t in [&jwt, &at, &app, &untyped] {
         allowed(decide(&off, &mut st, "GET", &[&format!("Bearer {t}")], &[]));
     }
 
     let on = config(json!({"require_at_jwt_typ": true}));
-    let mut st = Mem::for_config(&on);
+    let mut st = FakeState::for_config(&on);
     for t in [&at, &app] {
         allowed(decide(&on, &mut st, "GET", &[&format!("Bearer {t}")], &[]));
     }

@@ -97,6 +97,7 @@ fn expected(e: &Error) -> Row {
             }
             TokenError::UnboundTokenAsDpop => token("token_scheme"),
             TokenError::JktMismatch => token("token_jkt_mismatch"),
+            TokenError::Typ => token("token_typ"),
         },
         Error::Proof(p) => match p {
             ProofError::Jws(j) => proof(match j {
@@ -141,7 +142,7 @@ fn expected(e: &Error) -> Row {
 }
 
 /// Every reason label, i.e. every `dpop_gate_refused_*` counter the filter can create.
-const REASONS: [&str; 27] = [
+const REASONS: [&str; 28] = [
     "keys_unavailable",
     "no_credentials",
     "proof_ath",
@@ -168,6 +169,7 @@ const REASONS: [&str; 27] = [
     "token_scheme",
     "token_scope",
     "token_signature",
+    "token_typ",
     "use_dpop_nonce",
 ];
 
@@ -258,6 +260,7 @@ fn every_token() -> Vec<TokenError> {
         TokenError::UnboundTokenAsDpop => [TokenError::UnboundTokenAsDpop],
         TokenError::DpopRequired => [TokenError::DpopRequired],
         TokenError::JktMismatch => [TokenError::JktMismatch],
+        TokenError::Typ => [TokenError::Typ],
     })
 }
 
