@@ -169,6 +169,9 @@ struct RequestArgs {
     /// Give up after this many seconds.
     #[arg(long, default_value_t = 30, value_name = "SECONDS")]
     timeout: u64,
+    /// Also show each request sent (method, URL, headers, the proof in full) on standard error.
+    #[arg(long, short = 'v')]
+    verbose: bool,
     #[command(flatten)]
     key: KeyArgs,
 }
@@ -390,6 +393,12 @@ fn cmd_request(a: RequestArgs) -> Result<ExitCode, Fatal> {
                 iat_offset: a.iat_offset,
             };
             hdrs.push(("dpop".into(), proof::make_proof(key, key.alg, &what, now())?));
+        }
+        if a.verbose {
+            eprintln!("> {method} {}", a.url);
+            for (name, value) in &hdrs {
+                eprintln!("> {}: {value}", name.to_ascii_lowercase());
+            }
         }
         let reply = http::send(&agent, &method, &a.url, &hdrs, body.as_deref(), 16 * 1024 * 1024)?;
         show_reply(&reply);
