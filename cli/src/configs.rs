@@ -83,7 +83,8 @@ pub fn find(name: &str, bytes: &[u8]) -> Result<(Kind, Vec<Found>), FindError> {
         return Ok((Kind::Filter, vec![whole()]));
     };
     let doc = doc.as_ref().unwrap_or(&Value::Null);
-    if ENVOY_KEYS.iter().any(|k| top.contains_key(*k)) || top.contains_key("listeners") && !top.contains_key("services") {
+    if ENVOY_KEYS.iter().any(|k| top.contains_key(*k)) || top.contains_key("listeners") && !top.contains_key("services")
+    {
         let mut out = Vec::new();
         envoy(doc, &mut Vec::new(), &mut out);
         return Ok((Kind::Envoy, out));
@@ -259,7 +260,10 @@ mod tests {
         for text in [&b"{\"issuer\": \"https://x/\"}"[..], b"{\"issuer\": ", b"[1]", b"", b"\xff"] {
             let (kind, found) = find("c.json", text).unwrap();
             assert_eq!(kind, Kind::Filter);
-            assert_eq!(found, vec![Found { location: String::new(), document: text.to_vec(), problem: None, disabled: false }]);
+            assert_eq!(
+                found,
+                vec![Found { location: String::new(), document: text.to_vec(), problem: None, disabled: false }]
+            );
         }
     }
 
@@ -286,8 +290,10 @@ services:
 "#;
         let (kind, found) = find("kong.yaml", yaml).unwrap();
         assert_eq!(kind, Kind::Kong);
-        let got: Vec<(&str, String, bool)> =
-            found.iter().map(|f| (f.location.as_str(), String::from_utf8_lossy(&f.document).into_owned(), f.disabled)).collect();
+        let got: Vec<(&str, String, bool)> = found
+            .iter()
+            .map(|f| (f.location.as_str(), String::from_utf8_lossy(&f.document).into_owned(), f.disabled))
+            .collect();
         assert_eq!(
             got,
             vec![
@@ -339,8 +345,16 @@ static_resources:
         assert_eq!(kind, Kind::Envoy);
         assert_eq!(found.len(), 2, "{found:?}");
         assert_eq!(found[0].document, br#"{"issuer": "https://a/"}"#);
-        assert!(found[0].location.starts_with("static_resources.listeners[0](main).filter_chains[0]"), "{}", found[0].location);
-        assert!(found[0].location.ends_with("http_filters[0](envoy.filters.http.wasm).typed_config"), "{}", found[0].location);
+        assert!(
+            found[0].location.starts_with("static_resources.listeners[0](main).filter_chains[0]"),
+            "{}",
+            found[0].location
+        );
+        assert!(
+            found[0].location.ends_with("http_filters[0](envoy.filters.http.wasm).typed_config"),
+            "{}",
+            found[0].location
+        );
         assert!(found[1].problem.as_deref().is_some_and(|p| p.contains("BytesValue")), "{:?}", found[1]);
     }
 

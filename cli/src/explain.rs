@@ -476,8 +476,12 @@ impl<'a> Facts<'a> {
         rows.push((
             Check::Key,
             match (&verified, &token.header.kid) {
-                (Err(JwsError::KeyNotFound), Some(kid)) => format!("no key with kid {kid:?} for {}", token.header.alg.name()),
-                (Err(JwsError::KeyNotFound), None) => format!("no key for {} (the token has no kid)", token.header.alg.name()),
+                (Err(JwsError::KeyNotFound), Some(kid)) => {
+                    format!("no key with kid {kid:?} for {}", token.header.alg.name())
+                }
+                (Err(JwsError::KeyNotFound), None) => {
+                    format!("no key for {} (the token has no kid)", token.header.alg.name())
+                }
                 (_, Some(kid)) => format!("kid {kid:?} found"),
                 (_, None) => format!("no kid: every key for {} tried", token.header.alg.name()),
             },
@@ -487,7 +491,9 @@ impl<'a> Facts<'a> {
         rows.push((
             Check::Exp,
             match seconds(claims.get("exp")) {
-                Some(exp) if now < exp => format!("exp {exp} ({}): expires in {} s (allowed skew {skew} s)", utc(exp), exp - now),
+                Some(exp) if now < exp => {
+                    format!("exp {exp} ({}): expires in {} s (allowed skew {skew} s)", utc(exp), exp - now)
+                }
                 Some(exp) => format!("exp {exp} ({}): expired {} s ago (allowed skew {skew} s)", utc(exp), now - exp),
                 None => format!("exp {}", claims.get("exp").map_or("(missing)".to_string(), show)),
             },
@@ -497,7 +503,10 @@ impl<'a> Facts<'a> {
         rows.push((
             Check::Audience,
             if issuer.audiences.is_empty() {
-                format!("aud {}: not checked (no audiences configured)", claims.get("aud").map_or("(none)".to_string(), show))
+                format!(
+                    "aud {}: not checked (no audiences configured)",
+                    claims.get("aud").map_or("(none)".to_string(), show)
+                )
             } else {
                 format!(
                     "aud {}; accepted: {}",
@@ -551,7 +560,10 @@ impl<'a> Facts<'a> {
         };
         let c = &proof.claims;
         rows.push((Check::ProofJws, format!("{} bytes", inp.proof.map_or(0, str::len))));
-        rows.push((Check::ProofTyp, format!("typ {}", proof.header.typ.as_deref().map_or("(none)".to_string(), |t| format!("{t:?}")))));
+        rows.push((
+            Check::ProofTyp,
+            format!("typ {}", proof.header.typ.as_deref().map_or("(none)".to_string(), |t| format!("{t:?}"))),
+        ));
         let algs: Vec<&str> = cfg.dpop_algs.iter().map(|a| a.name()).collect();
         rows.push((Check::ProofAlg, format!("alg {}; dpop_algs: {}", proof.header.alg.name(), algs.join(" "))));
         let key = proof.header.jwk.as_ref().map(Jwk::from_value);
@@ -568,14 +580,13 @@ impl<'a> Facts<'a> {
                 _ => "(no jwk in the header)".to_string(),
             },
         ));
-        rows.push((
-            Check::ProofClaims,
-            format!("jti {}", c.get("jti").map_or("(missing)".to_string(), show)),
-        ));
+        rows.push((Check::ProofClaims, format!("jti {}", c.get("jti").map_or("(missing)".to_string(), show))));
         let htm = c.get("htm").map_or("(missing)".to_string(), show);
         rows.push((Check::Htm, format!("htm {htm}; request method {:?}", inp.method)));
         let htu_claim = c.get("htu").and_then(Value::as_str);
-        let norm = |u: Option<&str>| u.and_then(htu::normalize).unwrap_or_else(|| "(not a comparable http(s) URI)".to_string());
+        let norm = |u: Option<&str>| {
+            u.and_then(htu::normalize).unwrap_or_else(|| "(not a comparable http(s) URI)".to_string())
+        };
         rows.push((
             Check::Htu,
             format!(
@@ -650,7 +661,9 @@ fn seconds(v: Option<&Value>) -> Option<u64> {
 fn time_claim(name: &str, claims: &Claims, now: u64, skew: u64) -> String {
     match (claims.get(name), seconds(claims.get(name))) {
         (None, _) => format!("{name} absent"),
-        (Some(_), Some(t)) if t > now => format!("{name} {t} ({}): {} s in the future (allowed skew {skew} s)", utc(t), t - now),
+        (Some(_), Some(t)) if t > now => {
+            format!("{name} {t} ({}): {} s in the future (allowed skew {skew} s)", utc(t), t - now)
+        }
         (Some(_), Some(t)) => format!("{name} {t} ({}): {} s ago", utc(t), now - t),
         (Some(v), None) => format!("{name} {}", show(v)),
     }

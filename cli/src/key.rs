@@ -51,7 +51,9 @@ impl fmt::Display for KeyError {
             KeyError::Read(p, e) => write!(f, "cannot read key file {}: {e}", p.display()),
             KeyError::Write(p, e) => write!(f, "cannot create key file {}: {e}", p.display()),
             KeyError::Json(p, e) => write!(f, "key file {} is not a JWK (a JSON object): {e}", p.display()),
-            KeyError::Unsupported(what) => write!(f, "unsupported key type {what}: use EC P-256/P-384, OKP Ed25519 or RSA"),
+            KeyError::Unsupported(what) => {
+                write!(f, "unsupported key type {what}: use EC P-256/P-384, OKP Ed25519 or RSA")
+            }
             KeyError::Member(m) => write!(f, "JWK member {m} is missing or malformed"),
             KeyError::PublicOnly => f.write_str("the JWK has no private key (member d): a proof must be signed"),
             KeyError::Invalid(e) => write!(f, "the JWK is not a valid private key: {e}"),
@@ -269,13 +271,25 @@ impl SigningKey {
                 let k = (**k).clone();
                 let rng = &mut OsRng;
                 match alg {
-                    Algorithm::RS256 => rsa::pkcs1v15::SigningKey::<Sha256>::new(k).sign_with_rng(rng, message).to_vec(),
-                    Algorithm::RS384 => rsa::pkcs1v15::SigningKey::<Sha384>::new(k).sign_with_rng(rng, message).to_vec(),
-                    Algorithm::RS512 => rsa::pkcs1v15::SigningKey::<Sha512>::new(k).sign_with_rng(rng, message).to_vec(),
+                    Algorithm::RS256 => {
+                        rsa::pkcs1v15::SigningKey::<Sha256>::new(k).sign_with_rng(rng, message).to_vec()
+                    }
+                    Algorithm::RS384 => {
+                        rsa::pkcs1v15::SigningKey::<Sha384>::new(k).sign_with_rng(rng, message).to_vec()
+                    }
+                    Algorithm::RS512 => {
+                        rsa::pkcs1v15::SigningKey::<Sha512>::new(k).sign_with_rng(rng, message).to_vec()
+                    }
                     // Salt as long as the hash, which RFC 7518 3.5 (and the filter) require.
-                    Algorithm::PS256 => rsa::pss::BlindedSigningKey::<Sha256>::new(k).sign_with_rng(rng, message).to_vec(),
-                    Algorithm::PS384 => rsa::pss::BlindedSigningKey::<Sha384>::new(k).sign_with_rng(rng, message).to_vec(),
-                    Algorithm::PS512 => rsa::pss::BlindedSigningKey::<Sha512>::new(k).sign_with_rng(rng, message).to_vec(),
+                    Algorithm::PS256 => {
+                        rsa::pss::BlindedSigningKey::<Sha256>::new(k).sign_with_rng(rng, message).to_vec()
+                    }
+                    Algorithm::PS384 => {
+                        rsa::pss::BlindedSigningKey::<Sha384>::new(k).sign_with_rng(rng, message).to_vec()
+                    }
+                    Algorithm::PS512 => {
+                        rsa::pss::BlindedSigningKey::<Sha512>::new(k).sign_with_rng(rng, message).to_vec()
+                    }
                     _ => return Err(KeyError::AlgMismatch(alg, "RSA")),
                 }
             }

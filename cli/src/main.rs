@@ -11,12 +11,12 @@ use dpop_gate::authz::Scheme;
 use dpop_gate::config::{Config, FetchUrl};
 use dpop_gate::jwk::Jwk;
 use dpop_gate::jwks::{self, FetchError};
+use dpop_gate_cli::arg_value;
 use dpop_gate_cli::configs::{self, Found};
 use dpop_gate_cli::explain::{self, utc, Inputs};
 use dpop_gate_cli::http::{self, HttpError, Reply};
 use dpop_gate_cli::key::{self, SigningKey};
 use dpop_gate_cli::proof::{self, ProofFor};
-use dpop_gate_cli::arg_value;
 use serde_json::Value;
 
 const EXIT_CODES: &str = "\
@@ -295,7 +295,8 @@ fn cmd_proof(a: ProofArgs) -> Result<ExitCode, Fatal> {
 fn cmd_key(k: KeyCommand) -> Result<ExitCode, Fatal> {
     match k {
         KeyCommand::Thumbprint { file } => {
-            let text = std::fs::read(&file).map_err(|e| Fatal(format!("cannot read key file {}: {e}", file.display())))?;
+            let text =
+                std::fs::read(&file).map_err(|e| Fatal(format!("cannot read key file {}: {e}", file.display())))?;
             let jwk: Value = serde_json::from_slice(&text)
                 .map_err(|e| Fatal(format!("key file {} is not a JWK (a JSON object): {e}", file.display())))?;
             let thumbprint = if jwk.get("d").is_some() {
@@ -330,7 +331,8 @@ fn form_encode(s: &str) -> String {
 /// DPoP challenge) or section 8 (authorization server, 400 with a JSON error).
 fn wants_nonce(r: &Reply) -> bool {
     let challenge = r.all("www-authenticate").any(|c| {
-        c.trim_start().get(..4).is_some_and(|s| s.eq_ignore_ascii_case("dpop")) && c.contains("error=\"use_dpop_nonce\"")
+        c.trim_start().get(..4).is_some_and(|s| s.eq_ignore_ascii_case("dpop"))
+            && c.contains("error=\"use_dpop_nonce\"")
     });
     let body_error = || {
         serde_json::from_slice::<Value>(&r.body).ok().and_then(|v| v.get("error").cloned())
@@ -349,10 +351,16 @@ fn cmd_request(a: RequestArgs) -> Result<ExitCode, Fatal> {
             return Err(Fatal("--token is not a token68 (an access token has no spaces or other characters an Authorization header cannot carry)".into()));
         }
     }
-    let body = a.data.as_deref().map(|d| arg_value(d, false)).transpose().map_err(|e| Fatal(format!("cannot read --data: {e}")))?;
+    let body = a
+        .data
+        .as_deref()
+        .map(|d| arg_value(d, false))
+        .transpose()
+        .map_err(|e| Fatal(format!("cannot read --data: {e}")))?;
     let mut headers = Vec::new();
     for h in &a.headers {
-        let (name, value) = h.split_once(':').ok_or_else(|| Fatal(format!("bad header {h:?}: it must be `Name: value`")))?;
+        let (name, value) =
+            h.split_once(':').ok_or_else(|| Fatal(format!("bad header {h:?}: it must be `Name: value`")))?;
         let name = name.trim().to_string();
         if name.eq_ignore_ascii_case("authorization") && (token.is_some() || a.user.is_some()) {
             return Err(Fatal("an Authorization header together with --token or -u: choose one".into()));
@@ -476,11 +484,20 @@ fn explain_config(a: &ExplainArgs) -> Result<(Config, String), Fatal> {
     let chosen: Vec<&Found> = found.iter().filter(|f| a.at.as_deref().is_none_or(|at| f.location == at)).collect();
     let f = match chosen.as_slice() {
         [one] => *one,
-        [] if a.at.is_some() => return Err(Fatal(format!("{name}: no dpop_gate configuration at {:?}", a.at.as_deref().unwrap_or_default()))),
+        [] if a.at.is_some() => {
+            return Err(Fatal(format!(
+                "{name}: no dpop_gate configuration at {:?}",
+                a.at.as_deref().unwrap_or_default()
+            )))
+        }
         [] => return Err(Fatal(format!("{name}: {kind} with no dpop_gate filter configuration"))),
         many => {
             let list: Vec<&str> = many.iter().map(|f| f.location.as_str()).collect();
-            return Err(Fatal(format!("{name} holds {} configurations: choose one with --at, one of\n  {}", many.len(), list.join("\n  "))));
+            return Err(Fatal(format!(
+                "{name} holds {} configurations: choose one with --at, one of\n  {}",
+                many.len(),
+                list.join("\n  ")
+            )));
         }
     };
     let place = if f.location.is_empty() { name } else { format!("{name}: {}", f.location) };
@@ -493,7 +510,8 @@ fn cmd_explain(a: ExplainArgs) -> Result<ExitCode, Fatal> {
     let token = text_arg(&a.token, "--token")?;
     let proof = a.proof.as_deref().map(|p| text_arg(p, "--proof")).transpose()?;
     if let Some(url) = &a.url {
-        FetchUrl::parse(url).ok_or_else(|| Fatal(format!("bad URL {url:?}: it must be an absolute http:// or https:// URL")))?;
+        FetchUrl::parse(url)
+            .ok_or_else(|| Fatal(format!("bad URL {url:?}: it must be an absolute http:// or https:// URL")))?;
     }
     proof::check_method(&a.method)?;
     let jwks = match &a.jwks {
@@ -575,7 +593,11 @@ mod tests {
         let rs = [("www-authenticate", "DPoP algs=\"ES256\", error=\"use_dpop_nonce\""), ("dpop-nonce", "n")];
         assert!(wants_nonce(&reply(401, &rs, "")));
         assert!(!wants_nonce(&reply(401, &rs[..1], "")), "no nonce to retry with");
-        assert!(!wants_nonce(&reply(401, &[("www-authenticate", "DPoP error=\"invalid_dpop_proof\""), ("dpop-nonce", "n")], "")));
+        assert!(!wants_nonce(&reply(
+            401,
+            &[("www-authenticate", "DPoP error=\"invalid_dpop_proof\""), ("dpop-nonce", "n")],
+            ""
+        )));
         assert!(wants_nonce(&reply(400, &[("dpop-nonce", "n")], r#"{"error":"use_dpop_nonce"}"#)));
         assert!(!wants_nonce(&reply(400, &[("dpop-nonce", "n")], r#"{"error":"invalid_grant"}"#)));
     }

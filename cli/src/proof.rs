@@ -84,7 +84,12 @@ pub fn check_method(method: &str) -> Result<(), ProofError> {
 }
 
 /// A compact JWS of `header` and `claims` signed by `key` with `alg` (set as the header's `alg`).
-pub fn sign_compact(key: &SigningKey, alg: Algorithm, mut header: Map<String, Value>, claims: &Value) -> Result<String, KeyError> {
+pub fn sign_compact(
+    key: &SigningKey,
+    alg: Algorithm,
+    mut header: Map<String, Value>,
+    claims: &Value,
+) -> Result<String, KeyError> {
     header.insert("alg".into(), alg.name().into());
     let h = b64_encode(Value::Object(header).to_string().as_bytes());
     let p = b64_encode(claims.to_string().as_bytes());
@@ -104,7 +109,11 @@ pub fn random_jti() -> String {
 pub fn make_proof(key: &SigningKey, alg: Algorithm, what: &ProofFor<'_>, now: u64) -> Result<String, ProofError> {
     check_method(what.method)?;
     let htu = htu_of(what.url)?;
-    let iat = i64::try_from(now).ok().and_then(|n| n.checked_add(what.iat_offset)).filter(|i| *i >= 0).ok_or(ProofError::Iat)?;
+    let iat = i64::try_from(now)
+        .ok()
+        .and_then(|n| n.checked_add(what.iat_offset))
+        .filter(|i| *i >= 0)
+        .ok_or(ProofError::Iat)?;
     let mut header = Map::new();
     header.insert("typ".into(), "dpop+jwt".into());
     header.insert("jwk".into(), key.public_jwk());

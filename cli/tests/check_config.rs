@@ -54,7 +54,12 @@ fn kong_declarative_configuration_shipped_is_valid() {
     let lines: Vec<&str> = r.stdout.lines().collect();
     assert_eq!(lines.len(), 2, "two dpop_gate filters in kong.yaml: {r:?}");
     assert!(lines[0].ends_with("services[0](partner-webhook).routes[0](partner-webhook).filter_chains[0](partner-webhook-auth).filters[0]: ok"), "{r:?}");
-    assert!(lines[1].ends_with("services[1](orders-api).routes[0](orders-api).filter_chains[0](orders-api-dpop).filters[0]: ok"), "{r:?}");
+    assert!(
+        lines[1].ends_with(
+            "services[1](orders-api).routes[0](orders-api).filter_chains[0](orders-api-dpop).filters[0]: ok"
+        ),
+        "{r:?}"
+    );
 }
 
 #[test]
@@ -118,7 +123,10 @@ fn the_readme_envoy_example_is_valid_and_a_broken_copy_is_not() {
     assert_eq!(r.code, 1, "{r:?}");
     let lines: Vec<&str> = r.stdout.lines().collect();
     assert!(lines[0].starts_with(&good) && lines[0].ends_with(": ok"), "{r:?}");
-    assert!(lines[1].starts_with(&broken) && lines[1].contains("invalid configuration: unknown field `audience`"), "{r:?}");
+    assert!(
+        lines[1].starts_with(&broken) && lines[1].contains("invalid configuration: unknown field `audience`"),
+        "{r:?}"
+    );
 }
 
 #[test]

@@ -113,7 +113,8 @@ fn assert_refused(r: &Run, label: &str, error: &Error, scheme: Scheme, mode: Dpo
     assert_eq!(r.stdout.matches("  FAIL  ").count(), 1, "{r:?}");
     assert!(r.stdout.contains(&format!("=> {error}")), "the core's reason is shown: {r:?}");
     let refusal = challenge::refusal(error, Some(scheme), mode, &Algorithm::ALL);
-    let mut expected = format!("\ndecision: refused ({}); the gateway answers\n  status: {}\n", error.reason(), refusal.status);
+    let mut expected =
+        format!("\ndecision: refused ({}); the gateway answers\n  status: {}\n", error.reason(), refusal.status);
     for (name, value) in &refusal.headers {
         expected.push_str(&format!("  {name}: {value}\n"));
     }
@@ -129,10 +130,33 @@ fn a_valid_dpop_request_is_allowed_with_every_check_shown() {
     let proof = w.proof(&w.client, "POST", URL, &token, 0);
     let r = w.explain(&cfg, &token, Some(&proof), &[]);
     assert_eq!(r.code, 0, "{r:?}");
-    for label in ["credentials", "token JWS", "issuer", "keys", "key", "signature", "exp", "nbf", "iat", "aud", "scopes", "scheme",
-        "proof JWS", "proof typ", "proof alg", "proof jwk", "proof claims", "htm", "htu", "proof iat", "ath", "proof signature",
-        "binding", "nonce", "replay"]
-    {
+    for label in [
+        "credentials",
+        "token JWS",
+        "issuer",
+        "keys",
+        "key",
+        "signature",
+        "exp",
+        "nbf",
+        "iat",
+        "aud",
+        "scopes",
+        "scheme",
+        "proof JWS",
+        "proof typ",
+        "proof alg",
+        "proof jwk",
+        "proof claims",
+        "htm",
+        "htu",
+        "proof iat",
+        "ath",
+        "proof signature",
+        "binding",
+        "nonce",
+        "replay",
+    ] {
         assert_eq!(status_of(&r, label), "ok", "{label}: {r:?}");
     }
     assert!(r.stdout.contains("exp 1800000300 (2027-01-15T08:05:00Z): expires in 300 s (allowed skew 5 s)"), "{r:?}");
@@ -169,7 +193,13 @@ fn a_token_that_is_not_a_jws() {
     let w = World::new("notjws");
     let cfg = w.config(json!({}));
     let r = w.explain(&cfg, "opaque-token-value", None, &[]);
-    assert_refused(&r, "token JWS", &Error::Token(TokenError::Jws(JwsError::Segments)), Scheme::Bearer, DpopMode::Optional);
+    assert_refused(
+        &r,
+        "token JWS",
+        &Error::Token(TokenError::Jws(JwsError::Segments)),
+        Scheme::Bearer,
+        DpopMode::Optional,
+    );
     assert!(r.stdout.contains("=> access token: JWS must have exactly three segments"), "{r:?}");
 }
 
@@ -190,7 +220,13 @@ fn token_claims_expired_audience_scope_issuer() {
 
     let t = w.token(json!({"scope": "webhook:read"}));
     let r = w.explain(&cfg, &t, Some(&w.proof(&w.client, "POST", URL, &t, 0)), &[]);
-    assert_refused(&r, "scopes", &Error::Token(TokenError::InsufficientScope("webhook:write".into())), Scheme::Dpop, DpopMode::Optional);
+    assert_refused(
+        &r,
+        "scopes",
+        &Error::Token(TokenError::InsufficientScope("webhook:write".into())),
+        Scheme::Dpop,
+        DpopMode::Optional,
+    );
     assert!(r.stdout.contains("  status: 403\n"), "{r:?}");
     assert!(r.stdout.contains(r#"required: webhook:write; granted: scope "webhook:read""#), "{r:?}");
 
@@ -216,7 +252,13 @@ fn keys_unknown_kid_and_forged_signature() {
     let forger = SigningKey::generate(Algorithm::ES256).unwrap();
     let t = w.token_by(&forger, "k1", json!({}));
     let r = w.explain(&cfg, &t, Some(&w.proof(&w.client, "POST", URL, &t, 0)), &[]);
-    assert_refused(&r, "signature", &Error::Token(TokenError::Jws(JwsError::SignatureInvalid)), Scheme::Dpop, DpopMode::Optional);
+    assert_refused(
+        &r,
+        "signature",
+        &Error::Token(TokenError::Jws(JwsError::SignatureInvalid)),
+        Scheme::Dpop,
+        DpopMode::Optional,
+    );
 }
 
 #[test]
@@ -237,7 +279,21 @@ fn htu_both_sides_normalised_and_public_base_url() {
     let cfg = w.config(json!({"public_base_url": "https://api.example.com"}));
     let proof = w.proof(&w.client, "POST", URL, &t, 0);
     let now = NOW.to_string();
-    let args = ["explain", "--config", &cfg, "--token", &t, "--proof", &proof, "-X", "POST", "--url", "http://10.0.0.7:8080/webhook", "--now", &now];
+    let args = [
+        "explain",
+        "--config",
+        &cfg,
+        "--token",
+        &t,
+        "--proof",
+        &proof,
+        "-X",
+        "POST",
+        "--url",
+        "http://10.0.0.7:8080/webhook",
+        "--now",
+        &now,
+    ];
     let r = run_in(&w.dir.0, &args);
     assert_eq!(r.code, 0, "{r:?}");
     assert!(r.stdout.contains("request URI \"https://api.example.com/webhook\""), "{r:?}");
@@ -255,7 +311,11 @@ fn stolen_token_downgrade_and_unbound_token() {
     let r = w.explain(&cfg, &t, Some(&w.proof(&thief, "POST", URL, &t, 0)), &[]);
     assert_refused(&r, "binding", &Error::Token(TokenError::JktMismatch), Scheme::Dpop, DpopMode::Optional);
     assert!(
-        r.stdout.contains(&format!("token cnf.jkt {}; proof key {}", w.client.thumbprint().unwrap(), thief.thumbprint().unwrap())),
+        r.stdout.contains(&format!(
+            "token cnf.jkt {}; proof key {}",
+            w.client.thumbprint().unwrap(),
+            thief.thumbprint().unwrap()
+        )),
         "{r:?}"
     );
 
@@ -306,7 +366,9 @@ fn keys_by_discovery_as_the_filter_fetches_them() {
         }
     });
     let issuer = server.url("/realms/test");
-    let cfg = w.dir.write("discovery.json", &json!({"issuer": issuer, "audiences": [AUD], "clock_skew_seconds": 5}).to_string());
+    let cfg = w
+        .dir
+        .write("discovery.json", &json!({"issuer": issuer, "audiences": [AUD], "clock_skew_seconds": 5}).to_string());
     let t = w.token(json!({"iss": issuer}));
     let r = w.explain(&cfg, &t, Some(&w.proof(&w.client, "POST", URL, &t, 0)), &[]);
     assert_eq!(r.code, 0, "{r:?}");
@@ -334,7 +396,13 @@ fn keys_by_discovery_as_the_filter_fetches_them() {
 #[test]
 fn discovery_of_another_issuer_is_refused() {
     let w = World::new("mismatch");
-    let server = Server::start(|_, _| (200, vec![], json!({"issuer": "https://evil.example.com", "jwks_uri": "https://evil.example.com/keys"}).to_string()));
+    let server = Server::start(|_, _| {
+        (
+            200,
+            vec![],
+            json!({"issuer": "https://evil.example.com", "jwks_uri": "https://evil.example.com/keys"}).to_string(),
+        )
+    });
     let issuer = server.url("/realms/test");
     let cfg = w.dir.write("c.json", &json!({"issuer": issuer}).to_string());
     let t = w.token(json!({"iss": issuer}));
@@ -361,7 +429,10 @@ fn unusable_input_is_exit_2() {
         (vec!["--config", &good, "--token", &t, "--proof", "x.y.z"], "--url".into()),
         (vec!["--config", &good, "--token", &t, "--jwks", &good], "JWK set holds no usable verification key".into()),
         (vec!["--config", &kong, "--token", &t], "holds 2 configurations: choose one with --at".into()),
-        (vec!["--config", &kong, "--token", &t, "--at", "plugins[7]"], "no dpop_gate configuration at \"plugins[7]\"".into()),
+        (
+            vec!["--config", &kong, "--token", &t, "--at", "plugins[7]"],
+            "no dpop_gate configuration at \"plugins[7]\"".into(),
+        ),
     ];
     for (args, message) in cases {
         let mut full = vec!["explain"];
@@ -373,5 +444,8 @@ fn unusable_input_is_exit_2() {
     // (A token that is not a JWS: refused before any key is needed, so nothing is fetched.)
     let r = run_in(&w.dir.0, &["explain", "--config", &kong, "--at", "plugins[1]", "--token", "opaque"]);
     assert_eq!(r.code, 1, "{r:?}");
-    assert!(r.stdout.starts_with(&format!("configuration: {kong}: plugins[1]\n  issuer {ISSUER}; dpop required;")), "{r:?}");
+    assert!(
+        r.stdout.starts_with(&format!("configuration: {kong}: plugins[1]\n  issuer {ISSUER}; dpop required;")),
+        "{r:?}"
+    );
 }

@@ -119,7 +119,8 @@ fn the_blogs_jwcrypto_private_json_is_read_as_is() {
     }
     let public = run_in(&dir.0, &["key", "public", "private.json"]);
     let public: Value = serde_json::from_str(&public.stdout).unwrap();
-    let blog_public: Value = serde_json::from_slice(&std::fs::read(format!("{data}blog-public.json")).unwrap()).unwrap();
+    let blog_public: Value =
+        serde_json::from_slice(&std::fs::read(format!("{data}blog-public.json")).unwrap()).unwrap();
     assert_eq!(public, blog_public);
 }
 

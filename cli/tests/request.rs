@@ -10,7 +10,8 @@ use dpop_gate::dpop::{verify_proof, ProofPolicy};
 use util::{closed_port, h, now, run_in, Server, TempDir};
 
 const TOKEN: &str = "eyJhbGciOiJFUzI1NiJ9.eyJjbmYiOnsiamt0IjoieCJ9fQ.c2ln";
-const CHALLENGE: &str = r#"DPoP algs="ES256 EdDSA", error="use_dpop_nonce", error_description="a DPoP nonce is required""#;
+const CHALLENGE: &str =
+    r#"DPoP algs="ES256 EdDSA", error="use_dpop_nonce", error_description="a DPoP nonce is required""#;
 
 fn policy() -> ProofPolicy<'static> {
     ProofPolicy { algs: &Algorithm::ALL, max_age: 60, clock_skew: 5, max_len: 16384 }
@@ -19,7 +20,11 @@ fn policy() -> ProofPolicy<'static> {
 #[test]
 fn retries_once_with_the_resource_servers_nonce() {
     let server = Server::start(|n, req| match (n, req.header("dpop")) {
-        (0, _) => (401, vec![h("www-authenticate", CHALLENGE), h("dpop-nonce", "nonce-1")], r#"{"error":"use_dpop_nonce"}"#.into()),
+        (0, _) => (
+            401,
+            vec![h("www-authenticate", CHALLENGE), h("dpop-nonce", "nonce-1")],
+            r#"{"error":"use_dpop_nonce"}"#.into(),
+        ),
         _ => (200, vec![h("content-type", "application/json")], r#"{"received":true}"#.into()),
     });
     let dir = TempDir::new("nonce");
@@ -55,7 +60,8 @@ fn retries_once_with_the_resource_servers_nonce() {
 
 #[test]
 fn a_second_nonce_refusal_is_shown_not_retried() {
-    let server = Server::start(|_, _| (401, vec![h("www-authenticate", CHALLENGE), h("dpop-nonce", "again")], "no".into()));
+    let server =
+        Server::start(|_, _| (401, vec![h("www-authenticate", CHALLENGE), h("dpop-nonce", "again")], "no".into()));
     let dir = TempDir::new("nonce2");
     let r = run_in(&dir.0, &["request", "--token", TOKEN, "--url", &server.url("/x")]);
     assert_eq!(r.code, 1, "a 4xx answer is exit 1: {r:?}");
@@ -65,15 +71,22 @@ fn a_second_nonce_refusal_is_shown_not_retried() {
 
 #[test]
 fn an_invalid_proof_challenge_is_not_a_nonce_request() {
-    let challenge = r#"DPoP algs="ES256", error="invalid_dpop_proof", error_description="DPoP proof iat is in the future""#;
-    let server = Server::start(move |_, _| (401, vec![h("www-authenticate", challenge), h("dpop-nonce", "n")], "{}".into()));
+    let challenge =
+        r#"DPoP algs="ES256", error="invalid_dpop_proof", error_description="DPoP proof iat is in the future""#;
+    let server =
+        Server::start(move |_, _| (401, vec![h("www-authenticate", challenge), h("dpop-nonce", "n")], "{}".into()));
     let dir = TempDir::new("invalid");
     let r = run_in(&dir.0, &["request", "--token", TOKEN, "--url", &server.url("/x"), "--iat-offset", "300"]);
     assert_eq!(r.code, 1, "{r:?}");
     assert_eq!(server.seen().len(), 1, "{r:?}");
     assert!(r.stderr.contains("error=\"invalid_dpop_proof\""), "{r:?}");
-    let iat_ahead = verify_proof(server.seen()[0].header("dpop").unwrap(), "GET", &server.url("/x"), Some(TOKEN), &policy(), now());
-    assert_eq!(iat_ahead, Err(dpop_gate::error::ProofError::IatInFuture), "--iat-offset applies to the request's proof");
+    let iat_ahead =
+        verify_proof(server.seen()[0].header("dpop").unwrap(), "GET", &server.url("/x"), Some(TOKEN), &policy(), now());
+    assert_eq!(
+        iat_ahead,
+        Err(dpop_gate::error::ProofError::IatInFuture),
+        "--iat-offset applies to the request's proof"
+    );
 }
 
 #[test]
@@ -87,7 +100,17 @@ fn a_token_request_with_basic_client_authentication_and_the_authorization_server
     let url = server.url("/realms/test/protocol/openid-connect/token");
     let r = run_in(
         &dir.0,
-        &["request", "--url", &url, "-u", "webhook partner:s3cr/t", "-d", "grant_type=client_credentials", "-H", "content-type: application/x-www-form-urlencoded"],
+        &[
+            "request",
+            "--url",
+            &url,
+            "-u",
+            "webhook partner:s3cr/t",
+            "-d",
+            "grant_type=client_credentials",
+            "-H",
+            "content-type: application/x-www-form-urlencoded",
+        ],
     );
     assert_eq!(r.code, 0, "{r:?}");
     assert!(r.stdout.contains(r#""token_type":"DPoP""#), "{r:?}");
@@ -107,9 +130,15 @@ fn a_token_request_with_basic_client_authentication_and_the_authorization_server
 fn bearer_scheme_sends_no_proof() {
     let server = Server::start(|_, _| (200, vec![], "ok".into()));
     let dir = TempDir::new("bearer");
-    let r = run_in(&dir.0, &["request", "--token", TOKEN, "--scheme", "bearer", "--url", &server.url("/x"), "-X", "DELETE", "-v"]);
+    let r = run_in(
+        &dir.0,
+        &["request", "--token", TOKEN, "--scheme", "bearer", "--url", &server.url("/x"), "-X", "DELETE", "-v"],
+    );
     assert_eq!(r.code, 0, "{r:?}");
-    assert!(r.stderr.starts_with(&format!("> DELETE {}\n> authorization: Bearer {TOKEN}\nHTTP 200\n", server.url("/x"))), "-v shows the request: {r:?}");
+    assert!(
+        r.stderr.starts_with(&format!("> DELETE {}\n> authorization: Bearer {TOKEN}\nHTTP 200\n", server.url("/x"))),
+        "-v shows the request: {r:?}"
+    );
     let seen = server.seen();
     assert_eq!(seen[0].method, "DELETE");
     assert_eq!(seen[0].header("authorization"), Some(format!("Bearer {TOKEN}").as_str()));
