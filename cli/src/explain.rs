@@ -12,17 +12,17 @@
 use std::fmt::Write as _;
 use std::rc::Rc;
 
-use dpop_gate::authz::{self, Keys, Outcome, Request, Scheme, State};
-use dpop_gate::challenge;
 use dpop_gate::config::{Config, DpopMode, FetchUrl, IssuerConfig, KeySource};
-use dpop_gate::discovery;
+use dpop_gate::decision::challenge;
+use dpop_gate::decision::token::AccessToken;
+use dpop_gate::decision::{self as authz, Keys, Outcome, Request, Scheme, State};
+use dpop_gate::dpop::htu;
 use dpop_gate::dpop::{self, MemoryReplayStore, ReplayStore};
 use dpop_gate::error::{Error, JwsError, ProofError, TokenError};
-use dpop_gate::htu;
-use dpop_gate::jwk::{Jwk, JwkSet};
-use dpop_gate::jwks::{self, FetchError};
-use dpop_gate::jws::{self, Claims};
-use dpop_gate::token::AccessToken;
+use dpop_gate::jose::jwk::{Jwk, JwkSet};
+use dpop_gate::jose::jws::{self, Claims};
+use dpop_gate::keys::discovery;
+use dpop_gate::keys::{self as jwks, FetchError};
 use serde_json::Value;
 
 /// The checks, in the order the decision makes them.

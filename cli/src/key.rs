@@ -3,7 +3,7 @@
 //! included.
 //!
 //! The public half and its RFC 7638 thumbprint go through the filter's own JWK parser
-//! ([`dpop_gate::jwk::Jwk`]), so a key this tool accepts is a key the filter accepts, and the
+//! ([`dpop_gate::jose::jwk::Jwk`]), so a key this tool accepts is a key the filter accepts, and the
 //! thumbprint printed is the one the filter compares with a token's `cnf.jkt`.
 
 use std::fmt;
@@ -11,9 +11,9 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use dpop_gate::alg::Algorithm;
-use dpop_gate::jwk::Jwk;
-use dpop_gate::jws::{b64_decode, b64_encode};
+use dpop_gate::jose::alg::Algorithm;
+use dpop_gate::jose::jwk::Jwk;
+use dpop_gate::jose::jws::{b64_decode, b64_encode};
 use rand_core::{OsRng, RngCore};
 use rsa::traits::{PrivateKeyParts, PublicKeyParts};
 use rsa::BigUint;

@@ -6,11 +6,11 @@ use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use dpop_gate::alg::Algorithm;
-use dpop_gate::authz::Scheme;
 use dpop_gate::config::{Config, FetchUrl};
-use dpop_gate::jwk::Jwk;
-use dpop_gate::jwks::{self, FetchError};
+use dpop_gate::decision::Scheme;
+use dpop_gate::jose::alg::Algorithm;
+use dpop_gate::jose::jwk::Jwk;
+use dpop_gate::keys::{self as jwks, FetchError};
 use dpop_gate_cli::arg_value;
 use dpop_gate_cli::configs::{self, Found};
 use dpop_gate_cli::explain::{self, utc, Inputs};

@@ -4,10 +4,10 @@
 
 use std::fmt;
 
-use dpop_gate::alg::Algorithm;
 use dpop_gate::dpop::ath_of;
-use dpop_gate::htu;
-use dpop_gate::jws::b64_encode;
+use dpop_gate::dpop::htu;
+use dpop_gate::jose::alg::Algorithm;
+use dpop_gate::jose::jws::b64_encode;
 use rand_core::{OsRng, RngCore};
 use serde_json::{json, Map, Value};
 

@@ -5,11 +5,11 @@
 
 mod util;
 
-use dpop_gate::alg::Algorithm;
-use dpop_gate::authz::Scheme;
-use dpop_gate::challenge;
 use dpop_gate::config::DpopMode;
+use dpop_gate::decision::challenge;
+use dpop_gate::decision::Scheme;
 use dpop_gate::error::{Error, JwsError, ProofError, TokenError};
+use dpop_gate::jose::alg::Algorithm;
 use dpop_gate_cli::key::SigningKey;
 use dpop_gate_cli::proof::{make_proof, sign_compact, ProofFor};
 use serde_json::{json, Map, Value};
@@ -341,8 +341,8 @@ fn server_nonce_refusal_carries_the_nonce_to_retry_with() {
     let r = w.explain(&cfg, &t, Some(&w.proof(&w.client, "POST", URL, &t, 0)), &[]);
     assert_eq!(r.code, 1, "{r:?}");
     assert_eq!(status_of(&r, "nonce"), "FAIL", "{r:?}");
-    let key = dpop_gate::nonce::Secret::from_base64url(secret).unwrap();
-    let nonce = dpop_gate::nonce::issue(&key, 60, NOW);
+    let key = dpop_gate::dpop::nonce::Secret::from_base64url(secret).unwrap();
+    let nonce = dpop_gate::dpop::nonce::issue(&key, 60, NOW);
     assert!(r.stdout.contains(&format!("  dpop-nonce: {nonce}\n")), "{r:?}");
 
     let what = ProofFor { method: "POST", url: URL, access_token: Some(&t), nonce: Some(&nonce), iat_offset: 0 };

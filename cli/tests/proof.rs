@@ -4,10 +4,10 @@
 
 mod util;
 
-use dpop_gate::alg::Algorithm;
 use dpop_gate::dpop::{verify_proof, ProofPolicy};
 use dpop_gate::error::ProofError;
-use dpop_gate::jws;
+use dpop_gate::jose::alg::Algorithm;
+use dpop_gate::jose::jws;
 use serde_json::Value;
 use util::{now, run_in, TempDir};
 

@@ -5,8 +5,8 @@
 
 mod util;
 
-use dpop_gate::alg::Algorithm;
 use dpop_gate::dpop::{verify_proof, ProofPolicy};
+use dpop_gate::jose::alg::Algorithm;
 use util::{closed_port, h, now, run_in, Server, TempDir};
 
 const TOKEN: &str = "eyJhbGciOiJFUzI1NiJ9.eyJjbmYiOnsiamt0IjoieCJ9fQ.c2ln";
@@ -121,7 +121,7 @@ fn a_token_request_with_basic_client_authentication_and_the_authorization_server
         assert_eq!(s.header("authorization"), Some("Basic d2ViaG9vaytwYXJ0bmVyOnMzY3IlMkZ0"));
         let proof = verify_proof(s.header("dpop").unwrap(), "POST", &url, None, &policy(), now()).unwrap();
         assert_eq!(proof.nonce.as_deref(), if i == 0 { None } else { Some("as-nonce") });
-        let claims = dpop_gate::jws::parse(s.header("dpop").unwrap(), 16384).unwrap().claims;
+        let claims = dpop_gate::jose::jws::parse(s.header("dpop").unwrap(), 16384).unwrap().claims;
         assert!(claims.get("ath").is_none(), "no token, no ath");
     }
 }
