@@ -25,6 +25,9 @@ use dpop_gate::keys::discovery;
 use dpop_gate::keys::{self as jwks, FetchError};
 use serde_json::Value;
 
+/// Where a check's continuation lines start: under its detail (`  FAIL  ` and the label column).
+const INDENT: &str = "                        ";
+
 /// The checks, in the order the decision makes them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Check {
@@ -271,7 +274,7 @@ pub fn explain(inp: &Inputs<'_>, fetch: &mut Fetcher<'_>) -> Explanation {
             _ => "ok",
         };
         let detail = match (failed, &outcome) {
-            (Some(f), Err(e)) if *check == f => format!("{detail}\n{:22}=> {e}", ""),
+            (Some(f), Err(e)) if *check == f => format!("{detail}\n{INDENT}=> {e}"),
             _ => detail.clone(),
         };
         let _ = writeln!(text, "  {status:<4}  {:<15} {detail}", check.label());
@@ -465,8 +468,11 @@ impl<'a> Facts<'a> {
             (_, Some(set)) => format!("--jwks file (not fetched): {}", describe_keys(set)),
             (KeySource::Discovery(u) | KeySource::JwksUri(u), None) => {
                 let target = issuer.upstream.clone().unwrap_or_else(|| u.default_upstream());
-                let mut s = key_log.join("; ");
-                let _ = write!(s, "\n{:22}(the gateway's callouts go to upstream `{target}`: an Envoy cluster of that name, Kong's host:port)", "");
+                let mut s = key_log.join(&format!("\n{INDENT}"));
+                let _ = write!(
+                    s,
+                    "\n{INDENT}(the gateway's callouts go to upstream `{target}`: an Envoy cluster of that name, Kong's host:port)"
+                );
                 s
             }
         };
@@ -590,13 +596,10 @@ impl<'a> Facts<'a> {
         rows.push((
             Check::Htu,
             format!(
-                "htu {}\n{:22}  normalised {}\n{:22}request URI {}\n{:22}  normalised {}",
+                "htu {}\n{INDENT}  normalised {}\n{INDENT}request URI {}\n{INDENT}  normalised {}",
                 htu_claim.map_or("(missing)".to_string(), |h| format!("{h:?}")),
-                "",
                 norm(htu_claim),
-                "",
                 self.uri.as_deref().map_or("(none: no --url)".to_string(), |u| format!("{u:?}")),
-                "",
                 norm(self.uri.as_deref()),
             ),
         ));

@@ -372,7 +372,7 @@ fn keys_by_discovery_as_the_filter_fetches_them() {
     let t = w.token(json!({"iss": issuer}));
     let r = w.explain(&cfg, &t, Some(&w.proof(&w.client, "POST", URL, &t, 0)), &[]);
     assert_eq!(r.code, 0, "{r:?}");
-    assert!(r.stdout.contains(&format!("discovery GET {issuer}/.well-known/openid-configuration: jwks_uri {issuer}/certs; JWKS GET {issuer}/certs: 1 usable key(s): k1")), "{r:?}");
+    assert!(r.stdout.contains(&format!("discovery GET {issuer}/.well-known/openid-configuration: jwks_uri {issuer}/certs\n{:24}JWKS GET {issuer}/certs: 1 usable key(s): k1", "")), "{r:?}");
     assert!(r.stdout.contains(&format!("upstream `127.0.0.1:{}`", server.port)), "{r:?}");
     let seen = server.seen();
     assert_eq!(seen.len(), 2, "{seen:?}");
