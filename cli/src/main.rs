@@ -20,11 +20,36 @@ use dpop_gate_cli::proof::{self, ProofFor};
 use serde_json::Value;
 
 const EXIT_CODES: &str = "\
-Exit status:
-  0  success (proof printed; request answered 1xx-3xx; every configuration valid; request allowed)
-  1  a verdict against: the request was answered 4xx/5xx, a configuration is invalid (or none was
-     found), the gateway would refuse the request
+Exit status (each command's --help has its own):
+  0  success: printed; answered 1xx-3xx; every configuration valid; the gateway would allow it
+  1  a verdict against: answered 4xx/5xx; a configuration invalid; the gateway would refuse it
   2  usage error or unusable input: bad option, unreadable or invalid file, bad URL, no response";
+const EXIT_PROOF: &str = "\
+Exit status:
+  0  printed
+  2  usage error or unusable input: unreadable or invalid key file, --alg that does not fit the key,
+     bad URL or method, unreadable @FILE";
+const EXIT_KEY: &str = "\
+Exit status:
+  0  printed
+  2  unreadable file, not a JWK, or a key the filter would refuse";
+const EXIT_REQUEST: &str = "\
+Exit status:
+  0  answered with a 1xx, 2xx or 3xx status
+  1  answered with a 4xx or 5xx status (shown)
+  2  usage error or unusable input (bad URL, header, token, key file), or no response (connection
+     refused, DNS, TLS, timeout)";
+const EXIT_CHECK: &str = "\
+Exit status:
+  0  every configuration found is valid
+  1  some configuration is invalid, or a Kong or Envoy file holds no dpop_gate configuration
+  2  usage error, a file that cannot be read, or a .yaml/.yml file that is not YAML";
+const EXIT_EXPLAIN: &str = "\
+Exit status:
+  0  the gateway would forward the request
+  1  the gateway would refuse it (its response is shown)
+  2  usage error or unusable input: unreadable or invalid configuration (the filter's message),
+     bad URL, unreadable @FILE or --jwks";
 
 /// DPoP proofs and requests, filter configuration checks, and why the gateway refuses a token.
 ///
@@ -46,7 +71,7 @@ enum Command {
     /// otherwise) and reused after. Any private JWK works, e.g. the RSA `private.json` written by
     /// jwcrypto. Claims: a random jti, htm, htu (the URL without query and fragment), iat, and
     /// ath/nonce when asked. Header: typ dpop+jwt, alg, and the public jwk.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = EXIT_PROOF)]
     Proof(ProofArgs),
     /// Proof keys: the RFC 7638 thumbprint (a DPoP-bound token's cnf.jkt), the public JWK.
     #[command(subcommand)]
@@ -60,7 +85,7 @@ enum Command {
     /// error is use_dpop_nonce (an authorization server) is retried once with the DPoP-Nonce it
     /// carries. The status, WWW-Authenticate and DPoP-Nonce go to standard error, the body to
     /// standard output.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = EXIT_REQUEST)]
     Request(RequestArgs),
     /// Check filter configurations with the filter's own parser and messages.
     ///
@@ -68,7 +93,7 @@ enum Command {
     /// in filter_chains, and in plugins as Kong 3.9 allows), or an Envoy configuration (every
     /// envoy.filters.http.wasm whose config names dpop_gate or loads dpop_gate.wasm). YAML or
     /// JSON. Each configuration is reported as "ok" or with the filter's error, unchanged.
-    #[command(name = "check-config", after_help = EXIT_CODES)]
+    #[command(name = "check-config", after_help = EXIT_CHECK)]
     CheckConfig(CheckArgs),
     /// Explain the gateway's decision on a request: each check, its values, its result, and the
     /// exact response.
@@ -77,7 +102,7 @@ enum Command {
     /// discovery, then jwks_uri) unless the configuration holds them or --jwks is given. Times,
     /// skews and both sides of the htu comparison are shown, so a proof "not active yet" (iat
     /// ahead of the gateway's clock) is plain to see.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = EXIT_EXPLAIN)]
     Explain(ExplainArgs),
 }
 
@@ -116,13 +141,13 @@ struct ProofArgs {
 #[derive(Subcommand)]
 enum KeyCommand {
     /// Print the RFC 7638 SHA-256 thumbprint of a JWK (private or public) file.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = EXIT_KEY)]
     Thumbprint {
         /// The JWK file.
         file: PathBuf,
     },
     /// Print the public JWK of a private JWK file (what a DPoP proof header carries).
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = EXIT_KEY)]
     Public {
         /// The private JWK file.
         file: PathBuf,
