@@ -99,8 +99,8 @@ def main() -> int:
         # 1. The partner's token: client credentials, HTTP Basic client auth, DPoP proof for the token endpoint.
         print(f"\n1. {PARTNER} gets a token (the proof key, partner-key.json, is made on first use)")
         done = dpop_gate("request", "--key", "partner-key.json", "-X", "POST", "--url", idp.token_endpoint,
-                         "-u", f"{PARTNER}:{PARTNER}-secret", "-H", "content-type: application/x-www-form-urlencoded",
-                         "-d", "grant_type=client_credentials&scope=webhook:write", cwd=work,
+                         "-u", f"{PARTNER}:{PARTNER}-secret", "-d", "grant_type=client_credentials&scope=webhook:write",
+                         cwd=work,
                          shown=f"dpop-gate request --key partner-key.json -X POST --url {idp.token_endpoint} \\\n"
                                f"       -u {PARTNER}:<secret> -d 'grant_type=client_credentials&scope=webhook:write'")  # fmt: skip
         if done.returncode != 0:

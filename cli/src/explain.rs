@@ -289,7 +289,7 @@ pub fn explain(inp: &Inputs<'_>, fetch: &mut Fetcher<'_>) -> Explanation {
             let _ = writeln!(text, "  (--: not checked; the gateway stops at the first failure)");
         }
     }
-    if cfg.dpop_nonce.as_ref().is_some_and(|n| n.secret.is_none()) && inp.scheme == Scheme::Dpop {
+    if cfg.dpop_nonce.as_ref().is_some_and(|n| n.secret.is_none()) && failed == Some(Check::Nonce) {
         let _ = writeln!(
             text,
             "  note: dpop_nonce has no secret here: the gateway's own random secret cannot be known, so this \

@@ -170,7 +170,8 @@ struct RequestArgs {
     /// The method; default GET, or POST with --data.
     #[arg(long = "request", short = 'X', value_name = "METHOD")]
     method: Option<String>,
-    /// The request body (sent as is). `@FILE` reads it from a file.
+    /// The request body (sent as is; content-type application/x-www-form-urlencoded unless a -H
+    /// says otherwise). `@FILE` reads it from a file.
     #[arg(long, short = 'd')]
     data: Option<String>,
     /// An extra header, `Name: value`; repeatable.
@@ -372,7 +373,10 @@ fn cmd_request(a: RequestArgs) -> Result<ExitCode, Fatal> {
     proof::check_method(&method)?;
     let token = a.token.as_deref().map(|t| text_arg(t, "--token")).transpose()?;
     if let Some(t) = &token {
-        if t.is_empty() || !t.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~+/=".contains(&b)) {
+        if t.is_empty() {
+            return Err(Fatal("--token is empty".into()));
+        }
+        if !t.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~+/=".contains(&b)) {
             return Err(Fatal("--token is not a token68 (an access token has no spaces or other characters an Authorization header cannot carry)".into()));
         }
     }
@@ -394,6 +398,10 @@ fn cmd_request(a: RequestArgs) -> Result<ExitCode, Fatal> {
             return Err(Fatal("-H DPoP: the proof is made by this command".into()));
         }
         headers.push((name, value.trim().to_string()));
+    }
+    // As curl does: a body without a stated type is a form (what a token request sends).
+    if body.is_some() && !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("content-type")) {
+        headers.push(("content-type".into(), "application/x-www-form-urlencoded".into()));
     }
     if let Some(user) = &a.user {
         let (id, secret) = user.split_once(':').ok_or_else(|| Fatal("-u must be CLIENT_ID:SECRET".into()))?;

@@ -100,17 +100,7 @@ fn a_token_request_with_basic_client_authentication_and_the_authorization_server
     let url = server.url("/realms/test/protocol/openid-connect/token");
     let r = run_in(
         &dir.0,
-        &[
-            "request",
-            "--url",
-            &url,
-            "-u",
-            "webhook partner:s3cr/t",
-            "-d",
-            "grant_type=client_credentials",
-            "-H",
-            "content-type: application/x-www-form-urlencoded",
-        ],
+        &["request", "--url", &url, "-u", "webhook partner:s3cr/t", "-d", "grant_type=client_credentials"],
     );
     assert_eq!(r.code, 0, "{r:?}");
     assert!(r.stdout.contains(r#""token_type":"DPoP""#), "{r:?}");
@@ -119,6 +109,7 @@ fn a_token_request_with_basic_client_authentication_and_the_authorization_server
     for (i, s) in seen.iter().enumerate() {
         // base64("webhook+partner:s3cr%2Ft")
         assert_eq!(s.header("authorization"), Some("Basic d2ViaG9vaytwYXJ0bmVyOnMzY3IlMkZ0"));
+        assert_eq!(s.header("content-type"), Some("application/x-www-form-urlencoded"), "a form unless told");
         let proof = verify_proof(s.header("dpop").unwrap(), "POST", &url, None, &policy(), now()).unwrap();
         assert_eq!(proof.nonce.as_deref(), if i == 0 { None } else { Some("as-nonce") });
         let claims = dpop_gate::jose::jws::parse(s.header("dpop").unwrap(), 16384).unwrap().claims;
@@ -154,6 +145,7 @@ fn bad_input_and_no_response_are_exit_2() {
         (&["request", "--token", TOKEN, "--url", "not a url"], "bad URL"),
         (&["request", "--token", TOKEN, "--url", "file:///etc/passwd"], "bad URL"),
         (&["request", "--token", "two words", "--url", "http://127.0.0.1/x"], "--token is not a token68"),
+        (&["request", "--token", "", "--url", "http://127.0.0.1/x"], "--token is empty"),
         (&["request", "--token", "@nonexistent-token-file", "--url", "http://127.0.0.1/x"], "cannot read --token"),
         (&["request", "--token", TOKEN, "--url", "http://127.0.0.1/x", "-H", "no-colon"], "bad header"),
         (&["request", "--token", TOKEN, "--url", "http://127.0.0.1/x", "-H", "Authorization: Basic x"], "choose one"),

@@ -121,8 +121,7 @@ def test_cli_reads_the_blogs_private_json(cli, tmp_path):
 def token_by_cli(cli, idp, key_file: Path) -> dict:
     """A DPoP-bound token by client credentials, the proof and the request made by the tool."""
     done = cli("request", "--key", key_file, "-X", "POST", "--url", idp.token_endpoint,
-               "-u", f"{CLIENT}:{CLIENT}-secret", "-H", "content-type: application/x-www-form-urlencoded",
-               "-d", "grant_type=client_credentials&scope=webhook:write")  # fmt: skip
+               "-u", f"{CLIENT}:{CLIENT}-secret", "-d", "grant_type=client_credentials&scope=webhook:write")  # fmt: skip
     assert [ln for ln in done.stderr.splitlines() if ln.startswith("HTTP ")] == ["HTTP 200"], done.stderr
     return json.loads(done.stdout)
 
