@@ -35,6 +35,8 @@ pub enum Check {
     Credentials,
     /// The token's size and JWS structure, header and `alg`.
     TokenJws,
+    /// `typ: at+jwt` (RFC 9068), with `require_at_jwt_typ`.
+    TokenTyp,
     /// The token's `iss` is a configured issuer.
     Issuer,
     /// The issuer's keys can be had.
@@ -90,6 +92,7 @@ impl Check {
         match self {
             Check::Credentials => "credentials",
             Check::TokenJws => "token JWS",
+            Check::TokenTyp => "token typ",
             Check::Issuer => "issuer",
             Check::Keys => "keys",
             Check::Key => "key",
@@ -131,6 +134,7 @@ pub fn check_of(error: &Error) -> Check {
                 Check::Signature
             }
             TokenError::Jws(_) => Check::TokenJws,
+            TokenError::Typ => Check::TokenTyp,
             TokenError::Issuer | TokenError::ClaimType("iss") => Check::Issuer,
             TokenError::ClaimType("aud") | TokenError::Audience => Check::Audience,
             TokenError::ExpMissing | TokenError::ClaimType(_) => Check::ClaimTypes,
@@ -448,6 +452,10 @@ impl<'a> Facts<'a> {
                 token.header.typ.as_deref().unwrap_or("(none)")
             ),
         ));
+        if cfg.require_at_jwt_typ {
+            let typ = token.header.typ.as_deref().map_or("(none)".to_string(), |t| format!("{t:?}"));
+            rows.push((Check::TokenTyp, format!("typ {typ}; require_at_jwt_typ: at+jwt")));
+        }
         let claims = &token.claims;
         let iss = claims.get("iss").map_or("(none)".to_string(), show);
         rows.push((
@@ -705,6 +713,7 @@ mod tests {
         let order = [
             check_of(&Error::NoCredentials),
             check_of(&Error::Token(TokenError::Jws(JwsError::Segments))),
+            check_of(&Error::Token(TokenError::Typ)),
             check_of(&Error::Token(TokenError::Issuer)),
             check_of(&Error::KeysUnavailable),
             check_of(&Error::Token(TokenError::Jws(JwsError::KeyNotFound))),

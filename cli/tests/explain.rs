@@ -234,6 +234,19 @@ fn token_claims_expired_audience_scope_issuer() {
     let r = w.explain(&cfg, &t, Some(&w.proof(&w.client, "POST", URL, &t, 0)), &[]);
     assert_refused(&r, "issuer", &Error::Token(TokenError::Issuer), Scheme::Dpop, DpopMode::Optional);
 
+    // An ID token (typ JWT) where an access token is required (RFC 9068).
+    let typed = w.config(json!({"require_at_jwt_typ": true}));
+    let mut header = Map::new();
+    header.insert("kid".into(), "k1".into());
+    header.insert("typ".into(), "JWT".into());
+    let claims = json!({"iss": ISSUER, "aud": AUD, "scope": "webhook:write", "exp": NOW + 300});
+    let id_token = sign_compact(&w.issuer_key, Algorithm::ES256, header, &claims).unwrap();
+    let r = w.explain(&typed, &id_token, None, &[]);
+    assert_refused(&r, "token typ", &Error::Token(TokenError::Typ), Scheme::Bearer, DpopMode::Optional);
+    assert!(r.stdout.contains(r#"typ "JWT"; require_at_jwt_typ: at+jwt"#), "{r:?}");
+    let t = w.token(json!({"cnf": null}));
+    assert_eq!(w.explain(&typed, &t, None, &[]).code, 0, "typ at+jwt passes");
+
     let t = w.token(json!({"nbf": NOW + 60}));
     let r = w.explain(&cfg, &t, Some(&w.proof(&w.client, "POST", URL, &t, 0)), &[]);
     assert_refused(&r, "nbf", &Error::Token(TokenError::NotYetValid), Scheme::Dpop, DpopMode::Optional);
