@@ -3,7 +3,7 @@ route, loopback only, wrk with one thread; one fresh Envoy per case, the same to
 
     python bench/load.py --wasm FILTER.wasm --out RESULTS.json [--duration 10] [--warmup 3] [--rounds 3] [--cases a,b,c]
 
-Cases: a no auth; w a no-op proxy-wasm filter (examples/noop_filter.rs); b Envoy's `jwt_authn` (RS256, local JWKS) with its JWT cache, b0 without; c this
+Cases: a no auth; w a no-op proxy-wasm filter (bench/noop_filter.rs); b Envoy's `jwt_authn` (RS256, local JWKS) with its JWT cache, b0 without; c this
 filter, Bearer RS256 (static `jwks`); d/e/f this filter, DPoP with ES256/EdDSA/RS256 proofs; r the replay
 store at full rate: DPoP ES256 with the default settings for --stream-duration seconds (300), each
 request's proof made while the run goes (a child process writes them to a pipe wrk reads), so no
@@ -447,7 +447,7 @@ def main():
     ap.add_argument("--warmup", type=float, default=3)
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds of the static cases")
     ap.add_argument("--cases", default=",".join(c["id"] for c in CASES))
-    ap.add_argument("--noop-wasm", help="examples/noop_filter.rs built: case w, the floor of any wasm filter")
+    ap.add_argument("--noop-wasm", help="bench/noop_filter.rs built: case w, the floor of any wasm filter")
     ap.add_argument("--stream-duration", type=float, default=300, help="case r's run, seconds (at least 300 for the issue's figure)")
     ap.add_argument("--compare-wasm", help="another build of the filter: adds case c' (Bearer) with it, for before/after")
     a = ap.parse_args()

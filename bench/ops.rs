@@ -1,5 +1,5 @@
-//! The benchmarked operations, shared by the native criterion bench (`benches/core.rs`) and the
-//! wasm bench (`examples/wasm_bench.rs`), so both time exactly the same code on the same inputs
+//! The benchmarked operations, shared by the native criterion bench (`bench/native.rs`) and the
+//! wasm bench (`bench/wasm_bench.rs`), so both time exactly the same code on the same inputs
 //! (`bench/fixtures.json`, made by `bench/mint.py`; checked at the fixture's fixed instant).
 
 use std::collections::HashMap;

@@ -1,11 +1,10 @@
-//! Native micro-benchmarks (criterion): `cargo bench --bench core`. The operations are defined once
-//! in `bench/ops.rs`, shared with the wasm bench (`examples/wasm_bench.rs`). `make bench` runs both.
+//! Native micro-benchmarks (criterion): `cargo bench --bench native`. The operations are defined once
+//! in `bench/ops.rs`, shared with the wasm bench (`bench/wasm_bench.rs`). `make bench` runs both.
 
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 
-#[path = "../bench/ops.rs"]
 mod ops;
 
 fn core(c: &mut Criterion) {

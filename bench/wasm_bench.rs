@@ -6,7 +6,6 @@
 //! Usage: `wasm_bench [SECONDS_PER_OP]`; prints one JSON object per operation:
 //! `{"name": ..., "ns_per_op": ..., "iters": ...}`, the median of the batch means.
 
-#[path = "../bench/ops.rs"]
 mod ops;
 
 use std::time::{Duration, Instant};
