@@ -36,13 +36,11 @@ def _uint(n: int) -> str:
 
 
 def generate(kind: str):
-    """A private key: RSA (2048), P-256, P-384 or Ed25519."""
+    """A private key: RSA (2048), P-256 or Ed25519."""
     if kind == "RSA":
         return rsa.generate_private_key(public_exponent=65537, key_size=2048)
     if kind == "P-256":
         return ec.generate_private_key(ec.SECP256R1())
-    if kind == "P-384":
-        return ec.generate_private_key(ec.SECP384R1())
     if kind == "Ed25519":
         return ed25519.Ed25519PrivateKey.generate()
     raise ValueError(kind)
@@ -54,9 +52,7 @@ def public_jwk(key, **extra) -> dict:
         j = {"kty": "RSA", "n": _uint(pub.n), "e": _uint(pub.e)}
     elif isinstance(key, ec.EllipticCurvePrivateKey):
         pub = key.public_key().public_numbers()
-        size = (key.curve.key_size + 7) // 8
-        crv = {"secp256r1": "P-256", "secp384r1": "P-384"}[key.curve.name]
-        j = {"kty": "EC", "crv": crv, "x": b64url(pub.x.to_bytes(size, "big")), "y": b64url(pub.y.to_bytes(size, "big"))}
+        j = {"kty": "EC", "crv": "P-256", "x": b64url(pub.x.to_bytes(32, "big")), "y": b64url(pub.y.to_bytes(32, "big"))}
     else:
         raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
         j = {"kty": "OKP", "crv": "Ed25519", "x": b64url(raw)}
@@ -74,12 +70,9 @@ def thumbprint(jwk: dict) -> str:
 def sign(alg: str, key, data: bytes) -> bytes:
     if alg == "RS256":
         return key.sign(data, padding.PKCS1v15(), hashes.SHA256())
-    if alg == "PS256":
-        return key.sign(data, padding.PSS(padding.MGF1(hashes.SHA256()), 32), hashes.SHA256())
-    if alg in ("ES256", "ES384"):
-        h, size = (hashes.SHA256(), 32) if alg == "ES256" else (hashes.SHA384(), 48)
-        r, s = utils.decode_dss_signature(key.sign(data, ec.ECDSA(h)))
-        return r.to_bytes(size, "big") + s.to_bytes(size, "big")
+    if alg == "ES256":
+        r, s = utils.decode_dss_signature(key.sign(data, ec.ECDSA(hashes.SHA256())))
+        return r.to_bytes(32, "big") + s.to_bytes(32, "big")
     if alg == "EdDSA":
         return key.sign(data)
     raise ValueError(alg)
@@ -171,11 +164,6 @@ def fixtures() -> dict:
     rsa_key, _, jwks = issuer_keys()
     token = jws({"typ": "JWT", "kid": "rsa-1"}, access_claims(FIXTURE_NOW - 10, FAR_EXP), rsa_key, "RS256")
     htm, htu = "POST", "https://api.bench.example/webhook"
-    sigs = {}
-    for alg, kind in (("RS256", "RSA"), ("PS256", "RSA"), ("ES256", "P-256"), ("ES384", "P-384"), ("EdDSA", "Ed25519")):
-        key = rsa_key if kind == "RSA" else generate(kind)
-        message = token.rsplit(".", 1)[0]
-        sigs[alg] = {"jwk": public_jwk(key), "message": message, "signature": b64url(sign(alg, key, message.encode()))}
     dpop = {}
     for alg, kind in (("ES256", "P-256"), ("EdDSA", "Ed25519"), ("RS256", "RSA")):
         pkey = generate(kind)
@@ -194,7 +182,6 @@ def fixtures() -> dict:
         "htu": htu,
         "jwks": jwks,
         "token": token,
-        "signatures": sigs,
         "dpop": dpop,
     }
 

@@ -9,7 +9,7 @@ mod ops;
 
 fn core(c: &mut Criterion) {
     for mut op in ops::ops() {
-        c.bench_function(op.name, |b| b.iter(&mut op.run));
+        c.bench_function(&op.name, |b| b.iter(&mut op.run));
     }
 }
 

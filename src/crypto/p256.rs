@@ -698,7 +698,8 @@ impl P256Key {
     }
 }
 
-/// `n` chained field multiplications and one inversion mod n, for the timing harness (speed/).
+/// `n` chained field multiplications, then (`invert_too`) one inversion mod n, for the
+/// benchmarks (bench/ops.rs).
 #[doc(hidden)]
 pub fn bench_field(n: u32, invert_too: bool) -> u32 {
     let mut x = B_M;
@@ -711,7 +712,8 @@ pub fn bench_field(n: u32, invert_too: bool) -> u32 {
     x[0]
 }
 
-/// `n` doublings, then `n` mixed additions, then `n` wNAF recodings, for the timing harness.
+/// `n` doublings, or `n` mixed additions, or `n` wNAF recodings (`what` 0, 1, 2), for the
+/// benchmarks (bench/ops.rs).
 #[doc(hidden)]
 pub fn bench_point(n: u32, what: u8) -> u32 {
     let g = crate::crypto::p256_table::BASE_TABLE[0][0];
