@@ -128,7 +128,7 @@ def main():
         "*Native*: criterion, this machine, release profile. *V8*: the same code compiled to "
         "`wasm32-wasip1` (`bench/wasm_bench.rs`), run by Node.js "
         f"{meta.get('node', '')}, whose V8 is the engine Envoy embeds. *Wasmtime*: the same `.wasm` in Wasmtime "
-        "(Kong's engine). *OpenSSL*: `openssl speed -seconds 2` verify "
+        "(Kong's engine). Every figure is CPU time (see the notes). *OpenSSL*: `openssl speed -seconds 2` verify "
         "rate, native (PS256 against the RSA-2048 PKCS#1 v1.5 figure: OpenSSL's speed test has no PSS). "
         "×OpenSSL is the time ratio to OpenSSL (1.0 = as fast).\n"
     )

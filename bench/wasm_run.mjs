@@ -1,5 +1,10 @@
-// Runs the wasm bench (a WASI command) in Node.js, i.e. in V8, the engine Envoy embeds.
-// Usage: node --no-warnings bench/wasm_run.mjs WASM [args...]
+// Runs the wasm bench (a WASI command, bench/wasm_bench.rs) in Node.js, i.e. in V8, the engine
+// Envoy embeds. Usage: node --no-warnings bench/wasm_run.mjs WASM [SECONDS_PER_OP [NAME_FILTER]]
+//
+// Every WASI clock reads this process's CPU time (user + system, `process.cpuUsage()`), as
+// bench/wasm_run.py does for Wasmtime and `openssl speed` does natively: the machine is shared, and
+// time other jobs take from it is not counted. (It includes V8's background compiler threads,
+// which the warm-up leaves idle.)
 //
 // The bench links the crate's rlib, whose proxy-wasm glue keeps its exports and `env` imports;
 // nothing the bench runs calls them, so the imports are stubs that throw, and `_initialize` (the
@@ -7,16 +12,26 @@
 // instance handed to WASI.
 import { readFile } from 'node:fs/promises';
 import { WASI } from 'node:wasi';
-import { argv } from 'node:process';
+import process, { argv } from 'node:process';
 
 const [path, ...args] = argv.slice(2);
 const wasi = new WASI({ version: 'preview1', args: ['wasm_bench', ...args], env: {}, returnOnExit: true });
 const module = await WebAssembly.compile(await readFile(path));
 const imports = wasi.getImportObject();
+let memory;
+imports.wasi_snapshot_preview1 = {
+  ...imports.wasi_snapshot_preview1,
+  clock_time_get: (_id, _precision, out) => {
+    const { user, system } = process.cpuUsage();
+    new DataView(memory.buffer).setBigUint64(out, BigInt(user + system) * 1000n, true);
+    return 0;
+  },
+};
 imports.env = {};
 for (const imp of WebAssembly.Module.imports(module)) {
   if (imp.module === 'env') imports.env[imp.name] = () => { throw new Error(`host call ${imp.name}`); };
 }
 const instance = await WebAssembly.instantiate(module, imports);
-const code = wasi.start({ exports: { memory: instance.exports.memory, _start: instance.exports._start } });
+memory = instance.exports.memory;
+const code = wasi.start({ exports: { memory, _start: instance.exports._start } });
 process.exitCode = code ?? 0;
