@@ -208,7 +208,8 @@ fn decisions(out: &mut Vec<Op>) {
         _ => unreachable!(),
     };
     assert_eq!(jwks.keys.len(), 2);
-    let state = |cache: bool| BenchState { keys: jwks.clone(), tokens: HashMap::new(), cache, proof_keys: ProofKeys::new(16) };
+    let state =
+        |cache: bool| BenchState { keys: jwks.clone(), tokens: HashMap::new(), cache, proof_keys: ProofKeys::new(16) };
 
     // Full access-token validation: parse + verify with the issuer's JWKS + claims.
     {

@@ -35,9 +35,9 @@ use std::io::{BufRead, Read, Write};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use dpop_gate::config::KeySource;
-use dpop_gate::decision::RequestHeaders;
-use dpop_gate::gateway::shared::{SharedStore, StoreError};
-use dpop_gate::gateway::{configure, Configured, HeaderEdit, Host, HostFacts, Level, Verdict, Worker};
+use dpop_gate::{
+    configure, Configured, HeaderEdit, Host, HostFacts, Level, RequestHeaders, SharedStore, StoreError, Verdict, Worker,
+};
 
 /// What this host does where hosts differ: it applies header edits to its own copy of the
 /// request, so it can remove headers, and it keeps repeated headers and a local response's
@@ -122,14 +122,20 @@ struct Given {
 
 impl Given {
     fn from_json(line: &str) -> Result<Given, String> {
-        let v: serde_json::Value = serde_json::from_str(line).map_err(|e| format!("a request line is not JSON: {e}"))?;
+        let v: serde_json::Value =
+            serde_json::from_str(line).map_err(|e| format!("a request line is not JSON: {e}"))?;
         let field = |name: &str| match v.get(name) {
             None | Some(serde_json::Value::Null) => Ok(None),
             Some(serde_json::Value::String(s)) => Ok(Some(s.clone())),
             Some(_) => Err(format!("request field `{name}` must be a string")),
         };
         let required = |name: &str| field(name)?.ok_or_else(|| format!("a request line has no `{name}`"));
-        Ok(Given { method: required("method")?, url: required("url")?, authorization: field("authorization")?, dpop: field("dpop")? })
+        Ok(Given {
+            method: required("method")?,
+            url: required("url")?,
+            authorization: field("authorization")?,
+            dpop: field("dpop")?,
+        })
     }
 }
 
@@ -156,7 +162,12 @@ fn random_offer() -> Option<[u8; 32]> {
 /// Runs the command line `args` (without the program name): requests from `args`, else from
 /// `input`; verdicts to `out`, the engine's log lines and counters to `err`. `Ok(true)` when
 /// every request was allowed.
-pub(crate) fn run(args: &[String], input: &mut dyn BufRead, out: &mut dyn Write, err: &mut dyn Write) -> Result<bool, String> {
+pub(crate) fn run(
+    args: &[String],
+    input: &mut dyn BufRead,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<bool, String> {
     let usage = "usage: native_host CONFIG.json [--now SECONDS] [METHOD URL [AUTHORIZATION [DPOP]]]";
     let (config_path, mut rest) = args.split_first().ok_or(usage)?;
     let mut now = None;
@@ -182,7 +193,12 @@ pub(crate) fn run(args: &[String], input: &mut dyn BufRead, out: &mut dyn Write,
             all
         }
         [method, url, more @ ..] if more.len() <= 2 => {
-            vec![Given { method: method.clone(), url: url.clone(), authorization: more.first().cloned(), dpop: more.get(1).cloned() }]
+            vec![Given {
+                method: method.clone(),
+                url: url.clone(),
+                authorization: more.first().cloned(),
+                dpop: more.get(1).cloned(),
+            }]
         }
         _ => return Err(usage.into()),
     };
@@ -193,7 +209,10 @@ pub(crate) fn run(args: &[String], input: &mut dyn BufRead, out: &mut dyn Write,
         Configured::Reject(problem) | Configured::Refusing(problem) => return Err(problem),
     };
     if let Some(issuer) = worker.config().issuers.iter().find(|i| !matches!(i.keys, KeySource::Static(_))) {
-        return Err(format!("issuer {}: this host makes no callouts: configure its keys as static `jwks`", issuer.issuer));
+        return Err(format!(
+            "issuer {}: this host makes no callouts: configure its keys as static `jwks`",
+            issuer.issuer
+        ));
     }
     let mut host = NativeHost::default();
     worker.init_shared(&mut host);
@@ -202,7 +221,8 @@ pub(crate) fn run(args: &[String], input: &mut dyn BufRead, out: &mut dyn Write,
     for (context, g) in (1u32..).zip(&given) {
         let (scheme, authority, path) = split_url(&g.url)?;
         host.target = (g.method.clone(), path.to_string());
-        let mut pairs = vec![(":method", g.method.as_str()), (":scheme", scheme), (":authority", authority), (":path", path)];
+        let mut pairs =
+            vec![(":method", g.method.as_str()), (":scheme", scheme), (":authority", authority), (":path", path)];
         pairs.extend(g.authorization.as_deref().map(|a| ("authorization", a)));
         pairs.extend(g.dpop.as_deref().map(|d| ("dpop", d)));
         let headers = RequestHeaders::read_with_claims(pairs, &worker.config().claims_to_headers);
@@ -210,10 +230,13 @@ pub(crate) fn run(args: &[String], input: &mut dyn BufRead, out: &mut dyn Write,
             Verdict::Allow(edits) => {
                 write(out, "allow".into())?;
                 for edit in edits {
-                    write(out, match edit {
-                        HeaderEdit::Set(name, value) => format!("set {name}: {value}"),
-                        HeaderEdit::Remove(name) => format!("remove {name}"),
-                    })?;
+                    write(
+                        out,
+                        match edit {
+                            HeaderEdit::Set(name, value) => format!("set {name}: {value}"),
+                            HeaderEdit::Remove(name) => format!("remove {name}"),
+                        },
+                    )?;
                 }
                 for (name, value) in worker.response_headers(context) {
                     write(out, format!("response {name}: {value}"))?;
