@@ -3,8 +3,8 @@
 //
 // Every WASI clock reads this process's CPU time (user + system, `process.cpuUsage()`), as
 // bench/wasm_run.py does for Wasmtime and `openssl speed` does natively: the machine is shared, and
-// time other jobs take from it is not counted. (It includes V8's background compiler threads,
-// which the warm-up leaves idle.)
+// time other jobs take from it is not counted. It counts every thread of this process, V8's
+// background compilers too: the warm-up is there for them to finish.
 //
 // The bench links the crate's rlib, whose proxy-wasm glue keeps its exports and `env` imports;
 // nothing the bench runs calls them, so the imports are stubs that throw, and `_initialize` (the
