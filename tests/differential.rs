@@ -3,41 +3,17 @@
 //! signatures: valid, corrupted, edge scalars, malformed encodings, points off the curve. Every
 //! outcome must agree. The RNG is seeded, so a failure reproduces.
 
+mod common;
+use common::TestRng;
+
 use dpop_gate::jose::alg::Algorithm;
 use dpop_gate::jose::jwk::Jwk;
 use dpop_gate::jose::jws::b64_encode;
-use rsa::rand_core::{CryptoRng, RngCore};
+use rsa::rand_core::RngCore;
 use rsa::traits::{PrivateKeyParts, PublicKeyParts};
 use rsa::BigUint;
 use serde_json::json;
 use sha2::{Digest, Sha256, Sha384, Sha512};
-
-/// SplitMix64: small, seeded, good enough to draw test inputs (not for keys that matter).
-struct TestRng(u64);
-
-impl RngCore for TestRng {
-    fn next_u32(&mut self) -> u32 {
-        self.next_u64() as u32
-    }
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn fill_bytes(&mut self, dest: &mut [u8]) {
-        for chunk in dest.chunks_mut(8) {
-            let v = self.next_u64().to_le_bytes();
-            chunk.copy_from_slice(&v[..chunk.len()]);
-        }
-    }
-    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rsa::rand_core::Error> {
-        self.fill_bytes(dest);
-        Ok(())
-    }
-}
-impl CryptoRng for TestRng {}
 
 impl TestRng {
     fn bytes(&mut self, n: usize) -> Vec<u8> {

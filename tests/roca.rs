@@ -4,14 +4,13 @@
 //! a token that verifies under a ROCA key (checked with the `rsa` crate) is refused because the
 //! key was skipped, not because its signature is bad.
 
-use rsa::rand_core::{CryptoRng, RngCore};
 use rsa::traits::PublicKeyParts;
 use rsa::{BigUint, Pkcs1v15Sign, RsaPrivateKey, RsaPublicKey};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 mod common;
-use common::{FakeHost, FakeState, FakeStore, Semantics};
+use common::{FakeHost, FakeState, FakeStore, Semantics, TestRng};
 
 use dpop_gate::config::{Config, FetchUrl, KeySource};
 use dpop_gate::decision::{authorize, Outcome, Request, RequestHeaders};
@@ -126,32 +125,6 @@ fn a_near_copy_of_a_roca_modulus_passes() {
     assert_eq!(roca[1..], near[1..]);
 }
 
-/// SplitMix64, seeded: key generation reproduces, so a failure does too.
-struct TestRng(u64);
-
-impl RngCore for TestRng {
-    fn next_u32(&mut self) -> u32 {
-        self.next_u64() as u32
-    }
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn fill_bytes(&mut self, dest: &mut [u8]) {
-        for chunk in dest.chunks_mut(8) {
-            let v = self.next_u64().to_le_bytes();
-            chunk.copy_from_slice(&v[..chunk.len()]);
-        }
-    }
-    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rsa::rand_core::Error> {
-        self.fill_bytes(dest);
-        Ok(())
-    }
-}
-impl CryptoRng for TestRng {}
 
 /// False positives: RSA keys made by an ordinary generator are never flagged. Twenty keys, as key
 /// generation is slow (about a second each); src/crypto/roca.rs runs the test itself over 100,000 random
