@@ -161,7 +161,7 @@ mod tests {
                             241bf97b696e403eca234e05db9fe9ace2da265887c7b2ac7f9e7ed5bf6d919d43286776cf57c07d3411e15f729fa6e5\
                             63858059334d072638d9dfbfc4f32474b6c6071092f5a961a7271f3209b37d9d";
         let bytes: std::vec::Vec<u8> =
-            (0..FAKE.len()).step_by(2).map(|i| u8::from_str_radix(&FAKE[i..i + 2], 16).unwrap()).collect();
+            (0..FAKE.len()).step_by(2).map(|i| u8::from_str_radix(&FAKE[i..i + 2], 16).unwrap()).collect(); // ok: test constant, all hex
         assert_eq!(bytes.len(), 128);
         assert!(has_fingerprint(&bytes));
     }

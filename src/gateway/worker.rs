@@ -25,7 +25,7 @@ use super::{HeaderEdit, Host, HostFacts, Level, Verdict};
 use crate::config::{Config, DpopMode, KeySource};
 use crate::decision::challenge::{self, Refusal};
 use crate::decision::token::AccessToken;
-use crate::decision::{self, Keys, Outcome, Request, RequestHeaders, Scheme, State};
+use crate::decision::{self, Grant, Keys, Outcome, Request, RequestHeaders, Scheme, State};
 use crate::dpop::nonce::{self, Secret};
 use crate::dpop::replay;
 use crate::error::{Error, JwkError, ProofError, RequestError};
@@ -277,7 +277,7 @@ impl Worker {
             other => other,
         };
         match outcome {
-            Outcome::Allow(grant) => match self.upstream_edits(h, &grant.headers) {
+            Outcome::Allow(grant) => match self.upstream_edits(h, &grant) {
                 Ok(edits) => {
                     host.count("", "allowed");
                     self.allowed.insert(context);
@@ -329,9 +329,11 @@ impl Worker {
     /// proxy module forwards it anyway), a single copy is overwritten in place (with the claim, or
     /// emptied) and a request carrying several copies of a claim header is refused: the later
     /// copies could not be kept from the upstream.
-    fn upstream_edits(&self, h: &RequestHeaders<'_>, claims: &[(String, String)]) -> Result<Vec<HeaderEdit>, Error> {
+    fn upstream_edits(&self, h: &RequestHeaders<'_>, grant: &Grant) -> Result<Vec<HeaderEdit>, Error> {
         let mut edits = Vec::new();
-        let token = h.authorization.first().and_then(|a| decision::split_authorization(a)).map_or("", |(_, t)| t);
+        // The token the decision verified, as the client sent it.
+        let token = grant.token.text.as_str();
+        let claims = &grant.headers;
         // Most clients sent just that: then no edit and no copy of the ~1 KB header.
         if h.authorization.first().and_then(|a| a.strip_prefix("Bearer ")) != Some(token) {
             edits.push(HeaderEdit::Set(String::from("authorization"), format!("Bearer {token}")));
