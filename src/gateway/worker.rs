@@ -205,7 +205,8 @@ impl Worker {
         // source it is fixed, and the store still exact.
         let mut replay_offer = [0u8; replay::SECRET_LEN];
         if let Some(random) = &nonce_offer {
-            let digest = Sha256::new().chain_update("dpop-gate replay location").chain_update(random).finalize();
+            let digest: [u8; 32] =
+                Sha256::new().chain_update("dpop-gate replay location").chain_update(random).finalize().into();
             replay_offer.copy_from_slice(&digest[..replay::SECRET_LEN]);
         }
         let nonce_offer = cfg.dpop_nonce.as_ref().filter(|n| n.secret.is_none()).and(nonce_offer);
