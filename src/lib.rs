@@ -20,7 +20,22 @@
 #![no_std]
 #![cfg_attr(not(target_arch = "wasm32"), forbid(unsafe_code))]
 #![cfg_attr(target_arch = "wasm32", deny(unsafe_code))]
-#![warn(missing_docs)]
+// Bad input gets an error, never a panic: a trap ends every request on a wasm worker. Denied in
+// the library only (the crate root of `src/`, not when built as its own unit-test harness); the
+// tests, benches and examples are other crates and may unwrap. `missing_docs` and
+// `unreachable_pub` are in Cargo.toml's `[lints]`.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing,
+        clippy::unreachable,
+        clippy::todo,
+        clippy::unimplemented
+    )
+)]
 
 extern crate alloc;
 #[cfg(any(test, target_arch = "wasm32"))]

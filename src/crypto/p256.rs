@@ -86,7 +86,14 @@ const ZERO: Limbs = [0; LIMBS];
 const ONE_M: Limbs = to_mont(&[1, 0, 0, 0, 0, 0, 0, 0, 0], &P);
 const B_M: Limbs = to_mont(&from_be(&B), &P);
 
+// The limb primitives below are `const fn` because the moduli and Montgomery constants are built
+// from them at compile time, and a `const fn` can use neither iterators nor `get`. Each one that
+// indexes allows `clippy::indexing_slicing` for that reason only: every index is a loop counter
+// bounded as its comment says, over a fixed-size array, so it is in bounds. `mont_mul` is the hot
+// path of ES256; `sub_mod`, not needed at compile time, uses iterators (measured as fast).
+
 /// Big-endian 32 bytes to limbs.
+#[allow(clippy::indexing_slicing)] // const fn; `i < 32`, and `j <= 256 / 29 < LIMBS`
 const fn from_be(b: &[u8; 32]) -> Limbs {
     let mut out = [0u32; LIMBS];
     let (mut acc, mut nbits, mut j, mut i) = (0u64, 0u32, 0usize, 32usize);
@@ -123,6 +130,7 @@ fn to_be(a: &Limbs) -> [u8; 32] {
 }
 
 #[inline(always)]
+#[allow(clippy::indexing_slicing)] // const fn; `i < LIMBS`
 const fn geq(a: &Limbs, b: &Limbs) -> bool {
     let mut i = LIMBS;
     while i > 0 {
@@ -136,6 +144,7 @@ const fn geq(a: &Limbs, b: &Limbs) -> bool {
 
 /// `a + b` (below 2^261).
 #[inline(always)]
+#[allow(clippy::indexing_slicing)] // const fn; `i < LIMBS`
 const fn add(a: &Limbs, b: &Limbs) -> Limbs {
     let mut out = [0u32; LIMBS];
     let mut c = 0u32;
@@ -151,6 +160,7 @@ const fn add(a: &Limbs, b: &Limbs) -> Limbs {
 
 /// `a - b` for `a >= b`.
 #[inline(always)]
+#[allow(clippy::indexing_slicing)] // const fn; `i < LIMBS`
 const fn sub(a: &Limbs, b: &Limbs) -> Limbs {
     let mut out = [0u32; LIMBS];
     let mut borrow = 0u32;
@@ -167,6 +177,7 @@ const fn sub(a: &Limbs, b: &Limbs) -> Limbs {
 /// `a + b mod m` for `a, b < m`: sum, then `sum - m` kept unless it borrowed. Branch-free: which
 /// way it goes is data-dependent and unpredictable, so a branch would mostly mispredict.
 #[inline(always)]
+#[allow(clippy::indexing_slicing)] // const fn; `i < LIMBS`
 const fn add_mod(a: &Limbs, b: &Limbs, m: &Limbs) -> Limbs {
     let s = add(a, b);
     let mut d = [0u32; LIMBS];
@@ -190,24 +201,20 @@ const fn add_mod(a: &Limbs, b: &Limbs, m: &Limbs) -> Limbs {
 
 /// `a - b mod m` for `a, b < m`: difference, plus `m` if it borrowed (branch-free, as above).
 #[inline(always)]
-const fn sub_mod(a: &Limbs, b: &Limbs, m: &Limbs) -> Limbs {
+fn sub_mod(a: &Limbs, b: &Limbs, m: &Limbs) -> Limbs {
     let mut d = [0u32; LIMBS];
     let mut borrow = 0u32;
-    let mut i = 0;
-    while i < LIMBS {
-        let v = a[i].wrapping_sub(b[i]).wrapping_sub(borrow);
-        d[i] = v & MASK;
+    for ((d, a), b) in d.iter_mut().zip(a).zip(b) {
+        let v = a.wrapping_sub(*b).wrapping_sub(borrow);
+        *d = v & MASK;
         borrow = v >> 31;
-        i += 1;
     }
     let mask = borrow.wrapping_neg() & MASK;
     let mut c = 0u32;
-    let mut i = 0;
-    while i < LIMBS {
-        let v = d[i] + (m[i] & mask) + c;
-        d[i] = v & MASK;
+    for (d, m) in d.iter_mut().zip(m) {
+        let v = *d + (m & mask) + c;
+        *d = v & MASK;
         c = v >> BITS;
-        i += 1;
     }
     d
 }
@@ -216,6 +223,7 @@ const fn sub_mod(a: &Limbs, b: &Limbs, m: &Limbs) -> Limbs {
 /// Product scanning: column `i` sums every `a_j·b_(i-j)` and `q_j·m_(i-j)`; at most 18 products
 /// below 2^58 each, so a column never overflows 64 bits. The result is below `2m` before the final
 /// subtraction.
+#[allow(clippy::indexing_slicing)] // const fn; `j`, `i - j`, `i - LIMBS` below `LIMBS` by the loop bounds
 const fn mont_mul(a: &Limbs, b: &Limbs, md: &Modulus) -> Limbs {
     let m = &md.m;
     let mut q = [0u32; LIMBS];

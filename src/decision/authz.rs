@@ -389,6 +389,7 @@ fn verified_token(cfg: &Config, token: &str, state: &mut dyn State, now: u64) ->
     }
     let iss = token::issuer(&jws.claims).map_err(Error::Token)?;
     let index = cfg.issuer_index(iss).ok_or(Error::Token(TokenError::Issuer))?;
+    let issuer = cfg.issuers.get(index).ok_or(Error::Token(TokenError::Issuer))?;
     let keys = match state.keys(index) {
         Keys::Ready(keys) => keys,
         Keys::Pending => return Err(Step::NeedKeys(index)),
@@ -399,7 +400,6 @@ fn verified_token(cfg: &Config, token: &str, state: &mut dyn State, now: u64) ->
         Err(crate::error::JwsError::KeyNotFound) => return Err(Step::UnknownKid(index)),
         Err(e) => return Err(Error::Token(TokenError::Jws(e)).into()),
     }
-    let issuer = &cfg.issuers[index]; // ok: index comes from issuer_index
     let policy = TokenPolicy {
         issuer: &issuer.issuer,
         audiences: &issuer.audiences,
@@ -421,9 +421,12 @@ fn verified_token(cfg: &Config, token: &str, state: &mut dyn State, now: u64) ->
 /// whole token instead (SHA-256 of ~1.2 KB: ~7 µs in wasm) was half the cost of a cached Bearer
 /// request.
 pub fn token_cache_key(token: &str) -> [u8; 32] {
-    let tail = &token.as_bytes()[token.len().saturating_sub(32)..];
+    // The first of the chunks counted from the end: the last 32 bytes, or all of a shorter token.
+    let tail = token.as_bytes().rchunks(32).next().unwrap_or_default();
     let mut key = [0u8; 32];
-    key[..tail.len()].copy_from_slice(tail);
+    for (k, t) in key.iter_mut().zip(tail) {
+        *k = *t;
+    }
     key
 }
 

@@ -94,15 +94,15 @@ fn normalize_percent(path: &str) -> Option<String> {
             i += 1;
             continue;
         }
-        let hi = hex_value(*bytes.get(i + 1)?)?;
-        let lo = hex_value(*bytes.get(i + 2)?)?;
-        let decoded = hi << 4 | lo;
+        let (h, l) = (*bytes.get(i + 1)?, *bytes.get(i + 2)?);
+        let decoded = hex_value(h)? << 4 | hex_value(l)?;
         if decoded.is_ascii_alphanumeric() || b"-._~".contains(&decoded) {
             out.push(char::from(decoded));
         } else {
+            // The same two hex digits, upper case (RFC 3986 6.2.2.1).
             out.push('%');
-            out.push(char::from(b"0123456789ABCDEF"[usize::from(hi)]));
-            out.push(char::from(b"0123456789ABCDEF"[usize::from(lo)]));
+            out.push(char::from(h.to_ascii_uppercase()));
+            out.push(char::from(l.to_ascii_uppercase()));
         }
         i += 3;
     }

@@ -68,6 +68,9 @@ pub fn verify_proof(
     verify_proof_with(proof, method, request_uri, access_token, policy, now, &mut parse_key)
 }
 
+/// Where [`verify_proof_with`] takes a proof's key from: `(header, jwk)` to the parsed key.
+pub type KeyFor<'a> = dyn FnMut(&str, &Value) -> Result<Rc<Jwk>, JwkError> + 'a;
+
 /// [`verify_proof`], taking the proof's key from `key_for(header, jwk)`: `header` is the proof's
 /// protected-header segment as sent and `jwk` its decoded `jwk` member. A client signs every proof
 /// with the same key and sends the same header, so a host can keep the parsed (and precomputed,
@@ -80,7 +83,7 @@ pub fn verify_proof_with(
     access_token: Option<&str>,
     policy: &ProofPolicy<'_>,
     now: u64,
-    key_for: &mut dyn FnMut(&str, &Value) -> Result<Rc<Jwk>, JwkError>,
+    key_for: &mut KeyFor<'_>,
 ) -> Result<Proof, ProofError> {
     let jws = jws::parse(proof, policy.max_len).map_err(ProofError::Jws)?;
     // Media types compare case-insensitively (RFC 2045); the `application/` prefix is not

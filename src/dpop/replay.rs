@@ -111,7 +111,7 @@ impl Locator {
         let mut h = Sha256::new();
         h.update(self.secret);
         h.update(replay_key.as_bytes());
-        let digest = h.finalize();
+        let digest: [u8; 32] = h.finalize().into();
         let mut id = [0u8; ID_LEN];
         id.copy_from_slice(&digest[..ID_LEN]);
         (usize::from(u16::from_be_bytes([digest[ID_LEN], digest[ID_LEN + 1]])) % BUCKETS, id)
@@ -146,7 +146,8 @@ fn parse(value: &[u8], index: usize) -> Option<Parsed<'_>> {
     let (secret, rest) = rest.split_at(SECRET_LEN);
     let (quarantine, base) = rest.split_at(4);
     let index = u16::try_from(index).ok()?.to_be_bytes();
-    if tag[..2] != TAG || tag[2..] != index || entries.len() % ENTRY_LEN != 0 {
+    // `tag` is 4 bytes: the layout's 2, then the index's 2.
+    if !tag.starts_with(&TAG) || !tag.ends_with(&index) || entries.len() % ENTRY_LEN != 0 {
         return None;
     }
     Some(Parsed {
@@ -193,8 +194,11 @@ pub fn insert(
     let mut out = Vec::with_capacity(value.len() + ENTRY_LEN);
     push_header(&mut out, index, secret, 0, clamp(now));
     for e in bucket.entries.chunks_exact(ENTRY_LEN) {
-        let (eid, exp) = e.split_at(ID_LEN);
-        let exp = bucket.base + u64::from(u16::from_be_bytes([exp[0], exp[1]]));
+        // Always ID_LEN + 2 bytes (`chunks_exact`); anything else would refuse, never drop an entry.
+        let Some((eid, exp)) = e.split_last_chunk::<2>() else {
+            return Err(ProofError::ReplayStoreUnavailable);
+        };
+        let exp = bucket.base + u64::from(u16::from_be_bytes(*exp));
         if exp < now {
             continue;
         }

@@ -82,7 +82,7 @@ impl KeySlot {
         for field in [cfg.issuer.as_str(), kind, &url.to_string(), cfg.upstream.as_deref().unwrap_or("")] {
             let _ = writeln!(source, "{}:{}", field.len(), field);
         }
-        let digest = Sha256::digest(source.as_bytes());
+        let digest: [u8; 32] = Sha256::digest(source.as_bytes()).into();
         let id = hex(&digest[..16]);
         Some(KeySlot { keys_key: format!("{PREFIX}/keys/{id}"), refresh_key: format!("{PREFIX}/refresh/{id}"), source })
     }
@@ -171,8 +171,11 @@ fn encode_keys(source: &str, fetched_at: u64, jwks_uri: Option<&FetchUrl>, body:
     v
 }
 
-/// Splits a value into (source, jwks_uri, fetched_at, body).
-fn split_keys(value: &[u8]) -> Option<(&[u8], &[u8], u64, &[u8])> {
+/// A published key set's parts: (source, jwks_uri, fetched_at, body).
+type KeysParts<'a> = (&'a [u8], &'a [u8], u64, &'a [u8]);
+
+/// Splits a value into its [`KeysParts`].
+fn split_keys(value: &[u8]) -> Option<KeysParts<'_>> {
     fn field(rest: &[u8]) -> Option<(&[u8], &[u8])> {
         let (len, rest) = rest.split_at_checked(2)?;
         rest.split_at_checked(usize::from(u16::from_be_bytes(len.try_into().ok()?)))

@@ -10,6 +10,7 @@
 //! decided when that callout's answer arrives in its own context. Fetched key sets are published in
 //! host shared data ([`crate::gateway::shared`]), so other workers adopt them instead of fetching.
 
+use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::format;
 use alloc::rc::Rc;
@@ -95,17 +96,26 @@ impl OwnedHeaders {
     }
 }
 
+/// One issuer's state on this worker, at its index in the configuration's `issuers`. Kept in one
+/// place so that one lookup (`get`, never an index) finds all of it or, for an index the worker
+/// did not make, none of it.
+#[derive(Debug)]
+struct Issuer {
+    keys: IssuerKeys,
+    /// Its slot in shared data (`None`: static keys).
+    slot: Option<KeySlot>,
+    /// Shared-data version of the key set it last adopted or published.
+    shared_cas: Option<u32>,
+}
+
 /// The state of one filter configuration on one worker.
 #[derive(Debug)]
 pub struct Worker {
     cfg: Rc<Config>,
     facts: HostFacts,
-    /// Each issuer's slot in shared data (`None`: static keys).
-    slots: Vec<Option<KeySlot>>,
     timing: Timing,
-    issuers: Vec<IssuerKeys>,
-    /// Shared-data version of the key set each issuer last adopted or published.
-    shared_cas: Vec<Option<u32>>,
+    /// Each configured issuer, in the configuration's order.
+    issuers: Vec<Issuer>,
     waiters: Vec<Waiter>,
     /// Requests decided `Allow`. Body and trailer callbacks pass only these: a host continues a
     /// request whose headers it holds when a later callback answers `Continue`, so a body arriving
@@ -128,8 +138,8 @@ pub struct Worker {
 /// What `on_configure` should do with a configuration.
 #[derive(Debug)]
 pub enum Configured {
-    /// Serve it.
-    Ready(Worker),
+    /// Serve it (boxed: a worker is large, the other answers a string).
+    Ready(Box<Worker>),
     /// Refuse it (`on_configure` returns false): the host rejects the configuration and keeps
     /// serving the previous one. Envoy does that, loudly, at deploy time.
     Reject(String),
@@ -143,11 +153,13 @@ pub enum Configured {
 /// secret, see [`Worker::new`]).
 pub fn configure(bytes: &[u8], facts: HostFacts, nonce_offer: Option<[u8; nonce::MIN_SECRET_BYTES]>) -> Configured {
     let problem = match Config::parse(bytes) {
-        Ok(cfg) if cfg.dpop_nonce.as_ref().is_some_and(|n| n.secret.is_none()) && nonce_offer.is_none() => format!(
-            "dpop-gate: invalid configuration: field `dpop_nonce.secret`: the host has no random source to make \
-             one; configure it"
-        ),
-        Ok(cfg) => return Configured::Ready(Worker::new(cfg, facts, nonce_offer)),
+        Ok(cfg) if cfg.dpop_nonce.as_ref().is_some_and(|n| n.secret.is_none()) && nonce_offer.is_none() => {
+            String::from(
+                "dpop-gate: invalid configuration: field `dpop_nonce.secret`: the host has no random source to make \
+                 one; configure it",
+            )
+        }
+        Ok(cfg) => return Configured::Ready(Box::new(Worker::new(cfg, facts, nonce_offer))),
         Err(e) => format!("dpop-gate: {e}"),
     };
     if facts.survives_failed_configure {
@@ -179,19 +191,26 @@ impl Worker {
             min_refetch: cfg.jwks_min_refetch,
             timeout: cfg.http_timeout_ms.div_ceil(1000),
         };
-        let issuers: Vec<IssuerKeys> = cfg.issuers.iter().map(|i| IssuerKeys::new(&i.issuer, &i.keys)).collect();
+        let issuers = cfg
+            .issuers
+            .iter()
+            .map(|i| Issuer {
+                keys: IssuerKeys::new(&i.issuer, &i.keys),
+                slot: KeySlot::for_issuer(i),
+                shared_cas: None,
+            })
+            .collect();
         // The location secret no client may guess (else it could pick `jti`s that fill chosen
         // buckets): from the same random bytes, hashed apart from the nonce offer. Without a random
         // source it is fixed, and the store still exact.
         let mut replay_offer = [0u8; replay::SECRET_LEN];
         if let Some(random) = &nonce_offer {
-            let digest = Sha256::new().chain_update("dpop-gate replay location").chain_update(random).finalize();
+            let digest: [u8; 32] =
+                Sha256::new().chain_update("dpop-gate replay location").chain_update(random).finalize().into();
             replay_offer.copy_from_slice(&digest[..replay::SECRET_LEN]);
         }
         let nonce_offer = cfg.dpop_nonce.as_ref().filter(|n| n.secret.is_none()).and(nonce_offer);
         Worker {
-            slots: cfg.issuers.iter().map(KeySlot::for_issuer).collect(),
-            shared_cas: alloc::vec![None; issuers.len()],
             issuers,
             tokens: TokenCache::new(cfg.token_cache_entries),
             cfg: Rc::new(cfg),
@@ -229,7 +248,7 @@ impl Worker {
         if self.cfg.dpop != DpopMode::Disabled {
             self.replay = SharedReplay::open(host.store(), &self.replay_offer);
         }
-        for slot in self.slots.iter().flatten() {
+        for slot in self.issuers.iter().filter_map(|i| i.slot.as_ref()) {
             slot.init_refresh_claim(host.store());
         }
     }
@@ -262,15 +281,17 @@ impl Worker {
             }
         }
         let outcome = match outcome {
-            Outcome::NeedKeys(index) | Outcome::UnknownKid(index) if self.issuers[index].is_static() => {
+            Outcome::NeedKeys(index) | Outcome::UnknownKid(index)
+                if self.issuers.get(index).map_or(true, |i| i.keys.is_static()) =>
+            {
                 Outcome::Deny(Outcome::unknown_kid_refusal())
             }
             Outcome::NeedKeys(index) => {
-                let fetch = self.issuers[index].due(now, &self.timing);
+                let fetch = self.issuers.get_mut(index).and_then(|i| i.keys.due(now, &self.timing));
                 self.wait_for_keys(host, context, index, fetch, h, now).unwrap_or(Outcome::Deny(Error::KeysUnavailable))
             }
             Outcome::UnknownKid(index) => {
-                let fetch = self.issuers[index].refetch_for_unknown_kid(now, &self.timing);
+                let fetch = self.issuers.get_mut(index).and_then(|i| i.keys.refetch_for_unknown_kid(now, &self.timing));
                 self.wait_for_keys(host, context, index, fetch, h, now)
                     .unwrap_or(Outcome::Deny(Outcome::unknown_kid_refusal()))
             }
@@ -359,16 +380,20 @@ impl Worker {
 
     /// Adopts a key set another worker published, if newer than ours. Returns whether keys changed.
     fn adopt_shared(&mut self, host: &mut dyn Host, index: usize) -> bool {
-        let Some(slot) = &self.slots[index] else {
+        let Some(issuer) = self.issuers.get_mut(index) else {
             return false;
         };
-        let Some((published, cas)) = slot.read(host.store(), self.shared_cas[index]) else {
+        let Some(slot) = &issuer.slot else {
             return false;
         };
-        self.shared_cas[index] = cas;
-        let adopted = self.issuers[index].adopt(published);
+        let Some((published, cas)) = slot.read(host.store(), issuer.shared_cas) else {
+            return false;
+        };
+        issuer.shared_cas = cas;
+        let adopted = issuer.keys.adopt(published);
         if adopted {
-            host.log(Level::Debug, &format!("dpop-gate: adopted shared keys for {}", self.cfg.issuers[index].issuer));
+            let name = self.cfg.issuers.get(index).map_or("", |i| i.issuer.as_str());
+            host.log(Level::Debug, &format!("dpop-gate: adopted shared keys for {name}"));
         }
         adopted
     }
@@ -387,15 +412,15 @@ impl Worker {
         let started = match fetch {
             Some(f) => self.dispatch(host, index, &f, context, now),
             // A host that cannot resume this request from another context: it makes its own call.
-            None if self.issuers[index].in_flight(now) && !self.facts.switches_context => {
-                let f = match &self.cfg.issuers[index].keys {
-                    KeySource::Discovery(u) => Fetch::Discovery(u.clone()),
-                    KeySource::JwksUri(u) => Fetch::Jwks(u.clone()),
-                    KeySource::Static(_) => return None,
+            None if self.in_flight(index, now) && !self.facts.switches_context => {
+                let f = match self.cfg.issuers.get(index).map(|i| &i.keys) {
+                    Some(KeySource::Discovery(u)) => Fetch::Discovery(u.clone()),
+                    Some(KeySource::JwksUri(u)) => Fetch::Jwks(u.clone()),
+                    Some(KeySource::Static(_)) | None => return None,
                 };
                 self.dispatch(host, index, &f, context, now)
             }
-            None => self.issuers[index].in_flight(now),
+            None => self.in_flight(index, now),
         };
         if !started {
             return None;
@@ -404,10 +429,18 @@ impl Worker {
         Some(Outcome::NeedKeys(index))
     }
 
+    /// Whether a fetch of `index`'s keys is in flight.
+    fn in_flight(&self, index: usize, now: u64) -> bool {
+        self.issuers.get(index).is_some_and(|i| i.keys.in_flight(now))
+    }
+
     /// Dispatches a fetch from context `owner`. `false` if the host refused it.
     fn dispatch(&mut self, host: &mut dyn Host, index: usize, fetch: &Fetch, owner: u32, now: u64) -> bool {
         let url = fetch.url();
-        let upstream = self.cfg.issuers[index].upstream.clone().unwrap_or_else(|| url.default_upstream());
+        let Some(config) = self.cfg.issuers.get(index) else {
+            return false;
+        };
+        let upstream = config.upstream.clone().unwrap_or_else(|| url.default_upstream());
         let headers = keys::callout_headers(url);
         let kind = match fetch {
             Fetch::Discovery(_) => CalloutKind::Discovery,
@@ -422,7 +455,9 @@ impl Worker {
             Err(reason) => {
                 host.count("", "jwks_fetch_failures");
                 host.log(Level::Warn, &format!("dpop-gate: cannot call {upstream} for {url}: {reason}"));
-                let _ = self.issuers[index].on_jwks(Err(FetchError::Transport(reason)), now);
+                if let Some(issuer) = self.issuers.get_mut(index) {
+                    let _ = issuer.keys.on_jwks(Err(FetchError::Transport(reason)), now);
+                }
                 false
             }
         }
@@ -459,9 +494,10 @@ impl Worker {
     ) -> Option<usize> {
         let (index, kind, _) = self.callouts.remove(&token)?;
         let body = keys::callout_status(headers.iter().copied()).and_then(|()| body.ok_or(FetchError::TooLarge));
-        let issuer = self.cfg.issuers[index].issuer.clone();
+        let issuer = self.cfg.issuers.get(index)?.issuer.clone();
+        let state = self.issuers.get_mut(index)?;
         match kind {
-            CalloutKind::Discovery => match self.issuers[index].on_discovery(body, now, &self.timing) {
+            CalloutKind::Discovery => match state.keys.on_discovery(body, now, &self.timing) {
                 Ok(next) => {
                     if self.dispatch(host, index, &next, current, now) {
                         return None;
@@ -472,12 +508,12 @@ impl Worker {
                     host.log(Level::Warn, &format!("dpop-gate: discovery for {issuer} failed: {e}"));
                 }
             },
-            CalloutKind::Jwks => match self.issuers[index].on_jwks(body.clone(), now) {
+            CalloutKind::Jwks => match state.keys.on_jwks(body.clone(), now) {
                 Ok(weak) => {
                     weak_keys_skipped(host, &issuer, weak);
-                    if let (Ok(body), Some(slot)) = (body, &self.slots[index]) {
-                        if let Some(cas) = slot.publish(host.store(), now, self.issuers[index].jwks_uri(), body) {
-                            self.shared_cas[index] = Some(cas);
+                    if let (Ok(body), Some(slot)) = (body, &state.slot) {
+                        if let Some(cas) = slot.publish(host.store(), now, state.keys.jwks_uri(), body) {
+                            state.shared_cas = Some(cas);
                         }
                     }
                     host.log(Level::Info, &format!("dpop-gate: fetched keys for {issuer}"));
@@ -517,11 +553,11 @@ impl Worker {
             let waiting = self.waiters.iter().any(|w| w.issuer == index);
             let refresh = !waiting && self.refresh_due(index, now);
             if waiting || refresh && self.claim_refresh(host, index, now) {
-                if let Some(fetch) = self.issuers[index].due(now, &self.timing) {
+                if let Some(fetch) = self.issuers.get_mut(index).and_then(|i| i.keys.due(now, &self.timing)) {
                     self.dispatch(host, index, &fetch, root, now);
                 }
             }
-            if waiting && self.issuers[index].unavailable(now, &self.timing) {
+            if waiting && self.issuers.get(index).is_some_and(|i| i.keys.unavailable(now, &self.timing)) {
                 ready.push(index);
             }
         }
@@ -545,7 +581,9 @@ impl Worker {
 
     /// Whether `index`'s keys are due for their background refresh (see [`IssuerKeys::due`]).
     fn refresh_due(&self, index: usize, now: u64) -> bool {
-        let keys = &self.issuers[index];
+        let Some(Issuer { keys, .. }) = self.issuers.get(index) else {
+            return false;
+        };
         keys.keys().is_some()
             && !keys.is_static()
             && !keys.in_flight(now)
@@ -554,7 +592,10 @@ impl Worker {
 
     fn claim_refresh(&self, host: &mut dyn Host, index: usize, now: u64) -> bool {
         let until = now + self.timing.timeout + 1;
-        self.slots[index].as_ref().is_some_and(|slot| slot.claim_refresh(host.store(), now, until))
+        self.issuers
+            .get(index)
+            .and_then(|i| i.slot.as_ref())
+            .is_some_and(|slot| slot.claim_refresh(host.store(), now, until))
     }
 
     /// The request in `context` ended. The proxy-wasm SDK hands a callout's answer to the context
@@ -570,7 +611,9 @@ impl Worker {
         for (token, index) in lost {
             self.callouts.remove(&token);
             if !self.callouts.values().any(|c| c.0 == index) {
-                self.issuers[index].abandon_fetch();
+                if let Some(issuer) = self.issuers.get_mut(index) {
+                    issuer.keys.abandon_fetch();
+                }
             }
         }
     }
@@ -624,7 +667,10 @@ struct DecisionState<'w> {
 
 impl State for DecisionState<'_> {
     fn keys(&self, index: usize) -> Keys<'_> {
-        let issuer = &self.worker.issuers[index];
+        // An index the configuration does not have: refused as keys that cannot come.
+        let Some(Issuer { keys: issuer, .. }) = self.worker.issuers.get(index) else {
+            return Keys::Unavailable;
+        };
         match issuer.keys() {
             Some(k) => Keys::Ready(k),
             None if issuer.unavailable(self.now, &self.worker.timing) => Keys::Unavailable,

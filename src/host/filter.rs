@@ -190,7 +190,7 @@ impl RootContext for Root {
         match gateway::configure(&bytes, facts, offer) {
             Configured::Ready(mut worker) => {
                 worker.init_shared(&mut *abi);
-                self.state = Some(State::Ready(Rc::new(RefCell::new(worker))));
+                self.state = Some(State::Ready(Rc::new(RefCell::new(*worker))));
             }
             Configured::Reject(problem) => {
                 abi.log(Level::Critical, &problem);

@@ -19,7 +19,7 @@ use dpop_gate::gateway::shared::{SharedStore, StoreError};
 /// How a host treats versions, from its source (Envoy: proxy-wasm-cpp-host `SharedData::set`;
 /// Kong's engine: ngx_wasm_module `ngx_wa_shm_kv_set_locked`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Semantics {
+pub(crate) enum Semantics {
     /// Envoy: a write without a version (`cas: None`) overwrites; an absent key accepts any
     /// version; versions come from one counter for the whole store.
     Envoy,
@@ -43,7 +43,7 @@ struct Slot {
 }
 
 /// Host shared data in memory.
-pub struct FakeStore {
+pub(crate) struct FakeStore {
     pub semantics: Semantics,
     map: RefCell<HashMap<String, Slot>>,
     next_cas: Cell<u32>,
@@ -65,11 +65,11 @@ pub struct FakeStore {
 
 /// `sizeof(ngx_wa_shm_kv_node_t)` on 64-bit: an `ngx_str_node_t` (rbtree node 40, key string 16),
 /// the value string (16), the version (4, padded to 8) and the eviction queue links (16).
-pub const KONG_NODE: usize = 96;
+pub(crate) const KONG_NODE: usize = 96;
 
 /// What nginx's slab allocator takes for `size` bytes (4 KiB pages): a power of two up to half a
 /// page, whole pages above.
-pub fn kong_slab(size: usize) -> usize {
+pub(crate) fn kong_slab(size: usize) -> usize {
     if size <= 2048 {
         size.max(8).next_power_of_two()
     } else {
@@ -78,12 +78,12 @@ pub fn kong_slab(size: usize) -> usize {
 }
 
 /// A node of Kong's engine holds the key and the value after the struct, in one allocation.
-pub fn kong_node_bytes(key: &str, value_len: usize) -> usize {
+pub(crate) fn kong_node_bytes(key: &str, value_len: usize) -> usize {
     kong_slab(KONG_NODE + key.len() + value_len)
 }
 
 /// CRC32 (IEEE, as nginx's `ngx_crc32_long`).
-pub fn crc32(data: &[u8]) -> u32 {
+pub(crate) fn crc32(data: &[u8]) -> u32 {
     const TABLE: [u32; 256] = {
         let mut t = [0u32; 256];
         let mut i = 0;
@@ -107,7 +107,7 @@ pub fn crc32(data: &[u8]) -> u32 {
 }
 
 impl FakeStore {
-    pub fn new(semantics: Semantics) -> FakeStore {
+    pub(crate) fn new(semantics: Semantics) -> FakeStore {
         FakeStore {
             semantics,
             map: RefCell::new(HashMap::new()),
@@ -124,12 +124,12 @@ impl FakeStore {
     }
 
     /// Both hosts, for tests that must hold on each.
-    pub fn both() -> [FakeStore; 2] {
+    pub(crate) fn both() -> [FakeStore; 2] {
         [FakeStore::new(Semantics::Envoy), FakeStore::new(Semantics::Kong)]
     }
 
     /// Runs `hook` just before the next `set`.
-    pub fn race_next_set(&self, hook: impl FnMut(&FakeStore) + 'static) {
+    pub(crate) fn race_next_set(&self, hook: impl FnMut(&FakeStore) + 'static) {
         *self.before_set.borrow_mut() = Some(Box::new(hook));
     }
 
@@ -142,7 +142,7 @@ impl FakeStore {
     }
 
     /// Writes directly, bypassing the semantics (a value planted by someone else).
-    pub fn plant(&self, key: &str, value: &[u8]) {
+    pub(crate) fn plant(&self, key: &str, value: &[u8]) {
         let slot = self.slot_of(key);
         let old = self.map.borrow().get(&slot).map(|s| s.cas);
         let cas = self.version_after(old);
@@ -150,25 +150,25 @@ impl FakeStore {
     }
 
     /// Removes a key, as Kong's engine evicts one from a full `slru` zone.
-    pub fn evict(&self, key: &str) {
+    pub(crate) fn evict(&self, key: &str) {
         if let Some(old) = self.map.borrow_mut().remove(&self.slot_of(key)) {
             self.stored.set(self.stored.get() - old.key.len() - old.value.len());
             self.kong.set(self.kong.get() - old.kong_alloc);
         }
     }
 
-    pub fn value(&self, key: &str) -> Option<Vec<u8>> {
+    pub(crate) fn value(&self, key: &str) -> Option<Vec<u8>> {
         self.map.borrow().get(&self.slot_of(key)).map(|s| s.value.clone())
     }
 
-    pub fn keys(&self) -> Vec<String> {
+    pub(crate) fn keys(&self) -> Vec<String> {
         let mut k: Vec<String> = self.map.borrow().values().map(|s| s.key.clone()).collect();
         k.sort();
         k
     }
 
     /// Bytes of all values.
-    pub fn bytes(&self) -> usize {
+    pub(crate) fn bytes(&self) -> usize {
         self.map.borrow().values().map(|s| s.value.len()).sum()
     }
 
@@ -256,15 +256,15 @@ impl SharedStore for FakeStore {
 
 // ---- signing ----
 
-pub fn key(seed: u8) -> SigningKey {
+pub(crate) fn key(seed: u8) -> SigningKey {
     SigningKey::from_slice(&[seed; 32]).unwrap()
 }
 
-pub fn b64(bytes: &[u8]) -> String {
+pub(crate) fn b64(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
-pub fn public_jwk(k: &SigningKey, kid: Option<&str>) -> Value {
+pub(crate) fn public_jwk(k: &SigningKey, kid: Option<&str>) -> Value {
     let point = k.verifying_key().to_encoded_point(false);
     let mut jwk = json!({"kty": "EC", "crv": "P-256", "x": b64(point.x().unwrap()), "y": b64(point.y().unwrap())});
     if let Some(kid) = kid {
@@ -273,7 +273,7 @@ pub fn public_jwk(k: &SigningKey, kid: Option<&str>) -> Value {
     jwk
 }
 
-pub fn thumbprint(k: &SigningKey) -> String {
+pub(crate) fn thumbprint(k: &SigningKey) -> String {
     let jwk = public_jwk(k, None);
     let canonical = format!(
         r#"{{"crv":"P-256","kty":"EC","x":"{}","y":"{}"}}"#,
@@ -283,7 +283,7 @@ pub fn thumbprint(k: &SigningKey) -> String {
     b64(&Sha256::digest(canonical.as_bytes()))
 }
 
-pub fn sign(k: &SigningKey, header: Value, claims: Value) -> String {
+pub(crate) fn sign(k: &SigningKey, header: Value, claims: Value) -> String {
     let input = format!("{}.{}", b64(header.to_string().as_bytes()), b64(claims.to_string().as_bytes()));
     let sig: Signature = k.sign(input.as_bytes());
     format!("{input}.{}", b64(&sig.to_bytes()))
@@ -296,7 +296,7 @@ use dpop_gate::gateway::{Host, Level};
 
 /// A host for the gateway engine: the fake store, callouts recorded (and answered by the test),
 /// log lines and counters kept.
-pub struct FakeHost<'s> {
+pub(crate) struct FakeHost<'s> {
     pub store: &'s FakeStore,
     /// (token, upstream, :path) of every callout dispatched.
     pub callouts: Vec<(u32, String, String)>,
@@ -308,11 +308,11 @@ pub struct FakeHost<'s> {
 }
 
 impl<'s> FakeHost<'s> {
-    pub fn new(store: &'s FakeStore) -> FakeHost<'s> {
+    pub(crate) fn new(store: &'s FakeStore) -> FakeHost<'s> {
         FakeHost { store, callouts: Vec::new(), next_token: 100, logs: Vec::new(), counts: HashMap::new(), dispatch_ok: true }
     }
 
-    pub fn count_of(&self, name: &str) -> u64 {
+    pub(crate) fn count_of(&self, name: &str) -> u64 {
         self.counts.get(name).copied().unwrap_or(0)
     }
 }
@@ -361,7 +361,7 @@ use dpop_gate::jose::jwk::{Jwk, JwkSet};
 /// around it (its real caches, shared data, callouts) use `gateway::Worker` over [`FakeHost`].
 /// Everything it is asked is counted, so a test can tell a cache hit from a verification and a
 /// recorded proof from a refused one.
-pub struct FakeState {
+pub(crate) struct FakeState {
     /// Each configured issuer's keys; `None`: none yet (see `unavailable`).
     pub keys: Vec<Option<JwkSet>>,
     /// For an issuer without keys: `true` answers `Keys::Unavailable`, `false` `Keys::Pending`.
@@ -383,7 +383,7 @@ pub struct FakeState {
 
 impl FakeState {
     /// The state for `cfg`: its static key sets ready, fetched issuers pending, caches empty.
-    pub fn for_config(cfg: &Config) -> FakeState {
+    pub(crate) fn for_config(cfg: &Config) -> FakeState {
         let keys = cfg
             .issuers
             .iter()
@@ -406,7 +406,7 @@ impl FakeState {
     }
 
     /// How many times a proof key was asked for, over all clients.
-    pub fn proof_key_asks(&self) -> usize {
+    pub(crate) fn proof_key_asks(&self) -> usize {
         self.proof_keys.values().map(|(_, asked)| asked).sum()
     }
 }
