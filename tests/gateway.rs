@@ -46,7 +46,7 @@ fn bearer(token: &str) -> String {
 fn request<'a>(authorization: &'a str, extra: &[(&'a str, &'a str)], w: &Worker) -> RequestHeaders<'a> {
     let mut pairs = vec![(":method", "POST"), (":path", "/webhook"), ("Host", "api.test"), ("Authorization", authorization)];
     pairs.extend_from_slice(extra);
-    RequestHeaders::read_with_claims(pairs, &w.config().claims_to_headers)
+    RequestHeaders::read_for(pairs, &w.config().claims_to_headers, w.config().mtls_certificate_header.as_deref())
 }
 
 /// Answers callout `token` with status 200 and `body`, in context `ctx`.

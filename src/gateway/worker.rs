@@ -23,6 +23,7 @@ use super::caches::{ProofKeys, TokenCache};
 use super::shared::{self, KeySlot, SharedReplay};
 use super::{HeaderEdit, Host, HostFacts, Level, Verdict};
 use crate::config::{Config, DpopMode, KeySource};
+use crate::decision::cert::{self, Thumbprint};
 use crate::decision::challenge::{self, Refusal};
 use crate::decision::token::AccessToken;
 use crate::decision::{self, Keys, Outcome, Request, RequestHeaders, Scheme, State};
@@ -64,6 +65,7 @@ struct OwnedHeaders {
     authority: Option<String>,
     host: Option<String>,
     claim_copies: Vec<usize>,
+    certificate: Vec<String>,
 }
 
 impl OwnedHeaders {
@@ -78,6 +80,7 @@ impl OwnedHeaders {
             authority: h.authority.map(String::from),
             host: h.host.map(String::from),
             claim_copies: h.claim_copies.clone(),
+            certificate: own(&h.certificate),
         }
     }
 
@@ -91,6 +94,7 @@ impl OwnedHeaders {
             authority: self.authority.as_deref(),
             host: self.host.as_deref(),
             claim_copies: self.claim_copies.clone(),
+            certificate: self.certificate.iter().map(String::as_str).collect(),
         }
     }
 }
@@ -254,11 +258,11 @@ impl Worker {
         // Only a DPoP proof is checked against the URI: no allocation for it on other requests.
         let uri = if h.dpop.is_empty() { None } else { h.uri(cfg.public_base_url.as_deref()) };
         let req = Request { method: h.method, authorization: &h.authorization, dpop: &h.dpop, uri: uri.as_deref() };
-        let mut outcome = self.authorize(host, &req, now);
+        let mut outcome = self.authorize(host, &req, &h.certificate, now);
         // Keys another worker fetched may already be in shared data: try them before fetching.
         if let Outcome::NeedKeys(index) | Outcome::UnknownKid(index) = outcome {
             if self.adopt_shared(host, index) {
-                outcome = self.authorize(host, &req, now);
+                outcome = self.authorize(host, &req, &h.certificate, now);
             }
         }
         let outcome = match outcome {
@@ -293,9 +297,10 @@ impl Worker {
         }
     }
 
-    fn authorize(&mut self, host: &mut dyn Host, req: &Request<'_>, now: u64) -> Outcome {
+    /// `forwarded`: the request's `mtls_certificate_header` values.
+    fn authorize(&mut self, host: &mut dyn Host, req: &Request<'_>, forwarded: &[&str], now: u64) -> Outcome {
         let cfg = self.cfg.clone();
-        decision::authorize(&cfg, req, &mut DecisionState { worker: self, host, now }, now)
+        decision::authorize(&cfg, req, &mut DecisionState { worker: self, host, now, forwarded }, now)
     }
 
     /// The refusal for `error`, counted and logged.
@@ -315,7 +320,8 @@ impl Worker {
         if matches!(error, Error::UseNonce) {
             // RFC 9449 section 9: the nonce to retry with.
             let cfg = self.cfg.clone();
-            if let Some(nonce) = decision::fresh_nonce(&cfg, &mut DecisionState { worker: self, host, now }, now) {
+            let mut state = DecisionState { worker: self, host, now, forwarded: &[] };
+            if let Some(nonce) = decision::fresh_nonce(&cfg, &mut state, now) {
                 refusal.headers.push(("dpop-nonce", nonce));
             }
         }
@@ -618,6 +624,8 @@ struct DecisionState<'w> {
     worker: &'w mut Worker,
     host: &'w mut dyn Host,
     now: u64,
+    /// The request's `mtls_certificate_header` values.
+    forwarded: &'w [&'w str],
 }
 
 impl State for DecisionState<'_> {
@@ -660,5 +668,14 @@ impl State for DecisionState<'_> {
 
     fn proof_key(&mut self, header: &str, jwk: &Value) -> Result<Rc<Jwk>, JwkError> {
         self.worker.proof_keys.get(header, jwk)
+    }
+
+    fn client_certificate(&mut self) -> Result<Option<Thumbprint>, Error> {
+        let header_mode = self.worker.cfg.mtls_certificate_header.is_some();
+        let form = self.worker.facts.certificate;
+        let host = &mut *self.host;
+        cert::client_thumbprint(header_mode, self.forwarded, || {
+            host.peer_certificate(form).and_then(|text| cert::from_host(form, &text))
+        })
     }
 }
