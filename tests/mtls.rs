@@ -263,6 +263,18 @@ fn the_forwarded_header_counts_only_in_header_mode() {
     }
 }
 
+/// Envoy hands a filter only the first copy of a repeated custom header through a single lookup:
+/// with the forwarded-certificate header present, the whole header map is read, so a second copy
+/// is seen (and refused); without it, a cached-token request still costs one lookup.
+#[test]
+fn a_present_forwarded_header_makes_every_copy_visible() {
+    let w = Worker::new(config(r#","mtls_certificate_header":"x-client-cert""#), HostFacts::ENVOY, Some([7; 32]));
+    assert!(w.needs_all_headers(|name| name == "x-client-cert"));
+    assert!(!w.needs_all_headers(|_| false));
+    let w = Worker::new(config(""), HostFacts::ENVOY, Some([7; 32]));
+    assert!(!w.needs_all_headers(|name| name == "x-client-cert"), "not in header mode: not read");
+}
+
 /// A request paused for keys keeps its forwarded certificate and is decided with it.
 #[test]
 fn a_paused_request_keeps_its_forwarded_certificate() {

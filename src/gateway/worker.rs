@@ -238,14 +238,21 @@ impl Worker {
         }
     }
 
-    /// Whether the host must hand over the whole header map for this request: without a `DPoP`
-    /// header the decision needs only `Authorization`, and where the host joins repeated values
-    /// into one (Envoy, which the decision then refuses as malformed) one lookup is all there is
-    /// to see. Reading the whole map is most of what a cached-token request costs.
-    pub fn needs_all_headers(&self, has_dpop: bool) -> bool {
-        has_dpop
-            || !self.facts.joins_repeated_headers
+    /// Whether the host must hand over the whole header map for this request; `present` tells
+    /// whether the request has a header (one lookup each, made only if the answer matters).
+    /// Without a `DPoP` header the decision needs only `Authorization`, and where the host joins
+    /// repeated values into one (Envoy, which the decision then refuses as malformed) one lookup
+    /// is all there is to see. Reading the whole map is most of what a cached-token request costs.
+    ///
+    /// Envoy joins only its own inline headers (`Authorization` is one): of a repeated
+    /// `mtls_certificate_header`, one lookup sees the first copy alone, which may be a client's in
+    /// front of the proxy's. When the header is there, every copy must be seen, so that several
+    /// are refused.
+    pub fn needs_all_headers(&self, present: impl Fn(&str) -> bool) -> bool {
+        !self.facts.joins_repeated_headers
             || (!self.cfg.claims_to_headers.is_empty() && !self.facts.removes_request_headers)
+            || present("dpop")
+            || self.cfg.mtls_certificate_header.as_deref().is_some_and(&present)
     }
 
     /// Decides a request whose headers just arrived in context `context`.

@@ -280,16 +280,11 @@ impl HttpContext for Http {
         fn read(name: &str) -> Option<String> {
             hostcalls::get_map_value(MapType::HttpRequestHeaders, name).ok().flatten()
         }
-        let all = worker.borrow().needs_all_headers(false) || read("dpop").is_some();
+        let all = worker.borrow().needs_all_headers(|name| read(name).is_some());
         let pairs = if all {
             hostcalls::get_map(MapType::HttpRequestHeaders).unwrap_or_default()
         } else {
-            let mut pairs: Vec<(String, String)> =
-                read("authorization").map(|v| alloc::vec![(String::from("authorization"), v)]).unwrap_or_default();
-            if let Some(name) = worker.borrow().config().mtls_certificate_header.as_deref() {
-                pairs.extend(read(name).map(|v| (String::from(name), v)));
-            }
-            pairs
+            read("authorization").map(|v| alloc::vec![(String::from("authorization"), v)]).unwrap_or_default()
         };
         let verdict = {
             let mut w = worker.borrow_mut();
