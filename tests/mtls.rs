@@ -8,13 +8,12 @@ mod common;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use common::{b64, key, public_jwk, sign, thumbprint, FakeHost, FakeStore, Semantics};
+use common::{b64, key, public_jwk, sign, thumbprint, FakeHost, FakeState, FakeStore, Semantics};
 use dpop_gate::config::{Config, MtlsMode};
 use dpop_gate::decision::cert::CertificateForm;
-use dpop_gate::decision::{authorize, Keys, Outcome, Request, RequestHeaders, State};
-use dpop_gate::error::{Error, ProofError, TokenError};
+use dpop_gate::decision::{authorize, Outcome, Request, RequestHeaders};
+use dpop_gate::error::{Error, TokenError};
 use dpop_gate::gateway::{HostFacts, Verdict, Worker};
-use dpop_gate::jose::jwk::JwkSet;
 
 const NOW: u64 = 1_700_000_000;
 const ISS: &str = "https://idp.example.com/realms/test";
@@ -67,6 +66,7 @@ fn run<'s>(
     let mut host = FakeHost::new(store);
     host.peer_certificate = connection.map(String::from);
     let mut w = Worker::new(config(extra), facts, Some([7; 32]));
+    w.init_shared(&mut host);
     let v = decide(&mut w, &mut host, 1, headers);
     (v, host)
 }
@@ -168,6 +168,7 @@ fn the_verified_token_cache_never_skips_the_certificate() {
         let store = FakeStore::new(semantics);
         let mut host = FakeHost::new(&store);
         let mut w = Worker::new(config(""), facts, Some([7; 32]));
+        w.init_shared(&mut host);
         let auth = format!("Bearer {}", bound_to_a());
         host.peer_certificate = Some(a.into());
         assert_allowed(&decide(&mut w, &mut host, 1, &[("authorization", &auth)]));
@@ -207,6 +208,7 @@ fn a_token_bound_both_ways_needs_the_proof_and_the_certificate() {
         let store = FakeStore::new(semantics);
         let mut host = FakeHost::new(&store);
         let mut w = Worker::new(config(""), facts, Some([7; 32]));
+        w.init_shared(&mut host);
         let p1 = proof(&holder, "p1");
 
         host.peer_certificate = Some(b.into());
@@ -286,6 +288,7 @@ fn a_paused_request_keeps_its_forwarded_certificate() {
     let store = FakeStore::new(Semantics::Envoy);
     let mut host = FakeHost::new(&store);
     let mut w = Worker::new(cfg, HostFacts::ENVOY, Some([7; 32]));
+    w.init_shared(&mut host);
     let auth = format!("Bearer {}", bound_to_a());
     let (a, b) = (escaped(PEM_A), escaped(PEM_B));
     assert_eq!(decide(&mut w, &mut host, 1, &[("authorization", &auth), ("x-client-cert", &a)]), Verdict::Pause);
@@ -302,24 +305,12 @@ fn a_paused_request_keeps_its_forwarded_certificate() {
     }
 }
 
-/// A host that shows no certificates ([`State`]'s default): every bound token is refused.
+/// A host that shows no certificates (`State`'s default, which `FakeState` keeps): every bound
+/// token is refused.
 #[test]
 fn a_host_without_certificates_refuses_bound_tokens() {
-    struct NoCertificates(JwkSet);
-    impl State for NoCertificates {
-        fn keys(&self, _: usize) -> Keys<'_> {
-            Keys::Ready(&self.0)
-        }
-        fn cached_token(&mut self, _: &[u8; 32]) -> Option<std::rc::Rc<dpop_gate::decision::token::AccessToken>> {
-            None
-        }
-        fn store_token(&mut self, _: [u8; 32], _: std::rc::Rc<dpop_gate::decision::token::AccessToken>) {}
-        fn record_proof(&mut self, _: &str, _: u64, _: u64) -> Result<(), ProofError> {
-            Ok(())
-        }
-    }
     let cfg = config("");
-    let mut state = NoCertificates(JwkSet::parse(json!({"keys": [public_jwk(&key(1), Some("k"))]}).to_string().as_bytes()).unwrap());
+    let mut state = FakeState::for_config(&cfg);
     let auth = format!("Bearer {}", bound_to_a());
     let req = Request { method: "GET", authorization: &[&auth], dpop: &[], uri: None };
     match authorize(&cfg, &req, &mut state, NOW) {
