@@ -84,6 +84,8 @@ pub struct HostFacts {
     /// it, and nginx's proxy module forwards it anyway.
     pub removes_request_headers: bool,
     /// Repeated request headers reach the filter joined into one value (Envoy), not apart (Kong).
+    /// Envoy joins its inline headers (`Authorization` among them); of a repeated custom header,
+    /// a single lookup there returns the first copy alone (seen with two `x-client-cert` copies).
     pub joins_repeated_headers: bool,
     /// A failing `on_configure` leaves the host serving (Envoy rejects the configuration); in
     /// Kong's engine it ends the worker.
