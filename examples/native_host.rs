@@ -35,6 +35,7 @@ use std::io::{BufRead, Read, Write};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use dpop_gate::config::KeySource;
+use dpop_gate::decision::cert::CertificateForm;
 use dpop_gate::{
     configure, Configured, HeaderEdit, Host, HostFacts, Level, RequestHeaders, SharedStore, StoreError, Verdict, Worker,
 };
@@ -42,13 +43,15 @@ use dpop_gate::{
 /// What this host does where hosts differ: it applies header edits to its own copy of the
 /// request, so it can remove headers, and it keeps repeated headers and a local response's
 /// repeated headers apart. It has no other requests to switch to, and it reports a bad
-/// configuration and stops instead of serving.
+/// configuration and stops instead of serving. Its requests come on no TLS connection, so it
+/// shows no client certificate (in whatever form).
 const FACTS: HostFacts = HostFacts {
     switches_context: false,
     removes_request_headers: true,
     joins_repeated_headers: false,
     survives_failed_configure: true,
     repeats_response_headers: true,
+    certificate: CertificateForm::Pem,
 };
 
 /// Host shared data in memory, with strict compare-and-swap: a write happens only if the key's
@@ -109,6 +112,12 @@ impl Host for NativeHost {
 
     fn request_target(&mut self) -> Option<(String, String)> {
         Some(self.target.clone())
+    }
+
+    /// No TLS connection, no certificate: a certificate-bound token is refused here
+    /// (`token_cert_missing`).
+    fn peer_certificate(&mut self, _form: CertificateForm) -> Option<String> {
+        None
     }
 }
 
@@ -225,7 +234,8 @@ pub(crate) fn run(
             vec![(":method", g.method.as_str()), (":scheme", scheme), (":authority", authority), (":path", path)];
         pairs.extend(g.authorization.as_deref().map(|a| ("authorization", a)));
         pairs.extend(g.dpop.as_deref().map(|d| ("dpop", d)));
-        let headers = RequestHeaders::read_with_claims(pairs, &worker.config().claims_to_headers);
+        let cfg = worker.config();
+        let headers = RequestHeaders::read_for(pairs, &cfg.claims_to_headers, cfg.mtls_certificate_header.as_deref());
         match worker.on_request(&mut host, context, &headers, now) {
             Verdict::Allow(edits) => {
                 write(out, "allow".into())?;

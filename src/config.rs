@@ -33,6 +33,19 @@ pub enum DpopMode {
     Disabled,
 }
 
+/// How certificate-bound access tokens (RFC 8705 section 3, `cnf.x5t#S256`) are enforced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MtlsMode {
+    /// A certificate-bound token needs the client certificate it is bound to; other tokens pass.
+    /// The default.
+    Optional,
+    /// Only certificate-bound tokens with their certificate pass.
+    Required,
+    /// Certificate-bound tokens are refused: a token bound to a key must never be usable without
+    /// that key, and this gateway does not look at certificates.
+    Disabled,
+}
+
 /// `dpop_nonce`: server nonces (RFC 9449 section 9). When configured, every DPoP proof must carry a
 /// nonce this filter issued (see [`crate::dpop::nonce`]): a nonce that is not required protects nothing,
 /// so there is no "optional" form.
@@ -115,6 +128,12 @@ pub struct Config {
     pub token_cache_entries: usize,
     /// `dpop_nonce`, default none (no nonces).
     pub dpop_nonce: Option<NonceConfig>,
+    /// `mtls`, default `optional`.
+    pub mtls: MtlsMode,
+    /// `mtls_certificate_header` (lower-cased), default none: TLS ends at a proxy in front, which
+    /// forwards the client certificate in this request header as URL-encoded PEM. Only then is a
+    /// header ever read as a certificate, and then the connection's own certificate is not.
+    pub mtls_certificate_header: Option<String>,
 }
 
 /// A configuration error: the field at fault and what is wrong with it.
@@ -221,7 +240,7 @@ impl FetchUrl {
 
 /// The top-level fields, in the README's order. The parser reads these and refuses any other, so a
 /// field it accepts is necessarily in this list (the tests rely on that to cover every field).
-pub const FIELDS: [&str; 20] = [
+pub const FIELDS: [&str; 22] = [
     "issuer",
     "jwks_uri",
     "jwks",
@@ -235,6 +254,8 @@ pub const FIELDS: [&str; 20] = [
     "dpop_algs",
     "dpop_max_age_seconds",
     "dpop_nonce",
+    "mtls",
+    "mtls_certificate_header",
     "public_base_url",
     "claims_to_headers",
     "jwks_refresh_seconds",
@@ -267,11 +288,12 @@ const EXPECT_AUDIENCES: &str = r#"an array of strings, such as ["https://api.exa
 const EXPECT_SCOPES: &str = r#"an array of strings, such as ["orders:write"]"#;
 const EXPECT_ISSUERS: &str = r#"an array of issuer objects, such as [{"issuer": "https://idp.example.com"}]"#;
 const EXPECT_ISSUER_ENTRY: &str = r#"an object such as {"issuer": "https://idp.example.com"}"#;
-const EXPECT_DPOP: &str = r#"one of "optional", "required", "disabled""#;
+const EXPECT_MODE: &str = r#"one of "optional", "required", "disabled""#;
 const EXPECT_ALGS: &str = r#"an array of algorithm names, such as ["ES256", "EdDSA"]"#;
 const EXPECT_BASE_URL: &str = r#"a string such as "https://api.example.com""#;
 const EXPECT_CLAIMS: &str = r#"an object mapping claim paths to header names, such as {"sub": "x-auth-sub"}"#;
 const EXPECT_HEADER: &str = r#"a header name as a string, such as "x-auth-sub""#;
+const EXPECT_CERT_HEADER: &str = r#"a header name as a string, such as "x-client-cert""#;
 const EXPECT_NONCE: &str = r#"an object such as {"step_seconds": 60}, or {} for the defaults"#;
 const EXPECT_BOOL: &str = "true or false";
 const EXPECT_SECRET: &str = "a string: unpadded base64url of 32 to 64 bytes";
@@ -399,18 +421,26 @@ impl Config {
         let http_timeout_ms = whole(top.opt("http_timeout_ms"), "milliseconds", 5000, 100, 60_000)?;
         let max_token_bytes = whole(top.opt("max_token_bytes"), "bytes", 8192, 256, 65_536)?;
         let token_cache_entries = whole(top.opt("token_cache_entries"), "entries", 1024, 0, 100_000)?;
-        let dpop = match top.opt("dpop") {
-            None => DpopMode::Optional,
-            Some((field, v)) => match v.as_str() {
-                Some("optional") => DpopMode::Optional,
-                Some("required") => DpopMode::Required,
-                Some("disabled") => DpopMode::Disabled,
-                // The mode names are short and never secret: repeat a wrong one (`"Required"`).
-                Some(name) if name.len() <= 20 && name.bytes().all(|b| b.is_ascii_graphic()) => {
-                    return Err(err(field, format!("expected {EXPECT_DPOP}, got \"{name}\"")))
+        let dpop = mode(top.opt("dpop"), [DpopMode::Optional, DpopMode::Required, DpopMode::Disabled])?;
+        let mtls = mode(top.opt("mtls"), [MtlsMode::Optional, MtlsMode::Required, MtlsMode::Disabled])?;
+        let mtls_certificate_header = match top.opt("mtls_certificate_header") {
+            None => None,
+            Some((field, v)) => {
+                let header = string(&field, v, EXPECT_CERT_HEADER)?.to_ascii_lowercase();
+                if mtls == MtlsMode::Disabled {
+                    return Err(err(field, "needs `mtls` to be `optional` or `required`"));
                 }
-                _ => return Err(wrong(&field, EXPECT_DPOP, v)),
-            },
+                if !is_header_name(&header) {
+                    return Err(err(field, format!("`{header}` is not a valid header name")));
+                }
+                if RESERVED_HEADERS.contains(&header.as_str()) {
+                    return Err(err(field, format!("`{header}` is reserved")));
+                }
+                if claims_to_headers.iter().any(|c| c.header == header) {
+                    return Err(err(field, format!("`{header}` is also in `claims_to_headers`")));
+                }
+                Some(header)
+            }
         };
         let dpop_nonce = match top.opt("dpop_nonce") {
             None => None,
@@ -446,6 +476,8 @@ impl Config {
             max_token_bytes: max_token_bytes as usize,
             token_cache_entries: token_cache_entries as usize,
             dpop_nonce,
+            mtls,
+            mtls_certificate_header,
         })
     }
 
@@ -540,6 +572,23 @@ fn whole(field: Option<(String, &Value)>, unit: &str, default: u64, min: u64, ma
                 _ => Err(wrong(&field, &expected, value)),
             }
         }
+    }
+}
+
+/// One of the three modes, named `optional`, `required` and `disabled` in that order; absent or
+/// `null` is the first.
+fn mode<T: Copy>(field: Option<(String, &Value)>, modes: [T; 3]) -> Result<T, ConfigError> {
+    let [optional, required, disabled] = modes;
+    let Some((field, value)) = field else { return Ok(optional) };
+    match value.as_str() {
+        Some("optional") => Ok(optional),
+        Some("required") => Ok(required),
+        Some("disabled") => Ok(disabled),
+        // The mode names are short and never secret: repeat a wrong one (`"Required"`).
+        Some(name) if name.len() <= 20 && name.bytes().all(|b| b.is_ascii_graphic()) => {
+            Err(err(field, format!("expected {EXPECT_MODE}, got \"{name}\"")))
+        }
+        _ => Err(wrong(&field, EXPECT_MODE, value)),
     }
 }
 

@@ -140,6 +140,16 @@ pub enum TokenError {
     /// `require_at_jwt_typ` is on and the token's JOSE header `typ` is not `at+jwt` (RFC 9068
     /// section 4): a token of another kind (an ID token, say) signed by the same issuer.
     Typ,
+    /// The token is certificate-bound (`cnf.x5t#S256`, RFC 8705 section 3) and the request came
+    /// without a client certificate.
+    CertificateMissing,
+    /// The token's `cnf.x5t#S256` is not the thumbprint of the request's client certificate.
+    CertificateMismatch,
+    /// `mtls` is `required` and the token is not certificate-bound.
+    CertificateRequired,
+    /// `mtls` is `disabled` and the token is certificate-bound: a bound token is never usable
+    /// without its key, so it is refused rather than taken as a plain one.
+    CertificateBindingDisabled,
 }
 
 /// A DPoP proof failure (`invalid_dpop_proof`, 401).
@@ -203,6 +213,10 @@ pub enum RequestError {
     /// from the upstream (Kong's engine): the request is refused rather than forwarded with a
     /// client's copy beside the filter's value.
     ClaimHeaderCopies,
+    /// More than one `mtls_certificate_header`: the trusted proxy sets exactly one.
+    MultipleCertificateHeaders,
+    /// The `mtls_certificate_header` is not one URL-encoded PEM certificate.
+    BadCertificateHeader,
 }
 
 impl Error {
@@ -239,6 +253,8 @@ impl Error {
                 RequestError::MultipleDpop => "request_multiple_dpop",
                 RequestError::DpopProofMissing => "request_dpop_proof_missing",
                 RequestError::ClaimHeaderCopies => "request_claim_header_copies",
+                RequestError::MultipleCertificateHeaders => "request_multiple_certificate_headers",
+                RequestError::BadCertificateHeader => "request_certificate_header",
             },
             Error::Token(t) => match t {
                 TokenError::Jws(j) => match j {
@@ -257,6 +273,10 @@ impl Error {
                 }
                 TokenError::JktMismatch => "token_jkt_mismatch",
                 TokenError::Typ => "token_typ",
+                TokenError::CertificateMissing => "token_cert_missing",
+                TokenError::CertificateMismatch => "token_cert_mismatch",
+                TokenError::CertificateRequired => "token_cert_required",
+                TokenError::CertificateBindingDisabled => "token_cert_disabled",
             },
             Error::Proof(p) => match p {
                 ProofError::Jws(JwsError::SignatureInvalid) => "proof_signature",
@@ -326,6 +346,10 @@ impl fmt::Display for Error {
                 RequestError::MultipleDpop => "more than one DPoP header",
                 RequestError::DpopProofMissing => "DPoP scheme without a DPoP proof header",
                 RequestError::ClaimHeaderCopies => "several copies of a header the gateway sets from the token",
+                RequestError::MultipleCertificateHeaders => "more than one forwarded client certificate header",
+                RequestError::BadCertificateHeader => {
+                    "the forwarded client certificate header is not one URL-encoded PEM certificate"
+                }
             }),
             Error::Token(t) => match t {
                 TokenError::Jws(j) => write!(f, "access token: {j}"),
@@ -346,6 +370,16 @@ impl fmt::Display for Error {
                 TokenError::DpopRequired => f.write_str("a DPoP-bound access token is required"),
                 TokenError::JktMismatch => f.write_str("access token cnf.jkt does not match the DPoP proof key"),
                 TokenError::Typ => f.write_str("access token typ must be at+jwt (RFC 9068)"),
+                TokenError::CertificateMissing => {
+                    f.write_str("access token is bound to a client certificate and none was presented")
+                }
+                TokenError::CertificateMismatch => {
+                    f.write_str("access token cnf.x5t#S256 does not match the client certificate")
+                }
+                TokenError::CertificateRequired => f.write_str("a certificate-bound access token is required"),
+                TokenError::CertificateBindingDisabled => {
+                    f.write_str("certificate-bound access tokens are not accepted here")
+                }
             },
             Error::Proof(p) => match p {
                 ProofError::Jws(j) => write!(f, "DPoP proof: {j}"),

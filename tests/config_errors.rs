@@ -114,6 +114,8 @@ const TABLE: &[Row] = &[
     Row { path: "dpop_nonce", doc: top!("dpop_nonce"), good: "{}", accepts: &[Null, Object], expect: r#"expected an object such as {"step_seconds": 60}, or {} for the defaults"# },
     Row { path: "dpop_nonce.secret", doc: r#"{"issuer":"https://i.example","dpop_nonce":{"secret":@}}"#, good: r#""AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8""#, accepts: &[Null, Str], expect: "expected a string: unpadded base64url of 32 to 64 bytes" },
     Row { path: "dpop_nonce.step_seconds", doc: r#"{"issuer":"https://i.example","dpop_nonce":{"step_seconds":@}}"#, good: "10", accepts: &[Null, Whole], expect: "expected a whole number of seconds from 10 to 3600" },
+    Row { path: "mtls", doc: top!("mtls"), good: r#""required""#, accepts: &[Null, Str], expect: r#"expected one of "optional", "required", "disabled""# },
+    Row { path: "mtls_certificate_header", doc: top!("mtls_certificate_header"), good: r#""x-client-cert""#, accepts: &[Null, Str], expect: r#"expected a header name as a string, such as "x-client-cert""# },
     Row { path: "public_base_url", doc: top!("public_base_url"), good: r#""https://api.example.com""#, accepts: &[Null, Str], expect: r#"expected a string such as "https://api.example.com""# },
     Row { path: "claims_to_headers", doc: top!("claims_to_headers"), good: r#"{"sub":"x-sub"}"#, accepts: &[Object], expect: "expected an object mapping claim paths to header names" },
     Row { path: "claims_to_headers.sub", doc: r#"{"issuer":"https://i.example","claims_to_headers":{"sub":@}}"#, good: r#""x-sub""#, accepts: &[Str], expect: "expected a header name as a string" },
@@ -247,7 +249,7 @@ const FULL_URI: &str = r#"{"issuer":"https://i.example","jwks_uri":"https://i.ex
 const FULL_SINGLE: &str = concat!(
     r#"{"issuer":"https://i.example","jwks":{"keys":["#,
     jwk!(),
-    r#"]},"upstream":"u","audiences":["a"],"scopes_required":["s"],"clock_skew_seconds":1,"require_at_jwt_typ":true,"dpop":"required","dpop_algs":["ES256"],"dpop_max_age_seconds":2,"dpop_nonce":{"secret":"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8","step_seconds":20},"public_base_url":"https://api.example.com","claims_to_headers":{"sub":"x-sub"},"jwks_refresh_seconds":20,"jwks_min_refetch_seconds":2,"http_timeout_ms":200,"max_token_bytes":300,"token_cache_entries":3}"#
+    r#"]},"upstream":"u","audiences":["a"],"scopes_required":["s"],"clock_skew_seconds":1,"require_at_jwt_typ":true,"dpop":"required","dpop_algs":["ES256"],"dpop_max_age_seconds":2,"dpop_nonce":{"secret":"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8","step_seconds":20},"mtls":"required","mtls_certificate_header":"x-client-cert","public_base_url":"https://api.example.com","claims_to_headers":{"sub":"x-sub"},"jwks_refresh_seconds":20,"jwks_min_refetch_seconds":2,"http_timeout_ms":200,"max_token_bytes":300,"token_cache_entries":3}"#
 );
 const FULL_LIST: &str = concat!(
     r#"{"upstream":"u","audiences":["a"],"scopes_required":["s"],"issuers":[{"issuer":"https://a.example","jwks_uri":"https://a.example/k","upstream":"v","audiences":["b"],"scopes_required":["t"]},{"issuer":"https://b.example","jwks":{"keys":["#,

@@ -137,6 +137,9 @@ fn schema_defaults_match_parser_defaults() {
     assert_eq!(num("max_token_bytes"), cfg.max_token_bytes as u64);
     assert_eq!(num("token_cache_entries"), cfg.token_cache_entries as u64);
     assert_eq!(props["require_at_jwt_typ"]["default"], cfg.require_at_jwt_typ);
+    assert_eq!(props["mtls"]["default"], "optional");
+    assert_eq!(cfg.mtls, dpop_gate::config::MtlsMode::Optional);
+    assert_eq!(cfg.mtls_certificate_header, None);
     assert_eq!(props["dpop"]["default"], "optional");
     assert_eq!(cfg.dpop, dpop_gate::config::DpopMode::Optional);
     let algs: Vec<&str> = cfg.dpop_algs.iter().map(|a| a.name()).collect();

@@ -63,6 +63,8 @@ fn expected(e: &Error) -> Row {
                 RequestError::MultipleDpop => "request_multiple_dpop",
                 RequestError::DpopProofMissing => "request_dpop_proof_missing",
                 RequestError::ClaimHeaderCopies => "request_claim_header_copies",
+                RequestError::MultipleCertificateHeaders => "request_multiple_certificate_headers",
+                RequestError::BadCertificateHeader => "request_certificate_header",
             },
             ClientsScheme,
         ),
@@ -98,6 +100,10 @@ fn expected(e: &Error) -> Row {
             TokenError::UnboundTokenAsDpop => token("token_scheme"),
             TokenError::JktMismatch => token("token_jkt_mismatch"),
             TokenError::Typ => token("token_typ"),
+            TokenError::CertificateMissing => token("token_cert_missing"),
+            TokenError::CertificateMismatch => token("token_cert_mismatch"),
+            TokenError::CertificateRequired => token("token_cert_required"),
+            TokenError::CertificateBindingDisabled => token("token_cert_disabled"),
         },
         Error::Proof(p) => match p {
             ProofError::Jws(j) => proof(match j {
@@ -142,7 +148,7 @@ fn expected(e: &Error) -> Row {
 }
 
 /// Every reason label, i.e. every `dpop_gate_refused_*` counter the filter can create.
-const REASONS: [&str; 28] = [
+const REASONS: [&str; 34] = [
     "keys_unavailable",
     "no_credentials",
     "proof_ath",
@@ -154,11 +160,17 @@ const REASONS: [&str; 28] = [
     "proof_replay_store",
     "proof_signature",
     "request_bad_authorization",
+    "request_certificate_header",
     "request_claim_header_copies",
     "request_dpop_proof_missing",
     "request_multiple_authorization",
+    "request_multiple_certificate_headers",
     "request_multiple_dpop",
     "token_audience",
+    "token_cert_disabled",
+    "token_cert_mismatch",
+    "token_cert_missing",
+    "token_cert_required",
     "token_claims",
     "token_expired",
     "token_issuer",
@@ -239,6 +251,8 @@ fn every_request() -> Vec<RequestError> {
         RequestError::MultipleDpop => [RequestError::MultipleDpop],
         RequestError::DpopProofMissing => [RequestError::DpopProofMissing],
         RequestError::ClaimHeaderCopies => [RequestError::ClaimHeaderCopies],
+        RequestError::MultipleCertificateHeaders => [RequestError::MultipleCertificateHeaders],
+        RequestError::BadCertificateHeader => [RequestError::BadCertificateHeader],
     })
 }
 
@@ -261,6 +275,10 @@ fn every_token() -> Vec<TokenError> {
         TokenError::DpopRequired => [TokenError::DpopRequired],
         TokenError::JktMismatch => [TokenError::JktMismatch],
         TokenError::Typ => [TokenError::Typ],
+        TokenError::CertificateMissing => [TokenError::CertificateMissing],
+        TokenError::CertificateMismatch => [TokenError::CertificateMismatch],
+        TokenError::CertificateRequired => [TokenError::CertificateRequired],
+        TokenError::CertificateBindingDisabled => [TokenError::CertificateBindingDisabled],
     })
 }
 

@@ -46,7 +46,7 @@ fn bearer(token: &str) -> String {
 fn request<'a>(authorization: &'a str, extra: &[(&'a str, &'a str)], w: &Worker) -> RequestHeaders<'a> {
     let mut pairs = vec![(":method", "POST"), (":path", "/webhook"), ("Host", "api.test"), ("Authorization", authorization)];
     pairs.extend_from_slice(extra);
-    RequestHeaders::read_with_claims(pairs, &w.config().claims_to_headers)
+    RequestHeaders::read_for(pairs, &w.config().claims_to_headers, w.config().mtls_certificate_header.as_deref())
 }
 
 /// Answers callout `token` with status 200 and `body`, in context `ctx`.
@@ -208,8 +208,8 @@ fn a_dpop_header_is_removed_or_emptied_and_the_scheme_rewritten() {
         let mut host = FakeHost::new(&store);
         let mut w = worker(facts, &format!(r#","jwks":{}"#, jwks()));
         w.init_shared(&mut host);
-        assert!(w.needs_all_headers(true));
-        assert_eq!(w.needs_all_headers(false), !facts.joins_repeated_headers);
+        assert!(w.needs_all_headers(|name| name == "dpop"));
+        assert_eq!(w.needs_all_headers(|_| false), !facts.joins_repeated_headers);
         let p = proof("j1");
         let v = w.on_request(&mut host, 1, &request(&auth, &[("DPoP", &p)], &w), NOW);
         assert_eq!(allowed(&v), [HeaderEdit::Set("authorization".into(), format!("Bearer {bound}")), dpop_edit]);

@@ -1,5 +1,6 @@
 //! Access-token claims: an attack for every check, each asserting the exact error.
 
+use base64::Engine;
 use serde_json::{json, Value};
 
 use dpop_gate::error::TokenError;
@@ -138,8 +139,18 @@ fn confirmation_claim() {
     assert_eq!(check(claims(|c| c["cnf"] = json!("jkt"))).unwrap_err(), TokenError::ClaimType("cnf"));
     assert_eq!(check(claims(|c| c["cnf"] = json!({"jkt": 5}))).unwrap_err(), TokenError::ClaimType("cnf"));
     assert_eq!(check(claims(|c| c["cnf"] = json!({"jkt": ""}))).unwrap_err(), TokenError::ClaimType("cnf"));
-    // A confirmation by other means (mTLS `x5t#S256`) binds no DPoP key.
-    assert_eq!(check(claims(|c| c["cnf"] = json!({"x5t#S256": "abc"}))).unwrap().jkt, None);
+    // A confirmation by other means (mTLS `x5t#S256`, RFC 8705) binds no DPoP key; it is kept,
+    // decoded, for the certificate check.
+    let x5t = "NmYXo6o29e8gNYykT6Dm-M2vfdMC3XjHMNM1ZrGDX8k";
+    let t = check(claims(|c| c["cnf"] = json!({"x5t#S256": x5t}))).unwrap();
+    assert_eq!(t.jkt, None);
+    assert_eq!(t.x5t_s256.map(|d| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(d)).as_deref(), Some(x5t));
+    // One that names no SHA-256 thumbprint is refused: a bound token is never taken for a plain one.
+    for bad in [json!("abc"), json!(""), json!(format!("{x5t}=")), json!(5)] {
+        assert_eq!(check(claims(|c| c["cnf"] = json!({"x5t#S256": bad}))).unwrap_err(), TokenError::ClaimType("cnf"));
+    }
+    let both = check(claims(|c| c["cnf"] = json!({"x5t#S256": x5t, "jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}))).unwrap();
+    assert!(both.jkt.is_some() && both.x5t_s256.is_some());
 }
 
 #[test]

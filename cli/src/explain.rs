@@ -12,7 +12,7 @@
 use std::fmt::Write as _;
 use std::rc::Rc;
 
-use dpop_gate::config::{Config, DpopMode, FetchUrl, IssuerConfig, KeySource};
+use dpop_gate::config::{Config, DpopMode, FetchUrl, IssuerConfig, KeySource, MtlsMode};
 use dpop_gate::decision::challenge;
 use dpop_gate::decision::token::AccessToken;
 use dpop_gate::decision::{self as authz, Keys, Outcome, Request, Scheme, State};
@@ -57,6 +57,9 @@ pub enum Check {
     Audience,
     /// Required scopes.
     Scopes,
+    /// The certificate binding (`cnf.x5t#S256`, RFC 8705) under `mtls`. This tool presents no
+    /// client certificate, so a certificate-bound token fails here.
+    Certificate,
     /// The scheme fits the token: a DPoP-bound token only with `DPoP`, `dpop: required`.
     Scheme,
     /// The proof's size and JWS structure.
@@ -103,6 +106,7 @@ impl Check {
             Check::Iat => "iat",
             Check::Audience => "aud",
             Check::Scopes => "scopes",
+            Check::Certificate => "certificate",
             Check::Scheme => "scheme",
             Check::ProofJws => "proof JWS",
             Check::ProofTyp => "proof typ",
@@ -144,6 +148,10 @@ pub fn check_of(error: &Error) -> Check {
             TokenError::InsufficientScope(_) => Check::Scopes,
             TokenError::BoundTokenAsBearer | TokenError::UnboundTokenAsDpop | TokenError::DpopRequired => Check::Scheme,
             TokenError::JktMismatch => Check::Binding,
+            TokenError::CertificateMissing
+            | TokenError::CertificateMismatch
+            | TokenError::CertificateRequired
+            | TokenError::CertificateBindingDisabled => Check::Certificate,
         },
         Error::Proof(p) => match p {
             ProofError::Jws(J::AlgNotAllowed) => Check::ProofAlg,
@@ -541,6 +549,21 @@ impl<'a> Facts<'a> {
                 let granted = if granted.is_empty() { "none".to_string() } else { granted.join(", ") };
                 format!("required: {}; granted: {granted}", issuer.scopes_required.join(" "))
             },
+        ));
+        let x5t = claims.get("cnf").and_then(|c| c.get("x5t#S256")).and_then(Value::as_str);
+        rows.push((
+            Check::Certificate,
+            format!(
+                "{}; mtls mode {}",
+                x5t.map_or("not certificate-bound (no cnf.x5t#S256)".to_string(), |t| {
+                    format!("bound to the client certificate with x5t#S256 {t} (this tool presents none)")
+                }),
+                match cfg.mtls {
+                    MtlsMode::Optional => "optional",
+                    MtlsMode::Required => "required",
+                    MtlsMode::Disabled => "disabled",
+                }
+            ),
         ));
         let jkt = claims.get("cnf").and_then(|c| c.get("jkt")).and_then(Value::as_str);
         rows.push((

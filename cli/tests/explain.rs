@@ -142,6 +142,7 @@ fn a_valid_dpop_request_is_allowed_with_every_check_shown() {
         "iat",
         "aud",
         "scopes",
+        "certificate",
         "scheme",
         "proof JWS",
         "proof typ",
@@ -343,6 +344,27 @@ fn stolen_token_downgrade_and_unbound_token() {
     let required = w.config(json!({"dpop": "required"}));
     let r = w.explain(&required, &unbound, None, &[]);
     assert_refused(&r, "scheme", &Error::Token(TokenError::DpopRequired), Scheme::Bearer, DpopMode::Required);
+}
+
+/// A certificate-bound token (RFC 8705): this tool presents no client certificate, so the gateway's
+/// answer to a request without one is what it shows; `mtls: disabled` refuses the token anyway.
+#[test]
+fn a_certificate_bound_token_without_its_certificate() {
+    let w = World::new("mtls");
+    let cfg = w.config(json!({}));
+    let x5t = "NmYXo6o29e8gNYykT6Dm-M2vfdMC3XjHMNM1ZrGDX8k";
+    let bound = w.token(json!({"cnf": {"x5t#S256": x5t}}));
+    let r = w.explain(&cfg, &bound, None, &[]);
+    assert_refused(&r, "certificate", &Error::Token(TokenError::CertificateMissing), Scheme::Bearer, DpopMode::Optional);
+    assert!(r.stdout.contains(&format!("bound to the client certificate with x5t#S256 {x5t}")), "{r:?}");
+    let disabled = w.config(json!({"mtls": "disabled"}));
+    let r = w.explain(&disabled, &bound, None, &[]);
+    assert_refused(&r, "certificate", &Error::Token(TokenError::CertificateBindingDisabled), Scheme::Bearer, DpopMode::Optional);
+    let required = w.config(json!({"mtls": "required"}));
+    let unbound = w.token(json!({"cnf": null}));
+    let r = w.explain(&required, &unbound, None, &[]);
+    assert_refused(&r, "certificate", &Error::Token(TokenError::CertificateRequired), Scheme::Bearer, DpopMode::Optional);
+    assert!(r.stdout.contains("not certificate-bound (no cnf.x5t#S256); mtls mode required"), "{r:?}");
 }
 
 #[test]

@@ -13,11 +13,13 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import ssl
 import subprocess
 import tempfile
 import time
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 from .procs import LOOPBACK, HarnessError, Proc, envoy_binary, free_port, node_binary, read_log, wasm_file
@@ -56,14 +58,28 @@ def _callout_targets(idps: list) -> list:
     return out
 
 
+@dataclass
+class Tls:
+    """A TLS listener: its server certificate and key, and the CA client certificates are verified
+    against (PEM files). A client certificate is asked for and verified, not required: a client
+    without one is let through to the filter, which decides."""
+
+    cert: Path
+    key: Path
+    ca: Path
+
+
 class Host:
-    """One running proxy with the filter on every listener. Subclasses: `Envoy`, `Nginx`."""
+    """One running proxy with the filter on every listener. Subclasses: `Envoy`, `Nginx`. `tls` maps
+    a listener's name to its `Tls`: that listener speaks only TLS."""
 
     kind = ""
 
-    def __init__(self, workdir: Path, listeners: dict, upstream_port: int, idps: list, concurrency: int = 1):
+    def __init__(self, workdir: Path, listeners: dict, upstream_port: int, idps: list, concurrency: int = 1,
+                 tls: dict | None = None):  # fmt: skip
         self.workdir = workdir
         self.listeners = listeners
+        self.tls = tls or {}
         self.upstream_port = upstream_port
         self.targets = _callout_targets(idps)
         self.concurrency = concurrency
@@ -82,7 +98,8 @@ class Host:
         raise NotImplementedError
 
     def url(self, listener: str = "main", path: str = "/webhook") -> str:
-        return f"http://{LOOPBACK}:{self.ports[listener]}{path}"
+        scheme = "https" if listener in self.tls else "http"
+        return f"{scheme}://{LOOPBACK}:{self.ports[listener]}{path}"
 
     def counters(self) -> dict | None:
         """The filter's counters by the name it gives them (`dpop_gate_allowed`, ...), summed over
@@ -152,18 +169,39 @@ def wasm_filter(config, name: str = "dpop_gate") -> dict:
     }
 
 
-def envoy_config(listeners: dict, upstream_port: int, targets: list) -> dict:
+def envoy_tls(tls: Tls) -> dict:
+    """Envoy's downstream TLS for a listener: client certificates asked for and verified, not required."""
+    return {
+        "name": "envoy.transport_sockets.tls",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
+            "require_client_certificate": False,
+            "common_tls_context": {
+                "tls_certificates": [
+                    {"certificate_chain": {"filename": str(tls.cert)}, "private_key": {"filename": str(tls.key)}}
+                ],
+                "validation_context": {"trusted_ca": {"filename": str(tls.ca)}},
+            },
+        },
+    }
+
+
+def envoy_config(listeners: dict, upstream_port: int, targets: list, tls: dict | None = None) -> dict:
     """Envoy's bootstrap: one listener per filter configuration (port 0: Envoy picks), each
     listener -> wasm filter -> router -> the echo cluster; and one STATIC cluster per callout
-    target, named as the target is (`127.0.0.1:<port>` by default)."""
+    target, named as the target is (`127.0.0.1:<port>` by default). Listeners named in `tls`
+    speak TLS."""
+    tls = tls or {}
 
     def listener(name, cfg):
+        chain = {"transport_socket": envoy_tls(tls[name])} if name in tls else {}
         return {
             "name": name,
             "stat_prefix": name,
             "address": {"socket_address": {"address": LOOPBACK, "port_value": 0}},
             "filter_chains": [
                 {
+                    **chain,
                     "filters": [
                         {
                             "name": "envoy.filters.network.http_connection_manager",
@@ -226,7 +264,8 @@ class Envoy(Host):
     def __init__(self, *args, **kw):
         super().__init__(*args, **kw)
         self.config_path = self.dir / "envoy.yaml"  # JSON is YAML
-        self.config_path.write_text(json.dumps(envoy_config(self.listeners, self.upstream_port, self.targets), indent=1))
+        config = envoy_config(self.listeners, self.upstream_port, self.targets, self.tls)
+        self.config_path.write_text(json.dumps(config, indent=1))
         self.admin_path = self.dir / "admin-address"
         self.admin = None
 
@@ -317,6 +356,71 @@ class Envoy(Host):
         return vm_rss_kib(self.proc.popen.pid)
 
 
+def front_config(tls: Tls, gate_port: int, header: str) -> dict:
+    """A TLS-terminating Envoy without the filter: every request goes on to `127.0.0.1:<gate_port>`
+    with the client's certificate, URL-encoded PEM, in `header` (`%DOWNSTREAM_PEER_CERT%`). The
+    route removes any copy of `header` the client sent before adding its own (Envoy removes before
+    it adds), and adds none when the client presented no certificate: what RFC 9700 section 4.13
+    asks of a proxy that forwards certificates."""
+    route = {
+        "match": {"prefix": "/"},
+        "route": {"cluster": "gate"},
+        "request_headers_to_remove": [header],
+        "request_headers_to_add": [
+            {"header": {"key": header, "value": "%DOWNSTREAM_PEER_CERT%"}, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}
+        ],
+    }
+    hcm = {
+        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+        "stat_prefix": "front",
+        "route_config": {"virtual_hosts": [{"name": "all", "domains": ["*"], "routes": [route]}]},
+        "http_filters": [
+            {
+                "name": "envoy.filters.http.router",
+                "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"},
+            }
+        ],
+    }
+    gate = {"socket_address": {"address": LOOPBACK, "port_value": gate_port}}
+    return {
+        "admin": {"address": {"socket_address": {"address": LOOPBACK, "port_value": 0}}},
+        "static_resources": {
+            "listeners": [
+                {
+                    "name": "front",
+                    "address": {"socket_address": {"address": LOOPBACK, "port_value": 0}},
+                    "filter_chains": [
+                        {
+                            "transport_socket": envoy_tls(tls),
+                            "filters": [{"name": "envoy.filters.network.http_connection_manager", "typed_config": hcm}],
+                        }
+                    ],
+                }
+            ],
+            "clusters": [
+                {
+                    "name": "gate",
+                    "type": "STATIC",
+                    "connect_timeout": "5s",
+                    "load_assignment": {"cluster_name": "gate", "endpoints": [{"lb_endpoints": [{"endpoint": {"address": gate}}]}]},
+                }
+            ],
+        },
+    }
+
+
+class EnvoyFront(Envoy):
+    """A TLS-terminating proxy in front of a gate (see `front_config`); its one listener is `front`.
+    An Envoy in either run: the gate behind it may be Envoy or nginx."""
+
+    def __init__(self, workdir: Path, tls: Tls, gate_port: int, header: str):
+        Host.__init__(self, workdir, {"front": None}, gate_port, [], tls={"front": tls})
+        self.config_path = self.dir / "envoy.yaml"
+        self.config_path.write_text(json.dumps(front_config(tls, gate_port, header), indent=1))
+        self.admin_path = self.dir / "admin-address"
+        self.admin = None
+
+
 # ---- nginx with ngx_wasm_module (Kong's engine) ------------------------------------------------------
 
 WORKER_PATH = "/__worker"  # unfiltered, on every listener: which worker answers (`$pid`)
@@ -329,25 +433,32 @@ def nginx_string(text: str) -> str:
 
 
 def nginx_conf(dir: Path, listeners: dict, ports: dict, upstream_port: int, targets: list, workers: int,
-               shm_zone: bool = True, location: tuple = ()) -> str:  # fmt: skip
+               shm_zone: bool = True, location: tuple = (), tls: dict | None = None) -> str:  # fmt: skip
     """The nginx.conf of a run: the filter module and its `shm_kv` zone at top level (`wasm{}`), one
     `server` per listener whose `location /` runs `proxy_wasm dpop_gate '<the listener's JSON>'`
-    and proxies to the echo upstream. `targets` named other than `127.0.0.1:<port>` resolve to
-    127.0.0.1 (`resolver_add`). Like Envoy's listeners: HTTP/1.1 and HTTP/2 over cleartext (prior
-    knowledge) on the same port, request headers up to 64 KiB (Envoy: 60 KiB). `location`: more
-    directives for every filtered location."""
+    and proxies to the echo upstream; listeners named in `tls` speak TLS. `targets` named other
+    than `127.0.0.1:<port>` resolve to 127.0.0.1 (`resolver_add`). Like Envoy's listeners: HTTP/1.1
+    and HTTP/2 over cleartext (prior knowledge) on the same port, request headers up to 64 KiB
+    (Envoy: 60 KiB). `location`: more directives for every filtered location."""
     resolves = sorted({n for n, _ in targets if ":" not in n})
     wasm = [f"    module dpop_gate {wasm_file()};"]
     if shm_zone:
         wasm.append(f"    shm_kv {SHM_ZONE} 16m;")
+    tls = tls or {}
     servers = []
     for name, cfg in listeners.items():
         text = cfg if isinstance(cfg, str) else json.dumps(cfg)
+        ssl = ""
+        if name in tls:
+            t = tls[name]
+            # `optional`: a certificate is asked for and verified, not required.
+            ssl = (f"        ssl_certificate {t.cert};\n        ssl_certificate_key {t.key};\n"
+                   f"        ssl_client_certificate {t.ca};\n        ssl_verify_client optional;\n")  # fmt: skip
         servers.append(f"""
     server {{
-        listen {LOOPBACK}:{ports[name]} reuseport;
+        listen {LOOPBACK}:{ports[name]}{" ssl" if name in tls else ""} reuseport;
         http2 on;
-        access_log {dir}/access-{name}.log worker;
+{ssl}        access_log {dir}/access-{name}.log worker;
         location = {WORKER_PATH} {{
             return 200 "$pid";
         }}
@@ -402,7 +513,7 @@ class Nginx(Host):
         self.ports = {name: free_port() for name in self.listeners}
         self.config_path = self.dir / "nginx.conf"
         self.config_path.write_text(nginx_conf(self.dir, self.listeners, self.ports, self.upstream_port,
-                                               self.targets, self.concurrency, shm_zone, location))  # fmt: skip
+                                               self.targets, self.concurrency, shm_zone, location, self.tls))  # fmt: skip
 
     @staticmethod
     def callout_target(name: str, port: int) -> str:
@@ -431,13 +542,21 @@ class Nginx(Host):
     def worker_answering(self, listener: str, timeout: float = 1.0) -> str | None:
         """The pid of the worker that answered `GET /__worker` on a new connection, or None."""
         try:
-            conn = http.client.HTTPConnection(LOOPBACK, self.ports[listener], timeout=timeout)
+            conn = self._connection(listener, timeout)
             try:
                 return self._worker_of(conn)
             finally:
                 conn.close()
         except (OSError, http.client.HTTPException):
             return None
+
+    def _connection(self, listener: str, timeout: float) -> http.client.HTTPConnection:
+        """A connection to `listener` (TLS without checking the server's certificate: this asks
+        only which worker answers)."""
+        if listener in self.tls:
+            ctx = ssl.create_default_context(cafile=str(self.tls[listener].ca))
+            return http.client.HTTPSConnection(LOOPBACK, self.ports[listener], timeout=timeout, context=ctx)
+        return http.client.HTTPConnection(LOOPBACK, self.ports[listener], timeout=timeout)
 
     @staticmethod
     def _worker_of(conn: http.client.HTTPConnection) -> str:
@@ -477,7 +596,7 @@ class Nginx(Host):
 
     def connect_on_worker(self, listener: str) -> tuple:
         """Asks on the connection itself (`GET /__worker`, outside the filter)."""
-        conn = http.client.HTTPConnection(LOOPBACK, self.ports[listener], timeout=15)
+        conn = self._connection(listener, 15)
         return conn, self._worker_of(conn)
 
     def rss_kib(self) -> int:

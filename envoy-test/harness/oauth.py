@@ -9,6 +9,7 @@ import hashlib
 import http.client
 import json
 import re
+import ssl
 import time
 import urllib.parse
 import uuid
@@ -119,10 +120,15 @@ class Challenge:
     raw: str = ""
 
 
-def request(method: str, url: str, headers=(), body: bytes | str | None = None, timeout: float = 15.0) -> Response:
-    """One HTTP/1.1 request; `headers` is a list of (name, value), repeats allowed."""
+def request(method: str, url: str, headers=(), body: bytes | str | None = None, timeout: float = 15.0,
+            tls: ssl.SSLContext | None = None) -> Response:  # fmt: skip
+    """One HTTP/1.1 request; `headers` is a list of (name, value), repeats allowed. An `https` URL
+    goes over TLS with the context `tls` (which says the CA and the client certificate, if any)."""
     u = urllib.parse.urlsplit(url)
-    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
+    if u.scheme == "https":
+        conn = http.client.HTTPSConnection(u.hostname, u.port, timeout=timeout, context=tls)
+    else:
+        conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
     try:
         path = u.path + (f"?{u.query}" if u.query else "")
         items = list(headers.items()) if isinstance(headers, dict) else list(headers)
@@ -160,20 +166,26 @@ class Token:
 
 def client_credentials(token_endpoint: str, client_id: str, client_secret: str | None = None,
                        scope: str | None = "webhook:write", resource: str | None = None,
-                       dpop_key: ProofKey | None = None) -> Token:  # fmt: skip
+                       dpop_key: ProofKey | None = None, tls: ssl.SSLContext | None = None) -> Token:  # fmt: skip
     """Client credentials grant with HTTP Basic client authentication (RFC 6749 section 2.3.1), as a
-    partner's webhook sender does; with a DPoP proof at the token endpoint when `dpop_key` is given."""
-    secret = client_secret if client_secret is not None else f"{client_id}-secret"
-    basic = b64std(f"{urllib.parse.quote(client_id, safe='')}:{urllib.parse.quote(secret, safe='')}")
+    partner's webhook sender does; with a DPoP proof at the token endpoint when `dpop_key` is given.
+    With `tls` (an `https` token endpoint), the client authenticates with the certificate of that
+    TLS context instead (RFC 8705 section 2, `client_id` in the form)."""
     form = {"grant_type": "client_credentials"}
+    headers = [("Content-Type", "application/x-www-form-urlencoded")]
+    if tls is None:
+        secret = client_secret if client_secret is not None else f"{client_id}-secret"
+        basic = b64std(f"{urllib.parse.quote(client_id, safe='')}:{urllib.parse.quote(secret, safe='')}")
+        headers.append(("Authorization", f"Basic {basic}"))
+    else:
+        form["client_id"] = client_id
     if scope:
         form["scope"] = scope
     if resource:
         form["resource"] = resource
-    headers = [("Authorization", f"Basic {basic}"), ("Content-Type", "application/x-www-form-urlencoded")]
     if dpop_key:
         headers.append(("DPoP", dpop_key.proof("POST", token_endpoint)))
-    r = request("POST", token_endpoint, headers, urllib.parse.urlencode(form))
+    r = request("POST", token_endpoint, headers, urllib.parse.urlencode(form), tls=tls)
     if r.status != 200:
         raise AssertionError(f"token request for {client_id} failed: {r}")
     j = r.json()

@@ -173,8 +173,12 @@ class Idp:
     """The oidc-provider authorization server (`idp/server.mjs`). `port=None` picks a free port; a
     stopped server can be started again on the same port with the same keys."""
 
-    def __init__(self, workdir: Path, port: int | None = None):
+    def __init__(self, workdir: Path, port: int | None = None, tls=None):
+        """`tls`: a `hosts.Tls` (server certificate, key, CA of client certificates): the server
+        also listens with TLS (`tls_port`), where clients authenticate with certificates."""
         self.workdir = workdir
+        self.tls = tls
+        self.tls_port: int | None = None
         self.port = port or free_port()
         self.keys_file = workdir / f"idp-{self.port}-keys.json"
         self.log_path = workdir / f"idp-{self.port}.log"
@@ -198,6 +202,11 @@ class Idp:
         return f"{self.issuer}/protocol/openid-connect/certs"
 
     @property
+    def tls_token_endpoint(self) -> str:
+        """The token endpoint on the TLS port (RFC 8705 clients)."""
+        return f"https://{LOOPBACK}:{self.tls_port}{REALM}/protocol/openid-connect/token"
+
+    @property
     def discovery_path(self) -> str:
         return f"{REALM}/.well-known/openid-configuration"
 
@@ -210,11 +219,14 @@ class Idp:
         env = dict(os.environ, IDP_KEYS_FILE=str(self.keys_file))
         if self.admin_token:
             env["IDP_ADMIN_TOKEN"] = self.admin_token
+        if self.tls:
+            env.update(IDP_TLS_CERT=str(self.tls.cert), IDP_TLS_KEY=str(self.tls.key), IDP_TLS_CA=str(self.tls.ca))
         self.proc = Proc("idp", [node_binary(), "server.mjs", str(self.port)], self.log_path, env=env, cwd=IDP_DIR)
         line = self.proc.wait_line("IDP READY ", timeout)
         info = json.loads(line[len("IDP READY ") :])
         assert info["port"] == self.port, info
         self.admin_token = info["admin_token"]
+        self.tls_port = info.get("tls_port")
         return self
 
     def stop(self):

@@ -17,6 +17,13 @@
 //                                 then on; the old key stays published. Answers {"kid": ...}.
 //   POST /__admin/delay?ms=N      delays discovery and JWKS responses by N ms (cold-start bursts)
 //
+// Mutual TLS (RFC 8705): with IDP_TLS_CERT, IDP_TLS_KEY and IDP_TLS_CA (PEM files) set, the same
+// endpoints are also served over TLS on a second port (`tls_port` in the ready line), which asks every
+// client for a certificate and verifies it against IDP_TLS_CA (without requiring one). There the
+// client `webhook-partner-mtls` authenticates with its certificate (tls_client_auth, subject
+// `CN=webhook-partner-mtls`) and gets access tokens bound to it (`cnf.x5t#S256`). (oidc-provider
+// refuses to bind one token both to a certificate and to a DPoP key.)
+//
 // Keys: IDP_KEYS_FILE, if set, holds the key set (written at first start, read on restart), so a
 // restarted server signs with the same keys. On stdout, once listening, one line:
 //   IDP READY {"port": ..., "issuer": ..., "admin_token": ...}
@@ -24,6 +31,7 @@
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
+import * as https from 'node:https';
 
 import Provider from 'oidc-provider';
 
@@ -45,6 +53,8 @@ const CLIENTS = {
   'webhook-partner-dpop-es256': { alg: 'ES256', scope: 'webhook:write orders:read', roles: ['partner', 'dpop'], dpop: true },
   // Lacks the webhook:write scope.
   'orders-reader': { alg: 'RS256', scope: 'orders:read', roles: ['reader'] },
+  // Certificate-bound tokens (RFC 8705) for a client authenticating with its certificate over TLS.
+  'webhook-partner-mtls': { alg: 'RS256', scope: 'webhook:write orders:read', roles: ['partner', 'mtls'], mtls: true },
   // Tokens that live 2 seconds.
   'short-lived': { alg: 'RS256', scope: 'webhook:write orders:read', roles: ['partner'], ttl: 2 },
 };
@@ -78,14 +88,22 @@ function saveKeys() {
   if (keysFile) fs.writeFileSync(keysFile, JSON.stringify(keyState), { mode: 0o600 });
 }
 
+// The certificate the client presented on this connection (TLS port only), or undefined.
+function peerCertificate(ctx) {
+  const raw = ctx.socket.getPeerCertificate?.()?.raw;
+  return raw ? new crypto.X509Certificate(raw) : undefined;
+}
+
 // ---- the provider --------------------------------------------------------------------------------
 
 function buildProvider(issuer) {
   const provider = new Provider(issuer, {
     clients: Object.entries(CLIENTS).map(([id, p]) => ({
       client_id: id,
-      client_secret: `${id}-secret`,
-      token_endpoint_auth_method: 'client_secret_basic',
+      ...(p.mtls
+        ? { token_endpoint_auth_method: 'tls_client_auth', tls_client_auth_subject_dn: `CN=${id}`,
+          tls_client_certificate_bound_access_tokens: true }
+        : { client_secret: `${id}-secret`, token_endpoint_auth_method: 'client_secret_basic' }),
       grant_types: ['client_credentials'],
       response_types: [],
       redirect_uris: [],
@@ -93,6 +111,7 @@ function buildProvider(issuer) {
       dpop_bound_access_tokens: Boolean(p.dpop),
     })),
     jwks: { keys: keyState.keys },
+    clientAuthMethods: ['client_secret_basic', 'tls_client_auth'],
     scopes: ['openid', ...SCOPES],
     // Proof algorithms accepted at the token endpoint: every one the tests' proof keys use.
     enabledJWA: { dPoPSigningAlgValues: ['ES256', 'ES384', 'EdDSA', 'Ed25519', 'RS256', 'PS256'] },
@@ -111,6 +130,16 @@ function buildProvider(issuer) {
       clientCredentials: { enabled: true },
       introspection: { enabled: true },
       dPoP: { enabled: true },
+      mTLS: {
+        enabled: true,
+        certificateBoundAccessTokens: true,
+        tlsClientAuth: true,
+        getCertificate: peerCertificate,
+        // The TLS listener verified the certificate against IDP_TLS_CA.
+        certificateAuthorized: (ctx) => ctx.socket.authorized === true,
+        certificateSubjectMatches: (ctx, property, expected) => property === 'tls_client_auth_subject_dn'
+          && peerCertificate(ctx)?.subject === expected,
+      },
       resourceIndicators: {
         enabled: true,
         defaultResource: async () => API,
@@ -193,7 +222,7 @@ function admin(req, res, url) {
   }
 }
 
-const server = http.createServer((req, res) => {
+function handle(req, res) {
   const url = new URL(req.url, `http://${HOST}`);
   if (url.pathname.startsWith('/__admin/')) return admin(req, res, url);
   stats.set(url.pathname, (stats.get(url.pathname) || 0) + 1);
@@ -208,21 +237,38 @@ const server = http.createServer((req, res) => {
   if (slow) setTimeout(() => handler(req, res), delayMs);
   else handler(req, res);
   return undefined;
-});
+}
+
+const server = http.createServer(handle);
 server.keepAliveTimeout = 5000;
+const tls = process.env.IDP_TLS_CERT
+  ? https.createServer({
+    cert: fs.readFileSync(process.env.IDP_TLS_CERT),
+    key: fs.readFileSync(process.env.IDP_TLS_KEY),
+    ca: fs.readFileSync(process.env.IDP_TLS_CA),
+    requestCert: true,
+    rejectUnauthorized: false,
+  }, handle)
+  : undefined;
 
 const port = Number(process.argv[2] ?? process.env.IDP_PORT ?? 0);
 server.listen(port, HOST, () => {
   const actual = server.address().port;
   issuer = `http://${HOST}:${actual}${REALM}`;
   current = buildProvider(issuer);
-  process.stdout.write(`IDP READY ${JSON.stringify({ port: actual, issuer, admin_token: adminToken })}\n`);
+  const ready = (extra) => process.stdout.write(
+    `IDP READY ${JSON.stringify({ port: actual, issuer, admin_token: adminToken, ...extra })}\n`,
+  );
+  if (tls) tls.listen(0, HOST, () => ready({ tls_port: tls.address().port }));
+  else ready({});
 });
 
 for (const sig of ['SIGTERM', 'SIGINT']) {
   process.on(sig, () => {
     server.close();
     server.closeAllConnections();
+    tls?.close();
+    tls?.closeAllConnections();
     process.exit(0);
   });
 }

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import signal
+import ssl
 import uuid
 
 import pytest
@@ -51,9 +52,10 @@ class Gate:
 
     def send(self, listener: str = "main", token: Token | str | None = None, scheme: str | None = None,
              proof: str | None = None, headers=(), method: str = "POST", path: str = "/webhook",
-             body: str | None = '{"event": "order.created", "id": 42}'):  # fmt: skip
+             body: str | None = '{"event": "order.created", "id": 42}', tls: ssl.SSLContext | None = None):  # fmt: skip
         """One request with `Authorization: <scheme> <token>` (scheme: DPoP for a token with a key,
-        else Bearer) and `DPoP: <proof>`. Returns (response, what the upstream saw of it)."""
+        else Bearer) and `DPoP: <proof>`; to a TLS listener over `tls` (see `harness.tls.Pki`).
+        Returns (response, what the upstream saw of it)."""
         marker = uuid.uuid4().hex
         hdrs = [("x-test-id", marker), ("content-type", "application/json")]
         if token is not None:
@@ -64,7 +66,7 @@ class Gate:
         if proof is not None:
             hdrs.append(("dpop", proof))
         hdrs.extend(headers)
-        resp = request(method, self.url(listener, path), hdrs, body)
+        resp = request(method, self.url(listener, path), hdrs, body, tls=tls)
         return resp, self.echo.seen(marker)
 
     def proof_for(self, token: Token, listener: str = "main", method: str = "POST", path: str = "/webhook",

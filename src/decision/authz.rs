@@ -11,7 +11,8 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use serde_json::Value;
 
-use crate::config::{ClaimHeader, Config, DpopMode};
+use crate::config::{ClaimHeader, Config, DpopMode, MtlsMode};
+use crate::decision::cert::Thumbprint;
 use crate::dpop::{self, ProofPolicy};
 use crate::error::{Error, JwkError, ProofError, RequestError, TokenError};
 use crate::jose::jwk::{Jwk, JwkSet};
@@ -89,6 +90,13 @@ pub trait State {
     /// keeps the keys of returning clients, precomputed.
     fn proof_key(&mut self, header: &str, jwk: &Value) -> Result<Rc<Jwk>, JwkError> {
         dpop::parse_key(header, jwk)
+    }
+    /// The thumbprint of the request's client certificate (see [`crate::decision::cert`]), asked
+    /// for only when the token is certificate-bound: the host reads it only then. `Ok(None)`: no
+    /// certificate; an error refuses the request (a forwarded certificate header that cannot be
+    /// used). The default (a host that has none) is no certificate: bound tokens are refused.
+    fn client_certificate(&mut self) -> Result<Option<Thumbprint>, Error> {
+        Ok(None)
     }
 }
 
@@ -229,25 +237,35 @@ pub struct RequestHeaders<'a> {
     /// `Host`.
     pub host: Option<&'a str>,
     /// How many copies of each configured claim header (in `claims_to_headers` order) the client
-    /// sent; empty unless asked for ([`RequestHeaders::read_with_claims`]).
+    /// sent; empty unless asked for ([`RequestHeaders::read_for`]).
     pub claim_copies: Vec<usize>,
+    /// Every value of the `mtls_certificate_header`; always empty when none is configured, so no
+    /// header can pass for a certificate then.
+    pub certificate: Vec<&'a str>,
 }
 
 impl<'a> RequestHeaders<'a> {
     /// Picks the headers the decision needs from `(name, value)` pairs.
     pub fn read(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> RequestHeaders<'a> {
-        RequestHeaders::read_with_claims(pairs, &[])
+        RequestHeaders::read_for(pairs, &[], None)
     }
 
     /// [`RequestHeaders::read`], also counting the client's copies of each configured claim header
-    /// (a host that cannot remove request headers must know them).
-    pub fn read_with_claims(pairs: impl IntoIterator<Item = (&'a str, &'a str)>, claims: &[ClaimHeader]) -> RequestHeaders<'a> {
+    /// (a host that cannot remove request headers must know them) and keeping the values of the
+    /// configured `mtls_certificate_header`.
+    pub fn read_for(
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+        claims: &[ClaimHeader],
+        certificate_header: Option<&str>,
+    ) -> RequestHeaders<'a> {
         let mut h = RequestHeaders { claim_copies: alloc::vec![0; claims.len()], ..RequestHeaders::default() };
         for (name, value) in pairs {
             if let Some(i) = claims.iter().position(|c| name.eq_ignore_ascii_case(&c.header)) {
                 if let Some(n) = h.claim_copies.get_mut(i) {
                     *n += 1;
                 }
+            } else if certificate_header.is_some_and(|c| name.eq_ignore_ascii_case(c)) {
+                h.certificate.push(value);
             } else if name.eq_ignore_ascii_case("authorization") {
                 h.authorization.push(value);
             } else if name.eq_ignore_ascii_case("dpop") {
@@ -300,6 +318,9 @@ impl From<Error> for Step {
 fn decide(cfg: &Config, req: &Request<'_>, state: &mut dyn State, now: u64) -> Result<Grant, Step> {
     let creds = credentials(req, cfg.dpop)?;
     let token = verified_token(cfg, creds.token, state, now)?;
+    // Before the proof: a request with the wrong certificate costs no proof check and leaves no
+    // entry in the replay store.
+    check_certificate(cfg, &token, state)?;
 
     let mut fresh_nonce = None;
     match (creds.scheme, token.jkt.as_deref()) {
@@ -333,6 +354,22 @@ fn decide(cfg: &Config, req: &Request<'_>, state: &mut dyn State, now: u64) -> R
 
     let headers = claim_headers(cfg, &token.claims);
     Ok(Grant { token, headers, nonce: fresh_nonce })
+}
+
+/// RFC 8705 section 3: a certificate-bound token (`cnf.x5t#S256`) passes only with the client
+/// certificate whose SHA-256 thumbprint it names, whatever the scheme (a token bound by `cnf.jkt`
+/// too must also pass the DPoP checks). The certificate is asked of the host only for such a token.
+fn check_certificate(cfg: &Config, token: &AccessToken, state: &mut dyn State) -> Result<(), Error> {
+    match (cfg.mtls, token.x5t_s256.as_ref()) {
+        (MtlsMode::Disabled, Some(_)) => Err(Error::Token(TokenError::CertificateBindingDisabled)),
+        (MtlsMode::Required, None) => Err(Error::Token(TokenError::CertificateRequired)),
+        (MtlsMode::Optional | MtlsMode::Disabled, None) => Ok(()),
+        (MtlsMode::Optional | MtlsMode::Required, Some(bound)) => match state.client_certificate()? {
+            None => Err(Error::Token(TokenError::CertificateMissing)),
+            Some(presented) if presented == *bound => Ok(()),
+            Some(_) => Err(Error::Token(TokenError::CertificateMismatch)),
+        },
+    }
 }
 
 /// RFC 9449 section 9: with `dpop_nonce` configured, the proof's `nonce` must be one this server

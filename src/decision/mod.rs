@@ -1,7 +1,9 @@
 //! The request-phase decision: credentials from the request, the access token's checks
-//! ([`token`]), DPoP, and the refusal a client is sent ([`challenge`]).
+//! ([`token`]), the certificate binding ([`cert`]), DPoP, and the refusal a client is sent
+//! ([`challenge`]).
 
 mod authz;
+pub mod cert;
 pub mod challenge;
 pub mod token;
 

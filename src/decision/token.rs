@@ -1,14 +1,18 @@
-//! Access-token claims (RFC 7519 section 4.1, RFC 9068, RFC 8693 `scope`, RFC 7800 `cnf`).
+//! Access-token claims (RFC 7519 section 4.1, RFC 9068, RFC 8693 `scope`, RFC 7800 `cnf`, RFC 8705
+//! `cnf.x5t#S256`).
 //!
 //! The signature is checked elsewhere ([`crate::jose::jwk::JwkSet::verify`]); this module decides whether
 //! a verified token's claims satisfy the configured policy at a given time, and keeps what later
-//! steps need: the expiry (for the verified-token cache), the `cnf.jkt` binding (for DPoP) and
-//! the claims (for header forwarding). The time is a parameter: nothing here reads a clock.
+//! steps need: the expiry (for the verified-token cache), the `cnf.jkt` binding (for DPoP), the
+//! `cnf.x5t#S256` binding (for the client certificate) and the claims (for header forwarding).
+//! The time is a parameter: nothing here reads a clock.
 
 use alloc::string::String;
 use serde_json::Value;
 
+use crate::decision::cert::Thumbprint;
 use crate::error::TokenError;
+use crate::jose::jws::b64_decode;
 pub use crate::jose::jws::Claims;
 
 /// What an access token must satisfy, borrowed from the issuer's configuration.
@@ -33,6 +37,9 @@ pub struct AccessToken {
     pub nbf: Option<u64>,
     /// `cnf.jkt`: the RFC 7638 thumbprint of the key the token is bound to (RFC 9449 section 6.1).
     pub jkt: Option<String>,
+    /// `cnf.x5t#S256`, decoded: the SHA-256 thumbprint of the client certificate the token is
+    /// bound to (RFC 8705 section 3.1).
+    pub x5t_s256: Option<Thumbprint>,
     /// Every claim, for policy and header forwarding.
     pub claims: Claims,
     /// The token as presented (compact JWS), set by the decision before it caches the token: a
@@ -93,16 +100,31 @@ pub fn check_claims(claims: Claims, policy: &TokenPolicy<'_>, now: u64) -> Resul
     let exp = numeric_date(&claims, "exp")?.ok_or(TokenError::ExpMissing)?;
     let nbf = numeric_date(&claims, "nbf")?;
     let iat = numeric_date(&claims, "iat")?;
-    let jkt = match claims.get("cnf") {
-        None => None,
-        Some(Value::Object(cnf)) => match cnf.get("jkt") {
-            None => None,
-            Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
-            Some(_) => return Err(TokenError::ClaimType("cnf")),
-        },
+    let (jkt, x5t_s256) = match claims.get("cnf") {
+        None => (None, None),
+        Some(Value::Object(cnf)) => {
+            let jkt = match cnf.get("jkt") {
+                None => None,
+                Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+                Some(_) => return Err(TokenError::ClaimType("cnf")),
+            };
+            // Exactly 32 bytes of unpadded base64url: anything else binds to no certificate, and
+            // a bound token is never taken for an unbound one.
+            let x5t = match cnf.get("x5t#S256") {
+                None => None,
+                Some(Value::String(s)) => Some(
+                    b64_decode(s)
+                        .ok()
+                        .and_then(|b| Thumbprint::try_from(b.as_slice()).ok())
+                        .ok_or(TokenError::ClaimType("cnf"))?,
+                ),
+                Some(_) => return Err(TokenError::ClaimType("cnf")),
+            };
+            (jkt, x5t)
+        }
         Some(_) => return Err(TokenError::ClaimType("cnf")),
     };
-    let token = AccessToken { exp, nbf, jkt, claims, text: String::new() };
+    let token = AccessToken { exp, nbf, jkt, x5t_s256, claims, text: String::new() };
     token.check_time(now, policy.clock_skew)?;
     if iat.is_some_and(|iat| iat > now.saturating_add(policy.clock_skew)) {
         return Err(TokenError::IssuedInFuture);

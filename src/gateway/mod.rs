@@ -12,6 +12,7 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
+use crate::decision::cert::CertificateForm;
 use crate::decision::challenge::Refusal;
 
 pub mod caches;
@@ -34,6 +35,10 @@ pub trait Host {
     /// The current request's method and path, for a refusal's log line when the decision was
     /// made without reading them (a cached-token request reads only `Authorization`).
     fn request_target(&mut self) -> Option<(String, String)>;
+    /// The client certificate of the current request's connection, as the host shows it in
+    /// `form` ([`HostFacts::certificate`]); `None` or empty without one. Asked for only when a
+    /// token is certificate-bound, so other requests cost no host call.
+    fn peer_certificate(&mut self, form: CertificateForm) -> Option<String>;
 }
 
 /// Log levels, as proxy-wasm has them.
@@ -79,6 +84,8 @@ pub struct HostFacts {
     /// it, and nginx's proxy module forwards it anyway.
     pub removes_request_headers: bool,
     /// Repeated request headers reach the filter joined into one value (Envoy), not apart (Kong).
+    /// Envoy joins its inline headers (`Authorization` among them); of a repeated custom header,
+    /// a single lookup there returns the first copy alone (seen with two `x-client-cert` copies).
     pub joins_repeated_headers: bool,
     /// A failing `on_configure` leaves the host serving (Envoy rejects the configuration); in
     /// Kong's engine it ends the worker.
@@ -86,6 +93,10 @@ pub struct HostFacts {
     /// A local response keeps every copy of a repeated header (Envoy); Kong's engine sets each
     /// header in turn, so only the last `WWW-Authenticate` would reach the client.
     pub repeats_response_headers: bool,
+    /// How the host shows the connection's client certificate: Envoy as the hex SHA-256 of its
+    /// DER (`connection.sha256_peer_certificate_digest`); Kong's engine, where that property is
+    /// not implemented, as nginx's `$ssl_client_raw_cert` (PEM).
+    pub certificate: CertificateForm,
 }
 
 impl HostFacts {
@@ -96,6 +107,7 @@ impl HostFacts {
         joins_repeated_headers: true,
         survives_failed_configure: true,
         repeats_response_headers: true,
+        certificate: CertificateForm::Sha256Hex,
     };
     /// Kong's engine, ngx_wasm_module; also what an unknown host is assumed to do, because each
     /// of these answers is the safe one.
@@ -105,6 +117,7 @@ impl HostFacts {
         joins_repeated_headers: false,
         survives_failed_configure: false,
         repeats_response_headers: false,
+        certificate: CertificateForm::Pem,
     };
 
     /// Tells the host from its answer to the `plugin_vm_id` property, which Envoy answers in

@@ -24,6 +24,7 @@ use super::caches::{ProofKeys, TokenCache};
 use super::shared::{self, KeySlot, SharedReplay};
 use super::{HeaderEdit, Host, HostFacts, Level, Verdict};
 use crate::config::{Config, DpopMode, KeySource};
+use crate::decision::cert::{self, Thumbprint};
 use crate::decision::challenge::{self, Refusal};
 use crate::decision::token::AccessToken;
 use crate::decision::{self, Grant, Keys, Outcome, Request, RequestHeaders, Scheme, State};
@@ -65,6 +66,7 @@ struct OwnedHeaders {
     authority: Option<String>,
     host: Option<String>,
     claim_copies: Vec<usize>,
+    certificate: Vec<String>,
 }
 
 impl OwnedHeaders {
@@ -79,6 +81,7 @@ impl OwnedHeaders {
             authority: h.authority.map(String::from),
             host: h.host.map(String::from),
             claim_copies: h.claim_copies.clone(),
+            certificate: own(&h.certificate),
         }
     }
 
@@ -92,6 +95,7 @@ impl OwnedHeaders {
             authority: self.authority.as_deref(),
             host: self.host.as_deref(),
             claim_copies: self.claim_copies.clone(),
+            certificate: self.certificate.iter().map(String::as_str).collect(),
         }
     }
 }
@@ -253,14 +257,21 @@ impl Worker {
         }
     }
 
-    /// Whether the host must hand over the whole header map for this request: without a `DPoP`
-    /// header the decision needs only `Authorization`, and where the host joins repeated values
-    /// into one (Envoy, which the decision then refuses as malformed) one lookup is all there is
-    /// to see. Reading the whole map is most of what a cached-token request costs.
-    pub fn needs_all_headers(&self, has_dpop: bool) -> bool {
-        has_dpop
-            || !self.facts.joins_repeated_headers
+    /// Whether the host must hand over the whole header map for this request; `present` tells
+    /// whether the request has a header (one lookup each, made only if the answer matters).
+    /// Without a `DPoP` header the decision needs only `Authorization`, and where the host joins
+    /// repeated values into one (Envoy, which the decision then refuses as malformed) one lookup
+    /// is all there is to see. Reading the whole map is most of what a cached-token request costs.
+    ///
+    /// Envoy joins only its own inline headers (`Authorization` is one): of a repeated
+    /// `mtls_certificate_header`, one lookup sees the first copy alone, which may be a client's in
+    /// front of the proxy's. When the header is there, every copy must be seen, so that several
+    /// are refused.
+    pub fn needs_all_headers(&self, present: impl Fn(&str) -> bool) -> bool {
+        !self.facts.joins_repeated_headers
             || (!self.cfg.claims_to_headers.is_empty() && !self.facts.removes_request_headers)
+            || present("dpop")
+            || self.cfg.mtls_certificate_header.as_deref().is_some_and(&present)
     }
 
     /// Decides a request whose headers just arrived in context `context`.
@@ -273,11 +284,11 @@ impl Worker {
         // Only a DPoP proof is checked against the URI: no allocation for it on other requests.
         let uri = if h.dpop.is_empty() { None } else { h.uri(cfg.public_base_url.as_deref()) };
         let req = Request { method: h.method, authorization: &h.authorization, dpop: &h.dpop, uri: uri.as_deref() };
-        let mut outcome = self.authorize(host, &req, now);
+        let mut outcome = self.authorize(host, &req, &h.certificate, now);
         // Keys another worker fetched may already be in shared data: try them before fetching.
         if let Outcome::NeedKeys(index) | Outcome::UnknownKid(index) = outcome {
             if self.adopt_shared(host, index) {
-                outcome = self.authorize(host, &req, now);
+                outcome = self.authorize(host, &req, &h.certificate, now);
             }
         }
         let outcome = match outcome {
@@ -314,9 +325,10 @@ impl Worker {
         }
     }
 
-    fn authorize(&mut self, host: &mut dyn Host, req: &Request<'_>, now: u64) -> Outcome {
+    /// `forwarded`: the request's `mtls_certificate_header` values.
+    fn authorize(&mut self, host: &mut dyn Host, req: &Request<'_>, forwarded: &[&str], now: u64) -> Outcome {
         let cfg = self.cfg.clone();
-        decision::authorize(&cfg, req, &mut DecisionState { worker: self, host, now }, now)
+        decision::authorize(&cfg, req, &mut DecisionState { worker: self, host, now, forwarded }, now)
     }
 
     /// The refusal for `error`, counted and logged.
@@ -336,7 +348,8 @@ impl Worker {
         if matches!(error, Error::UseNonce) {
             // RFC 9449 section 9: the nonce to retry with.
             let cfg = self.cfg.clone();
-            if let Some(nonce) = decision::fresh_nonce(&cfg, &mut DecisionState { worker: self, host, now }, now) {
+            let mut state = DecisionState { worker: self, host, now, forwarded: &[] };
+            if let Some(nonce) = decision::fresh_nonce(&cfg, &mut state, now) {
                 refusal.headers.push(("dpop-nonce", nonce));
             }
         }
@@ -663,6 +676,8 @@ struct DecisionState<'w> {
     worker: &'w mut Worker,
     host: &'w mut dyn Host,
     now: u64,
+    /// The request's `mtls_certificate_header` values.
+    forwarded: &'w [&'w str],
 }
 
 impl State for DecisionState<'_> {
@@ -708,5 +723,14 @@ impl State for DecisionState<'_> {
 
     fn proof_key(&mut self, header: &str, jwk: &Value) -> Result<Rc<Jwk>, JwkError> {
         self.worker.proof_keys.get(header, jwk)
+    }
+
+    fn client_certificate(&mut self) -> Result<Option<Thumbprint>, Error> {
+        let header_mode = self.worker.cfg.mtls_certificate_header.is_some();
+        let form = self.worker.facts.certificate;
+        let host = &mut *self.host;
+        cert::client_thumbprint(header_mode, self.forwarded, || {
+            host.peer_certificate(form).and_then(|text| cert::from_host(form, &text))
+        })
     }
 }

@@ -15,6 +15,7 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, MetricType, Status};
 
+use crate::decision::cert::CertificateForm;
 use crate::decision::challenge::Refusal;
 use crate::decision::RequestHeaders;
 use crate::dpop::nonce;
@@ -100,6 +101,14 @@ impl Host for Abi {
     fn request_target(&mut self) -> Option<(String, String)> {
         let read = |name| hostcalls::get_map_value(MapType::HttpRequestHeaders, name).ok().flatten();
         Some((read(":method")?, read(":path")?))
+    }
+
+    fn peer_certificate(&mut self, form: CertificateForm) -> Option<String> {
+        let path = match form {
+            CertificateForm::Sha256Hex => alloc::vec!["connection", "sha256_peer_certificate_digest"],
+            CertificateForm::Pem => alloc::vec!["ngx", "ssl_client_raw_cert"],
+        };
+        String::from_utf8(hostcalls::get_property(path).ok().flatten()?).ok()
     }
 }
 
@@ -268,8 +277,10 @@ impl HttpContext for Http {
             respond(&gateway::misconfigured());
             return Action::Pause;
         };
-        let read = |name| hostcalls::get_map_value(MapType::HttpRequestHeaders, name).ok().flatten();
-        let all = worker.borrow().needs_all_headers(false) || read("dpop").is_some();
+        fn read(name: &str) -> Option<String> {
+            hostcalls::get_map_value(MapType::HttpRequestHeaders, name).ok().flatten()
+        }
+        let all = worker.borrow().needs_all_headers(|name| read(name).is_some());
         let pairs = if all {
             hostcalls::get_map(MapType::HttpRequestHeaders).unwrap_or_default()
         } else {
@@ -277,7 +288,9 @@ impl HttpContext for Http {
         };
         let verdict = {
             let mut w = worker.borrow_mut();
-            let headers = RequestHeaders::read_with_claims(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())), &w.config().claims_to_headers);
+            let cfg = w.config();
+            let pairs = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+            let headers = RequestHeaders::read_for(pairs, &cfg.claims_to_headers, cfg.mtls_certificate_header.as_deref());
             w.on_request(&mut *self.abi.borrow_mut(), self.id, &headers, now())
         };
         apply(verdict, false)

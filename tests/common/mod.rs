@@ -292,6 +292,7 @@ pub(crate) fn sign(k: &SigningKey, header: Value, claims: Value) -> String {
 
 // ---- the fake host ----
 
+use dpop_gate::decision::cert::CertificateForm;
 use dpop_gate::gateway::{Host, Level};
 
 /// A host for the gateway engine: the fake store, callouts recorded (and answered by the test),
@@ -305,11 +306,24 @@ pub(crate) struct FakeHost<'s> {
     pub counts: HashMap<String, u64>,
     /// `false`: the host refuses every dispatch.
     pub dispatch_ok: bool,
+    /// The connection's client certificate as the host shows it (`peer_certificate`).
+    pub peer_certificate: Option<String>,
+    /// How often the filter asked for it, and in which form.
+    pub certificate_reads: Vec<CertificateForm>,
 }
 
 impl<'s> FakeHost<'s> {
     pub(crate) fn new(store: &'s FakeStore) -> FakeHost<'s> {
-        FakeHost { store, callouts: Vec::new(), next_token: 100, logs: Vec::new(), counts: HashMap::new(), dispatch_ok: true }
+        FakeHost {
+            store,
+            callouts: Vec::new(),
+            next_token: 100,
+            logs: Vec::new(),
+            counts: HashMap::new(),
+            dispatch_ok: true,
+            peer_certificate: None,
+            certificate_reads: Vec::new(),
+        }
     }
 
     pub(crate) fn count_of(&self, name: &str) -> u64 {
@@ -342,6 +356,11 @@ impl Host for FakeHost<'_> {
 
     fn request_target(&mut self) -> Option<(String, String)> {
         Some(("POST".into(), "/target".into()))
+    }
+
+    fn peer_certificate(&mut self, form: CertificateForm) -> Option<String> {
+        self.certificate_reads.push(form);
+        self.peer_certificate.clone()
     }
 }
 
@@ -464,7 +483,7 @@ use rsa::rand_core::{CryptoRng, RngCore};
 
 /// SplitMix64, seeded: test inputs and test keys reproduce, so a failure does too (not for keys
 /// that matter).
-pub struct TestRng(pub u64);
+pub(crate) struct TestRng(pub(crate) u64);
 
 impl RngCore for TestRng {
     fn next_u32(&mut self) -> u32 {
