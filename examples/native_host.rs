@@ -224,7 +224,7 @@ pub(crate) fn run(
         ));
     }
     let mut host = NativeHost::default();
-    worker.init_shared(&mut host);
+    worker.init_shared(&mut host).map_err(|_| String::from("this host has no shared data"))?;
 
     let mut all_allowed = true;
     for (context, g) in (1u32..).zip(&given) {

@@ -207,7 +207,7 @@ fn a_dpop_header_is_removed_or_emptied_and_the_scheme_rewritten() {
         let store = FakeStore::new(semantics);
         let mut host = FakeHost::new(&store);
         let mut w = worker(facts, &format!(r#","jwks":{}"#, jwks()));
-        w.init_shared(&mut host);
+        w.init_shared(&mut host).unwrap();
         assert!(w.needs_all_headers(|name| name == "dpop"));
         assert_eq!(w.needs_all_headers(|_| false), !facts.joins_repeated_headers);
         let p = proof("j1");
@@ -268,8 +268,8 @@ fn one_fetch_after_a_rotation_serves_every_worker_on_both_hosts() {
         let facts = if semantics == Semantics::Envoy { HostFacts::ENVOY } else { HostFacts::NGX_WASM };
         let mut w1 = worker(facts, "");
         let mut w2 = worker(facts, "");
-        w1.init_shared(&mut host);
-        w2.init_shared(&mut host);
+        w1.init_shared(&mut host).unwrap();
+        w2.init_shared(&mut host).unwrap();
         let t = bearer(&token("api"));
         assert_eq!(w1.on_request(&mut host, 1, &request(&t, &[], &w1), NOW), Verdict::Pause);
         let mut owners = vec![(host.callouts[0].0, 1)];

@@ -66,7 +66,7 @@ fn run<'s>(
     let mut host = FakeHost::new(store);
     host.peer_certificate = connection.map(String::from);
     let mut w = Worker::new(config(extra), facts, Some([7; 32]));
-    w.init_shared(&mut host);
+    w.init_shared(&mut host).unwrap();
     let v = decide(&mut w, &mut host, 1, headers);
     (v, host)
 }
@@ -168,7 +168,7 @@ fn the_verified_token_cache_never_skips_the_certificate() {
         let store = FakeStore::new(semantics);
         let mut host = FakeHost::new(&store);
         let mut w = Worker::new(config(""), facts, Some([7; 32]));
-        w.init_shared(&mut host);
+        w.init_shared(&mut host).unwrap();
         let auth = format!("Bearer {}", bound_to_a());
         host.peer_certificate = Some(a.into());
         assert_allowed(&decide(&mut w, &mut host, 1, &[("authorization", &auth)]));
@@ -208,7 +208,7 @@ fn a_token_bound_both_ways_needs_the_proof_and_the_certificate() {
         let store = FakeStore::new(semantics);
         let mut host = FakeHost::new(&store);
         let mut w = Worker::new(config(""), facts, Some([7; 32]));
-        w.init_shared(&mut host);
+        w.init_shared(&mut host).unwrap();
         let p1 = proof(&holder, "p1");
 
         host.peer_certificate = Some(b.into());
@@ -288,7 +288,7 @@ fn a_paused_request_keeps_its_forwarded_certificate() {
     let store = FakeStore::new(Semantics::Envoy);
     let mut host = FakeHost::new(&store);
     let mut w = Worker::new(cfg, HostFacts::ENVOY, Some([7; 32]));
-    w.init_shared(&mut host);
+    w.init_shared(&mut host).unwrap();
     let auth = format!("Bearer {}", bound_to_a());
     let (a, b) = (escaped(PEM_A), escaped(PEM_B));
     assert_eq!(decide(&mut w, &mut host, 1, &[("authorization", &auth), ("x-client-cert", &a)]), Verdict::Pause);

@@ -366,7 +366,7 @@ fn in_the_engine_no_nonce_is_given_for_a_forged_proof_and_none_recorded_before_t
         let store = FakeStore::new(semantics);
         let mut host = FakeHost::new(&store);
         let mut worker = Worker::new(w.cfg.clone(), facts, Some([5; 32]));
-        worker.init_shared(&mut host);
+        worker.init_shared(&mut host).unwrap();
         // The buckets as opened (each holds the store's header): untouched means unchanged.
         let opened: Vec<Option<Vec<u8>>> =
             (0..replay::BUCKETS).map(|b| store.value(&shared::replay_bucket_key(b))).collect();

@@ -379,7 +379,7 @@ mod gateway {
     use dpop_gate::config::Config;
     use dpop_gate::decision::RequestHeaders;
     use dpop_gate::dpop::replay::{BUCKETS, BUCKET_CAPACITY};
-    use dpop_gate::gateway::shared::{replay_bucket_key, SharedReplay};
+    use dpop_gate::gateway::shared::{self, replay_bucket_key, SharedReplay, SharedStore};
     use dpop_gate::gateway::{HostFacts, Level, Verdict, Worker};
     use serde_json::json;
     use sha2::{Digest, Sha256};
@@ -434,7 +434,7 @@ mod gateway {
         let store = FakeStore::new(common::Semantics::Envoy);
         let mut host = FakeHost::new(&store);
         let mut w = worker("", 1);
-        w.init_shared(&mut host);
+        w.init_shared(&mut host).unwrap();
         let (auth, proof) = dpop("jti-full");
         // Fill the bucket this proof goes to with live entries of other proofs.
         let replay = SharedReplay::open(&store, &[0; 16]).unwrap();
@@ -465,8 +465,8 @@ mod gateway {
         let mut host = FakeHost::new(&store);
         let mut a = worker("", 1);
         let mut b = worker(r#","dpop":"required","clock_skew_seconds":30"#, 2);
-        a.init_shared(&mut host);
-        b.init_shared(&mut host);
+        a.init_shared(&mut host).unwrap();
+        b.init_shared(&mut host).unwrap();
         let (auth, proof) = dpop("jti-shared");
         assert_eq!(status(&send(&mut a, &mut host, 1, &auth, &proof)), 200);
         assert_eq!(status(&send(&mut b, &mut host, 2, &auth, &proof)), 401);
@@ -474,18 +474,25 @@ mod gateway {
     }
 
     #[test]
-    fn a_worker_without_its_store_refuses_proofs_and_one_without_dpop_never_opens_it() {
+    fn a_worker_whose_store_cannot_open_refuses_proofs_and_one_without_dpop_never_opens_it() {
         let store = FakeStore::new(common::Semantics::Envoy);
         let mut host = FakeHost::new(&store);
+        let mut bearer_only = worker(r#","dpop":"disabled""#, 1);
+        bearer_only.init_shared(&mut host).unwrap();
+        assert_eq!(store.calls.get(), 0, "a configuration without DPoP reads no bucket");
+        // Bucket 0 holds something that is no bucket: the store cannot agree on its secret, so it
+        // does not open and every proof is refused (fail closed).
+        store.set(&replay_bucket_key(0), b"not a bucket", None).unwrap();
         let mut closed = worker("", 1);
         let (auth, proof) = dpop("jti-x");
         assert_eq!(status(&send(&mut closed, &mut host, 1, &auth, &proof)), 401, "not opened: fail closed");
         assert_eq!(host.count_of("refused_proof_replay_store"), 1);
-        let mut bearer_only = worker(r#","dpop":"disabled""#, 1);
-        bearer_only.init_shared(&mut host);
-        assert_eq!(store.calls.get(), 0, "a configuration without DPoP reads no bucket");
-        closed.init_shared(&mut host);
-        assert_eq!(store.keys().len(), BUCKETS);
-        assert_eq!(status(&send(&mut closed, &mut host, 2, &auth, &proof)), 200);
+        // On a sound store the first request opens it (no startup call needed) and the proof passes.
+        let sound = FakeStore::new(common::Semantics::Envoy);
+        let mut host = FakeHost::new(&sound);
+        let mut open = worker("", 1);
+        assert_eq!(status(&send(&mut open, &mut host, 2, &auth, &proof)), 200);
+        assert_eq!(sound.keys().iter().filter(|k| k.contains("/replay/")).count(), BUCKETS);
+        assert!(!sound.keys().contains(&shared::probe_key()), "the probe only reads");
     }
 }

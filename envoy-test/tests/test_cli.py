@@ -126,7 +126,7 @@ def token_by_cli(cli, idp, key_file: Path) -> dict:
     return json.loads(done.stdout)
 
 
-def test_cli_request_through_envoy_with_a_dpop_bound_token(cli, idp, echo, cli_gate, tmp_path):
+def test_cli_request_through_envoy_with_a_dpop_bound_token(cli, idp, echo, cli_gate, tmp_path, host_kind):
     proxy, _ = cli_gate
     key_file = tmp_path / "partner.json"
     tok = token_by_cli(cli, idp, key_file)
@@ -144,7 +144,14 @@ def test_cli_request_through_envoy_with_a_dpop_bound_token(cli, idp, echo, cli_g
     assert json.loads(done.stdout)["headers"] == seen["headers"], "the echo's answer is printed"
     h = seen_headers(seen)
     assert h["authorization"] == [f"Bearer {tok['access_token']}"], h
-    assert "dpop" not in h, h
+    if host_kind == "nginx":
+        # Kong's engine cannot remove a request header (it only marks it, and nginx's proxy module
+        # forwards it anyway), so the filter empties the client's single `DPoP` in place: the
+        # upstream gets exactly one `DPoP:` with nothing after it, never the proof (README, host
+        # differences). Envoy removes it.
+        assert h.get("dpop") == [""], h
+    else:
+        assert "dpop" not in h, h
     assert (seen["method"], seen["path"], seen["body"]) == ("POST", "/webhook?x=1", body)
 
     # The same token with a proof by another key: refused, the challenge shown, exit 1.
@@ -187,9 +194,10 @@ def explained_response(text: str) -> tuple[int, list, str]:
     return status, headers, tail[-1].removeprefix("  body: ")
 
 
-def test_cli_explain_predicts_the_proxys_answer(cli, idp, echo, cli_gate, tmp_path):
+def test_cli_explain_predicts_the_proxys_answer(cli, idp, echo, cli_gate, tmp_path, host_kind):
     """The same request to the proxy and to `explain` (keys discovered from the real IdP): the
-    proxy's status, WWW-Authenticate and body are exactly those explain prints."""
+    proxy's status, WWW-Authenticate and body are exactly those explain prints (on nginx, with the
+    newline ngx_wasm_module adds to a local response's body)."""
     proxy, listeners = cli_gate
     key_file = tmp_path / "partner.json"
     tok = token_by_cli(cli, idp, key_file)["access_token"]
@@ -231,7 +239,11 @@ def test_cli_explain_predicts_the_proxys_answer(cli, idp, echo, cli_gate, tmp_pa
         status, headers, body = explained_response(explained.stdout)
         assert status == resp.status, f"{name}: explain {status}, the proxy {resp}"
         assert [v for k, v in headers if k == "www-authenticate"] == resp.all("www-authenticate"), f"{name}: {resp}"
-        assert body == resp.body.decode(), f"{name}: {explained.stdout}\n{resp}"
+        # Host difference: ngx_wasm_module appends "\n" to the body of every local response
+        # (`proxy_send_local_response`), so what the client reads is the filter's body and a
+        # newline; Envoy sends the body as given (README, host differences).
+        sent = body + "\n" if host_kind == "nginx" and body else body
+        assert sent == resp.body.decode(), f"{name}: {explained.stdout}\n{resp}"
         assert echo.seen(marker) == [], name
         if name == "iat ahead":
             assert re.search(r"FAIL  proof iat +proof iat is (29|30) s in the future \(allowed skew 5 s\)",

@@ -15,7 +15,7 @@ from conftest import main_config
 from harness.checks import assert_allowed
 from harness.hosts import WORKER_PATH
 from harness.oauth import client_credentials, request
-from harness.procs import REPO, HarnessError, envoy_binary, wasm_file
+from harness.procs import API_AUDIENCE, REPO, HarnessError, envoy_binary, wasm_file
 
 ISS = "http://127.0.0.1:9/realms/test"
 # (field, configuration, what the log line must say after "field `<field>`: ").
@@ -95,26 +95,51 @@ def test_bad_configuration(new_host, idp, echo, host_kind, field, config):
 
 @pytest.mark.host_only("nginx", "shared data lives in an `shm_kv` zone the nginx configuration declares")
 def test_missing_shm_zone(new_host, idp, echo):
-    """nginx configured without the filter's `shm_kv` zone: the filter cannot keep keys, replay
-    entries or nonces in shared data. It must not take the server down with it: requests on its
-    routes get an answer (refused, never allowed without its checks) and a location without the
-    filter keeps answering."""
+    """nginx configured without the filter's `shm_kv` zone. ngx_wasm_module traps a shared-data call
+    whose namespace no zone resolves, and a trap in a root context's startup ends the worker (every
+    route of the server would stop answering). The filter opens shared data in the first request
+    that needs it, never in `on_configure` or `on_tick`, so the trap fails that request alone: every
+    request on the filtered route is answered 500 (never let through), the host logs why at `error`,
+    the location without the filter keeps answering 200, and no worker exits."""
     token = client_credentials(idp.token_endpoint, "webhook-partner")
-    proxy = new_host({"main": main_config(idp)}, [idp], shm_zone=False)
+    # A configuration that keeps nothing in shared data (static keys, no proofs) beside it.
+    keys = request("GET", idp.jwks_uri, [], None, timeout=10).json()
+    static = {"issuer": idp.issuer, "audiences": [API_AUDIENCE], "jwks": keys, "dpop": "disabled"}
+    proxy = new_host({"main": main_config(idp), "static": static}, [idp], concurrency=2, shm_zone=False)
     try:
         try:
-            proxy.start(timeout=15, configured=0)
+            proxy.start(timeout=15)
         except HarnessError as e:
             pytest.fail(f"nginx did not serve without the shm_kv zone: {e}")
+        workers = sorted(proxy.worker_pids())
+        assert len(workers) == proxy.concurrency, workers
+        for _ in range(2 * proxy.concurrency):
+            marker = uuid.uuid4().hex
+            try:
+                resp = request("POST", proxy.url("main"), [("x-test-id", marker), ("authorization", f"Bearer {token.access_token}")],
+                               "{}", timeout=10)  # fmt: skip
+            except OSError as e:
+                pytest.fail(f"no answer on the filtered route without the shm_kv zone: {e!r}\n{proxy.log_text()[-3000:]}")
+            assert resp.status == 500, resp
+            assert echo.seen(marker) == [], "a request passed the filter without its shared data"
+            assert proxy.worker_answering("main"), f"{WORKER_PATH} stopped answering:\n{proxy.log_text()[-3000:]}"
+        # The configuration without shared data serves as ever.
         marker = uuid.uuid4().hex
-        try:
-            resp = request("POST", proxy.url("main"), [("x-test-id", marker), ("authorization", f"Bearer {token.access_token}")],
-                           "{}", timeout=10)  # fmt: skip
-        except OSError as e:
-            pytest.fail(f"no answer on the filtered route without the shm_kv zone: {e!r}\n{proxy.log_text()[-3000:]}")
-        assert resp.status == 500, resp
-        assert echo.seen(marker) == [], "a request passed the filter without its shared data"
-        assert proxy.worker_answering("main"), f"{WORKER_PATH} stopped answering:\n{proxy.log_text()[-3000:]}"
+        resp = request("POST", proxy.url("static"), [("x-test-id", marker), ("authorization", f"Bearer {token.access_token}")],
+                       "{}", timeout=10)  # fmt: skip
+        assert resp.status == 200 and len(echo.seen(marker)) == 1, resp
+        log = proxy.log_text()
+        # The host logs the trap as one `[error]` entry over several lines: "error while executing
+        # at wasm backtrace: ... Caused by: host trap (bad usage): failed getting value from shm
+        # (could not resolve namespace)". Each cause line belongs to the entry above it.
+        lines = log.splitlines()
+        causes = [i for i, ln in enumerate(lines) if "could not resolve namespace" in ln]
+        assert len(causes) >= 2 * proxy.concurrency, log[-3000:]
+        for i in causes:
+            entry = next(ln for ln in reversed(lines[: i + 1]) if re.match(r"\d{4}/\d\d/\d\d ", ln))
+            assert "[error]" in entry, f"the missing zone is not logged at error level: {entry}"
+        assert sorted(proxy.worker_pids()) == workers, f"a worker exited:\n{log[-3000:]}"
+        assert "exited with" not in log, log[-3000:]
         assert proxy.alive()
     finally:
         proxy.stop()

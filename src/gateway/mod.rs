@@ -19,7 +19,7 @@ pub mod caches;
 pub mod shared;
 mod worker;
 
-pub use worker::{configure, misconfigured, Configured, Worker};
+pub use worker::{configure, misconfigured, Configured, SharedDataUnavailable, Worker, SHARED_DATA_UNAVAILABLE};
 
 /// What the filter needs of its host, beyond the request in hand.
 pub trait Host {
@@ -50,6 +50,8 @@ pub enum Level {
     Info,
     /// Something an operator should look at (keys unavailable, a full replay store).
     Warn,
+    /// The filter cannot serve requests as deployed (host shared data unavailable).
+    Error,
     /// The filter cannot work as configured.
     Critical,
 }

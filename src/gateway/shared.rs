@@ -205,6 +205,13 @@ pub fn decode_keys(value: &[u8], source: &str) -> Option<SharedKeys> {
     Some(SharedKeys { fetched_at, jwks_uri, set })
 }
 
+/// The key a worker reads first when it opens shared data
+/// ([`crate::gateway::Worker::init_shared`]): absent in a working store, and its read tells whether
+/// the host has shared data for the filter at all.
+pub fn probe_key() -> String {
+    format!("{PREFIX}/probe")
+}
+
 /// The shared-data key of one replay-store bucket.
 pub fn replay_bucket_key(bucket: usize) -> String {
     format!("{PREFIX}/replay/{bucket}")

@@ -137,7 +137,33 @@ pub struct Worker {
     replay_offer: [u8; replay::SECRET_LEN],
     /// The host's replay store, opened by [`Worker::init_shared`]; `None` refuses every proof.
     replay: Option<SharedReplay>,
+    /// Whether host shared data was opened ([`Worker::init_shared`]).
+    shared: SharedData,
 }
+
+/// Whether a worker has opened host shared data. It is opened by the first request that needs it,
+/// never when a root context starts (`on_configure`, `on_tick`): Kong's engine traps a shared-data
+/// call whose zone does not exist (no `shm_kv dpop_gate` zone, and no `*` zone), and a trap in a
+/// root context's startup ends the worker, so every route of the server, filtered or not, would
+/// stop answering. In a request the same trap fails that request alone (500).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SharedData {
+    /// Not tried yet.
+    Closed,
+    /// Opened: every shared-data protocol may run.
+    Open,
+    /// The host answered that it has no shared data for the filter; tried again by every request.
+    Unavailable,
+}
+
+/// The host has no shared data for a configuration that needs it ([`Worker::init_shared`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SharedDataUnavailable;
+
+/// The error-level line logged when a worker finds shared data unavailable, once per worker.
+pub const SHARED_DATA_UNAVAILABLE: &str = "dpop-gate: host shared data is unavailable (Kong's engine: no `shm_kv` \
+     zone named `dpop_gate` and no `*` zone), which the replay store, the nonce secret and the shared key sets \
+     need; every request on this filter is answered 500 until it is declared";
 
 /// What `on_configure` should do with a configuration.
 #[derive(Debug)]
@@ -228,6 +254,7 @@ impl Worker {
             response_nonces: BTreeMap::new(),
             replay_offer,
             replay: None,
+            shared: SharedData::Closed,
         }
     }
 
@@ -246,15 +273,49 @@ impl Worker {
         &self.tokens
     }
 
-    /// Creates the shared entries every later write compare-and-swaps on (once per root context),
-    /// and opens the replay store if this configuration accepts proofs.
-    pub fn init_shared(&mut self, host: &mut dyn Host) {
+    /// Whether this configuration keeps anything in host shared data: the replay store (proofs
+    /// accepted), the nonce secret (`dpop_nonce` without `secret`), fetched key sets. A Bearer-only
+    /// configuration with static keys makes no shared-data call at all, so it serves without a zone.
+    pub fn needs_shared(&self) -> bool {
+        self.cfg.dpop != DpopMode::Disabled || self.nonce_offer.is_some() || self.issuers.iter().any(|i| i.slot.is_some())
+    }
+
+    /// Opens host shared data, once per worker: creates the shared entries every later write
+    /// compare-and-swaps on, and opens the replay store if this configuration accepts proofs.
+    /// Called by the first request ([`Worker::on_request`]), never at startup (see
+    /// [`SharedData`]); tests may call it earlier. The first call is a probe `get` whose failure
+    /// means the host has no shared data for the filter (Envoy would answer so; Kong's engine
+    /// traps there, failing only the request that made it). Until it opens, nothing else touches
+    /// shared data, on any callback.
+    pub fn init_shared(&mut self, host: &mut dyn Host) -> Result<(), SharedDataUnavailable> {
+        if self.shared == SharedData::Open {
+            return Ok(());
+        }
+        if self.needs_shared() && host.store().get(&shared::probe_key()).is_err() {
+            self.shared = SharedData::Unavailable;
+            return Err(SharedDataUnavailable);
+        }
         if self.cfg.dpop != DpopMode::Disabled {
             self.replay = SharedReplay::open(host.store(), &self.replay_offer);
         }
         for slot in self.issuers.iter().filter_map(|i| i.slot.as_ref()) {
             slot.init_refresh_claim(host.store());
         }
+        self.shared = SharedData::Open;
+        Ok(())
+    }
+
+    /// Opens shared data for a request; when it cannot, the request's refusal (500), with the
+    /// reason logged at error level the first time this worker finds it so.
+    fn open_for_request(&mut self, host: &mut dyn Host) -> Result<(), Refusal> {
+        let before = self.shared;
+        self.init_shared(host).map_err(|SharedDataUnavailable| {
+            if before == SharedData::Closed {
+                host.log(Level::Error, SHARED_DATA_UNAVAILABLE);
+            }
+            host.count("", "shared_data_unavailable");
+            misconfigured()
+        })
     }
 
     /// Whether the host must hand over the whole header map for this request; `present` tells
@@ -275,7 +336,11 @@ impl Worker {
     }
 
     /// Decides a request whose headers just arrived in context `context`.
+    /// Opens shared data first if this worker has not yet ([`Worker::init_shared`]).
     pub fn on_request(&mut self, host: &mut dyn Host, context: u32, headers: &RequestHeaders<'_>, now: u64) -> Verdict {
+        if let Err(refusal) = self.open_for_request(host) {
+            return Verdict::Refuse(refusal);
+        }
         self.decide(host, context, headers, now)
     }
 
@@ -393,6 +458,9 @@ impl Worker {
 
     /// Adopts a key set another worker published, if newer than ours. Returns whether keys changed.
     fn adopt_shared(&mut self, host: &mut dyn Host, index: usize) -> bool {
+        if self.shared != SharedData::Open {
+            return false;
+        }
         let Some(issuer) = self.issuers.get_mut(index) else {
             return false;
         };
@@ -524,7 +592,8 @@ impl Worker {
             CalloutKind::Jwks => match state.keys.on_jwks(body.clone(), now) {
                 Ok(weak) => {
                     weak_keys_skipped(host, &issuer, weak);
-                    if let (Ok(body), Some(slot)) = (body, &state.slot) {
+                    let open = self.shared == SharedData::Open;
+                    if let (Ok(body), Some(slot), true) = (body, &state.slot, open) {
                         if let Some(cas) = slot.publish(host.store(), now, state.keys.jwks_uri(), body) {
                             state.shared_cas = Some(cas);
                         }
@@ -603,7 +672,11 @@ impl Worker {
             && now >= keys.fetched_at().saturating_add(self.timing.refresh)
     }
 
+    /// Without shared data open (no request yet), the refresh is this root context's own.
     fn claim_refresh(&self, host: &mut dyn Host, index: usize, now: u64) -> bool {
+        if self.shared != SharedData::Open {
+            return true;
+        }
         let until = now + self.timing.timeout + 1;
         self.issuers
             .get(index)
@@ -718,6 +791,9 @@ impl State for DecisionState<'_> {
     }
 
     fn nonce_secret(&mut self) -> Option<Secret> {
+        if self.worker.shared != SharedData::Open {
+            return None;
+        }
         shared::nonce_secret(self.host.store(), self.worker.nonce_offer.as_ref()?)
     }
 

@@ -82,6 +82,7 @@ impl Host for Abi {
             Level::Debug => LogLevel::Debug,
             Level::Info => LogLevel::Info,
             Level::Warn => LogLevel::Warn,
+            Level::Error => LogLevel::Error,
             Level::Critical => LogLevel::Critical,
         };
         let _ = hostcalls::log(level, message);
@@ -197,8 +198,8 @@ impl RootContext for Root {
         let offer = getrandom::fill(&mut offer).ok().map(|()| offer);
         let mut abi = self.abi.borrow_mut();
         match gateway::configure(&bytes, facts, offer) {
-            Configured::Ready(mut worker) => {
-                worker.init_shared(&mut *abi);
+            Configured::Ready(worker) => {
+                // Shared data is opened by the first request, not here: see `Worker::init_shared`.
                 self.state = Some(State::Ready(Rc::new(RefCell::new(*worker))));
             }
             Configured::Reject(problem) => {

@@ -55,6 +55,10 @@ pub(crate) struct FakeStore {
     pub calls: Cell<u64>,
     /// `true`: every call fails as a host without shared data.
     pub unavailable: Cell<bool>,
+    /// `true`: every call traps (panics), as Kong's engine does when no `shm_kv` zone resolves the
+    /// key's namespace ("could not resolve namespace"): in a request that request fails (500), in
+    /// a root context's startup the worker ends.
+    pub traps: Cell<bool>,
     /// Bytes of all keys and values now, and their peak.
     stored: Cell<usize>,
     pub peak_stored: Cell<usize>,
@@ -116,6 +120,7 @@ impl FakeStore {
             sets: Cell::new(0),
             calls: Cell::new(0),
             unavailable: Cell::new(false),
+            traps: Cell::new(false),
             stored: Cell::new(0),
             peak_stored: Cell::new(0),
             kong: Cell::new(0),
@@ -217,6 +222,7 @@ impl FakeStore {
 impl SharedStore for FakeStore {
     fn get(&self, key: &str) -> Result<(Option<Vec<u8>>, Option<u32>), StoreError> {
         self.calls.set(self.calls.get() + 1);
+        assert!(!self.traps.get(), "trap: failed getting value from shm (could not resolve namespace)");
         if self.unavailable.get() {
             return Err(StoreError::Unavailable);
         }
@@ -228,6 +234,7 @@ impl SharedStore for FakeStore {
 
     fn set(&self, key: &str, value: &[u8], cas: Option<u32>) -> Result<(), StoreError> {
         self.calls.set(self.calls.get() + 1);
+        assert!(!self.traps.get(), "trap: failed getting value from shm (could not resolve namespace)");
         if self.unavailable.get() {
             return Err(StoreError::Unavailable);
         }
