@@ -4,7 +4,8 @@ route, loopback only, wrk with one thread; one fresh Envoy per case, the same to
     python bench/load.py --wasm FILTER.wasm --out RESULTS.json [--duration 10] [--warmup 3] [--rounds 3] [--cases a,b,c]
 
 Cases: a no auth; w a no-op proxy-wasm filter (bench/noop_filter.rs); b Envoy's `jwt_authn` (RS256, local JWKS) with its JWT cache, b0 without; c this
-filter, Bearer RS256 (static `jwks`); d/e/f this filter, DPoP with ES256/EdDSA/RS256 proofs; r the replay
+filter, Bearer RS256 (static `jwks`); d/e/f this filter, DPoP with ES256/EdDSA/RS256 proofs (one client key);
+dk DPoP ES256 from a new client on every request (its own key and bound token: nothing cached); r the replay
 store at full rate: DPoP ES256 with the default settings for --stream-duration seconds (300), each
 request's proof made while the run goes (a child process writes them to a pipe wrk reads), so no
 proof is reused and every `iat` is current; every response must be 2xx.
@@ -189,10 +190,11 @@ class Envoy:
 
     def settled_counters(self) -> dict:
         """The counters once Envoy has finished what was in flight (a run's last requests are still
-        being decided when wrk exits): two reads 0.5 s apart that agree."""
+        being decided when wrk exits) and the filter has handed them over (on its root context's
+        tick, every second: src/gateway/counts.rs): two reads 1.5 s apart that agree."""
         last = self.counters()
         for _ in range(20):
-            time.sleep(0.5)
+            time.sleep(1.5)
             now = self.counters()
             if now == last:
                 break
@@ -281,6 +283,18 @@ class Minter:
         now = int(time.time())
         return [f"DPoP {token}\t{mint.proof(key, alg, 'GET', url, token, now)}" for _ in range(n)]
 
+    def cold_proofs(self, alg: str, kind: str, url: str, n: int) -> list[str]:
+        """Case dk: every request from a client never seen before: its own new key, a token bound to
+        it (so no token-cache hit either), a proof signed with it."""
+        now = int(time.time())
+        lines = []
+        for _ in range(n):
+            key = mint.generate(kind)
+            claims = mint.access_claims(now - 5, now + 3600, mint.thumbprint(mint.public_jwk(key)))
+            token = mint.jws({"typ": "at+jwt", "kid": "rsa-1"}, claims, self.issuer_key, "RS256")
+            lines.append(f"DPoP {token}\t{mint.proof(key, alg, 'GET', url, token, now)}")
+        return lines
+
 
 def start_case(case: dict, m: Minter, wasm: str, workdir: Path, warmup: float) -> tuple:
     """A fresh Envoy for `case`, checked (three requests must get 200) and warmed up."""
@@ -295,11 +309,15 @@ def start_case(case: dict, m: Minter, wasm: str, workdir: Path, warmup: float) -
         "jwt": [jwt_authn(m.jwks, False)],
         "bearer": [wasm_filter(case.get("wasm", wasm), filter_cfg)],
         "dpop": [wasm_filter(wasm, filter_cfg)],
+        "dpop_cold": [wasm_filter(wasm, filter_cfg)],
         "dpop_stream": [wasm_filter(wasm, filter_cfg)],
     }[kind]
     e = Envoy(workdir, case["id"], filters)
     try:
-        if kind in ("dpop", "dpop_stream"):
+        if kind == "dpop_cold":
+            checks = m.cold_proofs(case["alg"], case["curve"], e.url, 3)
+            pool = m.cold_proofs(case["alg"], case["curve"], e.url, WARMUP_POOL)
+        elif kind in ("dpop", "dpop_stream"):
             checks = m.proofs(case["alg"], case["curve"], e.url, 3)
             pool = m.proofs(case["alg"], case["curve"], e.url, WARMUP_POOL)
         else:
@@ -368,7 +386,7 @@ def run_dpop(case: dict, m: Minter, wasm: str, workdir: Path, duration: float, w
         run_for = float(max(1, min(int(duration), math.floor(MAX_FRESH_PROOFS / (1.3 * warm_rps)))))
         n = min(MAX_FRESH_PROOFS, math.ceil(1.5 * warm_rps * run_for) + 100)
         t = time.monotonic()
-        lines = m.proofs(alg, curve, e.url, n)
+        lines = (m.cold_proofs if case["kind"] == "dpop_cold" else m.proofs)(alg, curve, e.url, n)
         log(f"{case['id']}: {n} fresh {alg} proofs in {time.monotonic() - t:.1f}s, run {run_for:.0f}s")
         r = e.measure(lines, run_for, workdir, case["id"])
         if r["requests"] > len(lines):
@@ -432,6 +450,8 @@ CASES = [
     {"id": "b0", "label": "jwt_authn, RS256, no cache", "kind": "jwt"},
     {"id": "c", "label": "dpop-gate, Bearer RS256", "kind": "bearer"},
     {"id": "d", "label": "dpop-gate, DPoP ES256 proofs", "kind": "dpop", "alg": "ES256", "curve": "P-256"},
+    {"id": "dk", "label": "dpop-gate, DPoP ES256, a new client key (and token) on every request", "kind": "dpop_cold",
+     "alg": "ES256", "curve": "P-256"},
     {"id": "e", "label": "dpop-gate, DPoP EdDSA proofs", "kind": "dpop", "alg": "EdDSA", "curve": "Ed25519"},
     {"id": "f", "label": "dpop-gate, DPoP RS256 proofs", "kind": "dpop", "alg": "RS256", "curve": "RSA"},
     {"id": "r", "label": "dpop-gate, DPoP ES256, replay store at full rate, default settings", "kind": "dpop_stream",
@@ -456,7 +476,7 @@ def main():
     results = []
     wasm = str(Path(a.wasm).resolve())
     with tempfile.TemporaryDirectory(prefix="dpop-gate-bench-") as tmp:
-        static = [c for c in CASES if c["id"] in wanted and c["kind"] not in ("dpop", "dpop_stream", "noop")]
+        static = [c for c in CASES if c["id"] in wanted and c["kind"] not in ("dpop", "dpop_cold", "dpop_stream", "noop")]
         if a.noop_wasm and "w" in wanted:
             static.insert(1, {**CASES[1], "wasm": str(Path(a.noop_wasm).resolve())})
         if a.compare_wasm:
@@ -465,7 +485,7 @@ def main():
         if static:
             results += run_static(static, m, wasm, Path(tmp), a.duration, a.warmup, a.rounds)
         for case in CASES:
-            if case["id"] in wanted and case["kind"] == "dpop":
+            if case["id"] in wanted and case["kind"] in ("dpop", "dpop_cold"):
                 results.append(run_dpop(case, m, wasm, Path(tmp), a.duration, a.warmup))
             if case["id"] in wanted and case["kind"] == "dpop_stream":
                 results.append(run_stream(case, m, wasm, Path(tmp), a.stream_duration, a.warmup))

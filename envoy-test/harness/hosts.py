@@ -130,6 +130,12 @@ class Host:
             self.proc = None
 
 
+# The filter counts per worker and adds its counts to the host's counters on each root context's
+# tick (every second, `src/gateway/counts.rs`): a request answered just now is counted by the next
+# tick. A read waits out one tick and a margin for a busy machine.
+COUNTER_FLUSH_WAIT = 1.6
+
+
 def vm_rss_kib(pid: int) -> int:
     """`VmRSS` of process `pid`, in KiB (0 if it is gone)."""
     try:
@@ -327,6 +333,9 @@ class Envoy(Host):
         return {s["name"]: s.get("value", 0) for s in data.get("stats", []) if "name" in s}
 
     def counters(self) -> dict:
+        """Waits for the filter's counters to include every request answered so far (see
+        `COUNTER_FLUSH_WAIT`), then reads them."""
+        time.sleep(COUNTER_FLUSH_WAIT)
         # Envoy prefixes a wasm filter's metric names with `wasmcustom.`.
         return {name[len("wasmcustom.") :]: v for name, v in self.stats("wasmcustom\\.").items()}
 
