@@ -378,32 +378,23 @@ def start_case(case: dict, m: Minter, wasm: str, workdir: Path, warmup: float) -
         # No filter still loads a module (the no-op one when given): RSS then compares like for like.
         module = case.get("wasm", wasm) if kind != "kong_none" else case.get("wasm")
         e = Kong(workdir, case["id"], filter_cfg if kind == "kong_bearer" else ({} if kind == "kong_noop" else None), module)
-        try:
-            status, body = get(e.url, {})
-            if kind == "kong_bearer" and status != 401:  # the filter runs before the upstream answers
-                raise RuntimeError(f"case {case['id']}: a request without a token got {status}: {body[:300]!r}")
-            pool = [f"Bearer {m.token}\t"]
-            for _ in range(3):
-                status, body = get(e.url, {"Authorization": pool[0].split("\t")[0]})
-                if status != 200:
-                    raise RuntimeError(f"case {case['id']}: check request got {status}: {body[:300]!r}")
-            w = wrk(e.url, pool, warmup, workdir, f"{case['id']}-warmup")
-            return e, pool, w["rps"]
-        except BaseException:
-            e.stop()
-            raise
-    filters = {
-        "none": [],
-        "noop": [wasm_filter(case.get("wasm", ""), {})],
-        "jwt_cache": [jwt_authn(m.jwks, True)],
-        "jwt": [jwt_authn(m.jwks, False)],
-        "bearer": [wasm_filter(case.get("wasm", wasm), filter_cfg)],
-        "dpop": [wasm_filter(wasm, filter_cfg)],
-        "dpop_cold": [wasm_filter(wasm, filter_cfg)],
-        "dpop_stream": [wasm_filter(wasm, filter_cfg)],
-    }[kind]
-    e = Envoy(workdir, case["id"], filters)
+    else:
+        filters = {
+            "none": [],
+            "noop": [wasm_filter(case.get("wasm", ""), {})],
+            "jwt_cache": [jwt_authn(m.jwks, True)],
+            "jwt": [jwt_authn(m.jwks, False)],
+            "bearer": [wasm_filter(case.get("wasm", wasm), filter_cfg)],
+            "dpop": [wasm_filter(wasm, filter_cfg)],
+            "dpop_cold": [wasm_filter(wasm, filter_cfg)],
+            "dpop_stream": [wasm_filter(wasm, filter_cfg)],
+        }[kind]
+        e = Envoy(workdir, case["id"], filters)
     try:
+        if kind == "kong_bearer":
+            status, body = get(e.url, {})
+            if status != 401:  # the filter runs before the upstream answers
+                raise RuntimeError(f"case {case['id']}: a request without a token got {status}: {body[:300]!r}")
         if kind == "dpop_cold":
             checks = m.cold_proofs(case["alg"], case["curve"], e.url, 3)
             pool = m.cold_proofs(case["alg"], case["curve"], e.url, WARMUP_POOL)
