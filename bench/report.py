@@ -73,7 +73,7 @@ def svg_chart(cases: list) -> str:
     w, left, bar, gap, top = 760, 250, 22, 10, 40
     h = top + len(cases) * (bar + gap) + 30
     vmax = max(c["rps"] for c in cases) or 1
-    colors = {"a": "#7f7f7f", "w": "#bcbd22", "c'": "#f7b6d2", "b": "#1f77b4", "b0": "#aec7e8", "c": "#d62728", "d": "#ff7f0e", "e": "#2ca02c", "f": "#9467bd"}
+    colors = {"a": "#7f7f7f", "w": "#bcbd22", "c'": "#f7b6d2", "b": "#1f77b4", "b0": "#aec7e8", "c": "#d62728", "d": "#ff7f0e", "dk": "#ffbb78", "ka": "#c7c7c7", "kw": "#dbdb8d", "kc": "#ff9896", "e": "#2ca02c", "f": "#9467bd"}
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12">',
         f'<rect width="{w}" height="{h}" fill="white"/>',
@@ -236,13 +236,18 @@ def main():
     L.append(f"| **c/a** (Bearer, cached token, vs no auth) | {r('c', 'a')} | ≥ 0.9 |")
     L.append(f"| **c/b** (Bearer vs `jwt_authn` with its cache) | {r('c', 'b')} | ≥ 1.0 |")
     L.append(f"| w/a (a no-op proxy-wasm filter vs no auth: the floor for any wasm filter) | {r('w', 'a')} | |")
-    L.append(f"| c/w (Bearer vs the no-op wasm filter: this filter's own cost) | {r('c', 'w')} | |")
+    L.append(f"| **c/w** (Bearer vs the no-op wasm filter: this filter's own cost) | {r('c', 'w')} | ≥ 0.95 by CPU |")
     if "c'" in cases:
         other, cc = cases["c'"]["label"].split(", ")[-1], r("c", "c'")
         L.append(f"| c/c' (Bearer: this build vs `{other}`) | {cc} | |")
+    if "kc" in cases:
+        L.append(f"| **kc/ka** (Kong engine: Bearer, cached token, vs no filter) | {r('kc', 'ka')} | ≥ 0.8 |")
+        L.append(f"| kw/ka (Kong engine: the no-op wasm filter vs no filter: the floor) | {r('kw', 'ka')} | |")
+        L.append(f"| kc/kw (Kong engine: this filter's own cost) | {r('kc', 'kw')} | |")
     L.append(f"| c/b0 (Bearer vs `jwt_authn` without cache) | {r('c', 'b0')} | |")
     L.append(f"| b/a (`jwt_authn` with cache vs no auth) | {r('b', 'a')} | |")
-    L.append(f"| **d/a** (DPoP ES256 vs no auth) | {r('d', 'a')} | |")
+    L.append(f"| **d/a** (DPoP ES256 vs no auth) | {r('d', 'a')} | ≥ 0.25 by CPU |")
+    L.append(f"| dk/a (DPoP ES256, a new client key and token on every request, vs no auth) | {r('dk', 'a')} | |")
     L.append(f"| e/a (DPoP EdDSA vs no auth) | {r('e', 'a')} | |")
     L.append(f"| f/a (DPoP RS256 vs no auth) | {r('f', 'a')} | |")
     L.append("")
@@ -282,6 +287,20 @@ def main():
             L.append(f"| Envoy VmRSS, the no-op wasm filter (case w) | {cases['w']['rss_kib'] / 1024:.1f} MiB |")
         if "b" in cases:
             L.append(f"| Envoy VmRSS, `jwt_authn` (case b) | {cases['b']['rss_kib'] / 1024:.1f} MiB |")
+    rss = load.get("footprint") or {}
+    for workers in (1, 4):
+        if f"none_{workers}" in rss and f"filter_{workers}" in rss:
+            none, filt = rss[f"none_{workers}"], rss[f"filter_{workers}"]
+            noop = rss.get(f"noop_{workers}")
+            noop_text = f"; the no-op wasm filter {noop / 1024:.1f} MiB (+{(noop - none) / 1024:.1f})" if noop else ""
+            L.append(f"| Envoy VmRSS, {workers} worker{'s' if workers > 1 else ''} (case rss): no filter / this filter | "
+                     f"{none / 1024:.1f} / {filt / 1024:.1f} MiB (**+{(filt - none) / 1024:.1f} MiB**){noop_text} |")  # fmt: skip
+    if "ka" in cases and "kc" in cases:
+        ka, kc = cases["ka"]["rss_kib"], cases["kc"]["rss_kib"]
+        kw = cases.get("kw", {}).get("rss_kib")
+        L.append(f"| Kong engine VmRSS, master + 1 worker: no filter (the no-op module loaded) / this filter | "
+                 f"{ka / 1024:.1f} / {kc / 1024:.1f} MiB (+{(kc - ka) / 1024:.1f} MiB)"
+                 f"{f'; the no-op filter {kw / 1024:.1f} MiB' if kw else ''} |")  # fmt: skip
     L.append("")
 
     notes = REPO / "bench" / "NOTES.md"

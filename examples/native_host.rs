@@ -106,8 +106,8 @@ impl Host for NativeHost {
         self.logs.push(format!("[{level:?}] {message}"));
     }
 
-    fn count(&mut self, group: &'static str, name: &'static str) {
-        *self.counts.entry(format!("dpop_gate_{group}{name}")).or_default() += 1;
+    fn count(&mut self, group: &'static str, name: &'static str, n: u64) {
+        *self.counts.entry(format!("dpop_gate_{group}{name}")).or_default() += n;
     }
 
     fn request_target(&mut self) -> Option<(String, String)> {
@@ -269,6 +269,8 @@ pub(crate) fn run(
             write(err, line)?;
         }
     }
+    // The worker hands its counts over on a tick (src/gateway/counts.rs): this host's one tick.
+    worker.flush_counts(&mut host);
     let counts: Vec<String> = host.counts.iter().map(|(name, n)| format!("{name}={n}")).collect();
     write(err, format!("counters: {}", counts.join(" ")))?;
     Ok(all_allowed)

@@ -372,3 +372,46 @@ fn require_at_jwt_typ_refuses_other_token_types() {
     let e = denied(decide(&on, &mut st, "POST", &[&format!("DPoP {bound}")], &[&p]));
     assert_eq!(e, Error::Token(TokenError::Typ));
 }
+
+/// The token68 table (issue 17) accepts exactly RFC 7235's characters: every byte value, alone
+/// and inside a token, against the RFC's definition written out.
+#[test]
+fn the_token68_table_is_rfc_7235() {
+    for b in 0u8..=255 {
+        let rfc = b.is_ascii_alphanumeric() || b"-._~+/=".contains(&b);
+        let Ok(text) = std::str::from_utf8(std::slice::from_ref(&b)).map(String::from).or_else(|_| {
+            String::from_utf8(vec![0xC2, b]) // a non-ASCII byte, inside a UTF-8 sequence
+        }) else {
+            continue;
+        };
+        for value in [format!("Bearer {text}"), format!("Bearer abc{text}def")] {
+            let auth = [value.as_str()];
+            let req = Request { method: "GET", authorization: &auth, dpop: &[], uri: None };
+            let ok = credentials(&req, DpopMode::Optional).is_ok();
+            // A blank inside the value splits it (its own rule); everything else is the table's.
+            if b != b' ' && b != b'\t' {
+                assert_eq!(ok, rfc && text.len() == 1, "byte {b:#04x} in {value:?}");
+            }
+        }
+    }
+}
+
+/// `same_text`, which decides a token-cache hit, agrees with `==` for every length around the
+/// eight-byte words, with a difference at every position, and tells lengths apart.
+#[test]
+fn the_cached_token_comparison_is_equality() {
+    use dpop_gate::decision::same_text;
+    for len in 0..40usize {
+        let a: String = (0..len).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+        assert!(same_text(&a, &a.clone()));
+        for at in 0..len {
+            let mut b = a.clone().into_bytes();
+            b[at] = b'Z';
+            let b = String::from_utf8(b).unwrap();
+            assert!(!same_text(&a, &b), "{len} {at}");
+            assert!(!same_text(&b, &a), "{len} {at}");
+        }
+        assert!(!same_text(&a, &format!("{a}x")));
+        assert!(!same_text(&format!("{a}x"), &a));
+    }
+}

@@ -177,6 +177,7 @@ fn the_upstream_never_sees_dpop_or_a_clients_claim_header() {
     let (status, body) = refused(&kong.on_request(&mut host, 3, &request(&auth, &two, &kong), NOW));
     assert_eq!(status, 400);
     assert!(body.contains("invalid_request"), "{body}");
+    kong.flush_counts(&mut host); // what its tick does
     assert_eq!(host.count_of("refused_request_claim_header_copies"), 1);
     // Envoy joins repeated headers; it removes every copy anyway.
     allowed(&envoy.on_request(&mut host, 4, &request(&auth, &two, &envoy), NOW));
@@ -279,6 +280,8 @@ fn one_fetch_after_a_rotation_serves_every_worker_on_both_hosts() {
         w2.on_tick(&mut host, 0, NOW);
         allowed(&w2.on_request(&mut host, 7, &request(&t, &[], &w2), NOW));
         assert_eq!(host.callouts.len(), fetches, "{semantics:?}: the second worker fetched");
+        w1.flush_counts(&mut host);
+        w2.flush_counts(&mut host);
         assert_eq!(host.count_of("allowed"), 2);
     }
 }
@@ -318,4 +321,47 @@ fn challenges_are_joined_where_a_local_response_keeps_one_copy_of_a_header() {
         assert!(all.starts_with("Bearer, DPoP algs=\"") || all.starts_with("Bearer"), "{all}");
         assert!(all.contains("DPoP algs="), "{all}");
     }
+}
+
+/// Counters cost a request no host call: the worker counts, and its tick hands the host the exact
+/// totals (issue 17: two of a cached request's five host calls were counter increments). Nothing
+/// is lost or counted twice across ticks, and what the tick itself counts (a late waiter's
+/// refusal) reaches the host in that same tick.
+#[test]
+fn counters_reach_the_host_exactly_on_the_tick_and_never_per_request() {
+    let store = FakeStore::new(Semantics::Envoy);
+    let mut host = FakeHost::new(&store);
+    let mut w = worker(HostFacts::ENVOY, &format!(r#","jwks":{}"#, jwks()));
+    w.init_shared(&mut host);
+    let good = bearer(&token("api"));
+    let foreign = bearer(&token("other"));
+    for ctx in 1..=1000 {
+        allowed(&w.on_request(&mut host, ctx, &request(&good, &[], &w), NOW));
+        w.on_done(ctx);
+    }
+    assert_eq!(refused(&w.on_request(&mut host, 2000, &request(&foreign, &[], &w), NOW)).0, 401);
+    assert!(host.counts.is_empty(), "a request called the host's counters: {:?}", host.counts);
+    assert_eq!((w.pending_count("", "allowed"), w.pending_count("", "token_cache_hits")), (1000, 999));
+
+    assert!(w.on_tick(&mut host, 0, NOW).is_empty());
+    let first = host.counts.clone();
+    assert_eq!(
+        (host.count_of("allowed"), host.count_of("token_cache_hits"), host.count_of("refused_token_audience")),
+        (1000, 999, 1),
+        "{first:?}"
+    );
+    assert_eq!(w.pending_count("", "allowed"), 0);
+    w.on_tick(&mut host, 0, NOW + 1);
+    assert_eq!(host.counts, first, "a quiet tick changed the counters");
+    allowed(&w.on_request(&mut host, 3000, &request(&good, &[], &w), NOW + 1));
+    w.on_tick(&mut host, 0, NOW + 2);
+    assert_eq!((host.count_of("allowed"), host.count_of("token_cache_hits")), (1001, 1000));
+
+    // A request left waiting past the callout timeout is refused by the tick, and counted in it.
+    let mut fetching = worker(HostFacts::ENVOY, r#","http_timeout_ms":2000"#);
+    fetching.init_shared(&mut host);
+    assert_eq!(fetching.on_request(&mut host, 1, &request(&good, &[], &fetching), NOW), Verdict::Pause);
+    let late = fetching.on_tick(&mut host, 0, NOW + 10);
+    assert_eq!(late.len(), 1, "{late:?}");
+    assert_eq!(host.count_of("refused_keys_unavailable"), 1, "{:?}", host.counts);
 }

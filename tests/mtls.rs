@@ -76,7 +76,9 @@ fn decide(w: &mut Worker, host: &mut FakeHost, ctx: u32, headers: &[(&str, &str)
     pairs.extend_from_slice(headers);
     let cfg = w.config().clone();
     let h = RequestHeaders::read_for(pairs, &cfg.claims_to_headers, cfg.mtls_certificate_header.as_deref());
-    w.on_request(host, ctx, &h, NOW)
+    let v = w.on_request(host, ctx, &h, NOW);
+    w.flush_counts(host); // as if a tick came: the host's counters are exact after it
+    v
 }
 
 #[track_caller]
@@ -296,6 +298,7 @@ fn a_paused_request_keeps_its_forwarded_certificate() {
     let jwks = json!({"keys": [public_jwk(&key(1), Some("k"))]}).to_string();
     let token = host.callouts[0].0;
     let verdicts = w.on_callout(&mut host, token, &[(":status", "200")], Some(jwks.as_bytes()), 1, NOW);
+    w.flush_counts(&mut host);
     assert_eq!(verdicts.len(), 2);
     for (ctx, v) in verdicts {
         match ctx {

@@ -382,7 +382,9 @@ fn in_the_engine_no_nonce_is_given_for_a_forged_proof_and_none_recorded_before_t
                 ("authorization", auth.as_str()),
                 ("dpop", proof),
             ]);
-            worker.on_request(host, ctx, &h, NOW)
+            let v = worker.on_request(host, ctx, &h, NOW);
+            worker.flush_counts(host); // as if a tick came: the host's counters are exact after it
+            v
         };
         let refused = |v: Verdict| match v {
             Verdict::Refuse(r) => r,

@@ -130,6 +130,12 @@ class Host:
             self.proc = None
 
 
+# The filter counts per worker and adds its counts to the host's counters on each root context's
+# tick (every second, `src/gateway/counts.rs`): a request answered just now is counted by the next
+# tick. A read waits out one tick and a margin for a busy machine.
+COUNTER_FLUSH_WAIT = 1.6
+
+
 def vm_rss_kib(pid: int) -> int:
     """`VmRSS` of process `pid`, in KiB (0 if it is gone)."""
     try:
@@ -327,6 +333,9 @@ class Envoy(Host):
         return {s["name"]: s.get("value", 0) for s in data.get("stats", []) if "name" in s}
 
     def counters(self) -> dict:
+        """Waits for the filter's counters to include every request answered so far (see
+        `COUNTER_FLUSH_WAIT`), then reads them."""
+        time.sleep(COUNTER_FLUSH_WAIT)
         # Envoy prefixes a wasm filter's metric names with `wasmcustom.`.
         return {name[len("wasmcustom.") :]: v for name, v in self.stats("wasmcustom\\.").items()}
 
@@ -433,19 +442,28 @@ def nginx_string(text: str) -> str:
 
 
 def nginx_conf(dir: Path, listeners: dict, ports: dict, upstream_port: int, targets: list, workers: int,
-               shm_zone: bool = True, location: tuple = (), tls: dict | None = None) -> str:  # fmt: skip
+               shm_zone: bool = True, location: tuple = (), tls: dict | None = None, module: Path | None = None,
+               filtered: bool = True, local_upstream: bool = False, access_log: bool = True) -> str:  # fmt: skip
     """The nginx.conf of a run: the filter module and its `shm_kv` zone at top level (`wasm{}`), one
     `server` per listener whose `location /` runs `proxy_wasm dpop_gate '<the listener's JSON>'`
     and proxies to the echo upstream; listeners named in `tls` speak TLS. `targets` named other
     than `127.0.0.1:<port>` resolve to 127.0.0.1 (`resolver_add`). Like Envoy's listeners: HTTP/1.1
     and HTTP/2 over cleartext (prior knowledge) on the same port, request headers up to 64 KiB
-    (Envoy: 60 KiB). `location`: more directives for every filtered location."""
+    (Envoy: 60 KiB). `location`: more directives for every filtered location.
+
+    For the load benchmark (bench/load.py): `module` loads another filter under the same name (the
+    no-op filter), `filtered=False` leaves `proxy_wasm` out (the module stays loaded),
+    `local_upstream` makes the upstream a server of this nginx on `upstream_port` that answers 200
+    at once, over kept-alive connections (a `return` in the filtered location itself would answer
+    before the filter runs), and `access_log=False` writes none."""
     resolves = sorted({n for n, _ in targets if ":" not in n})
-    wasm = [f"    module dpop_gate {wasm_file()};"]
+    wasm = [f"    module dpop_gate {module or wasm_file()};"]
     if shm_zone:
         wasm.append(f"    shm_kv {SHM_ZONE} 16m;")
     tls = tls or {}
     servers = []
+    upstream_keepalive = (f"{chr(10)}            proxy_http_version 1.1;{chr(10)}            proxy_set_header Connection \"\";"
+                          if local_upstream else "")  # fmt: skip
     for name, cfg in listeners.items():
         text = cfg if isinstance(cfg, str) else json.dumps(cfg)
         ssl = ""
@@ -458,13 +476,22 @@ def nginx_conf(dir: Path, listeners: dict, ports: dict, upstream_port: int, targ
     server {{
         listen {LOOPBACK}:{ports[name]}{" ssl" if name in tls else ""} reuseport;
         http2 on;
-{ssl}        access_log {dir}/access-{name}.log worker;
+{ssl}        access_log {f"{dir}/access-{name}.log worker" if access_log else "off"};
         location = {WORKER_PATH} {{
             return 200 "$pid";
         }}
         location / {{
-            proxy_wasm dpop_gate {nginx_string(text)};{"".join(f"{chr(10)}            {d}" for d in location)}
-            proxy_pass http://echo;
+            {f"proxy_wasm dpop_gate {nginx_string(text)};" if filtered else "# no filter"}{"".join(f"{chr(10)}            {d}" for d in location)}
+            proxy_pass http://echo;{upstream_keepalive}
+        }}
+    }}""")
+    if local_upstream:
+        servers.append(f"""
+    server {{
+        listen {LOOPBACK}:{upstream_port};
+        access_log off;
+        location / {{
+            return 200 "ok\\n";
         }}
     }}""")
     # Started as root, nginx would run its workers as `nobody`, who cannot write request bodies into
@@ -494,7 +521,7 @@ http {{
     uwsgi_temp_path {dir}/uwsgi;
     scgi_temp_path {dir}/scgi;
     upstream echo {{
-        server {LOOPBACK}:{upstream_port};
+        server {LOOPBACK}:{upstream_port};{f"{chr(10)}        keepalive 32;" if local_upstream else ""}
     }}
 {"".join(servers)}
 }}

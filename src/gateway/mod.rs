@@ -16,6 +16,7 @@ use crate::decision::cert::CertificateForm;
 use crate::decision::challenge::Refusal;
 
 pub mod caches;
+pub mod counts;
 pub mod shared;
 mod worker;
 
@@ -30,8 +31,9 @@ pub trait Host {
     fn dispatch(&mut self, upstream: &str, headers: &[(&str, &str)], timeout_ms: u64) -> Result<u32, String>;
     /// Writes a log line.
     fn log(&mut self, level: Level, message: &str);
-    /// Counts one `dpop_gate_<group><name>` event.
-    fn count(&mut self, group: &'static str, name: &'static str);
+    /// Adds `n` events to the `dpop_gate_<group><name>` counter. Called from the root context's
+    /// tick only: the worker counts events itself ([`counts::Counts`]) and hands them over then.
+    fn count(&mut self, group: &'static str, name: &'static str, n: u64);
     /// The current request's method and path, for a refusal's log line when the decision was
     /// made without reading them (a cached-token request reads only `Authorization`).
     fn request_target(&mut self) -> Option<(String, String)>;

@@ -21,6 +21,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::caches::{ProofKeys, TokenCache};
+use super::counts::Counts;
 use super::shared::{self, KeySlot, SharedReplay};
 use super::{HeaderEdit, Host, HostFacts, Level, Verdict};
 use crate::config::{Config, DpopMode, KeySource};
@@ -139,6 +140,8 @@ pub struct Worker {
     replay: Option<SharedReplay>,
     /// Whether host shared data was opened ([`Worker::init_shared`]).
     shared: SharedData,
+    /// Counter events not yet handed to the host (at the next tick: [`Worker::flush_counts`]).
+    counts: Counts,
 }
 
 /// Whether a worker has opened host shared data. It is opened by the first request that needs it,
@@ -255,6 +258,7 @@ impl Worker {
             replay_offer,
             replay: None,
             shared: SharedData::Closed,
+            counts: Counts::default(),
         }
     }
 
@@ -309,11 +313,12 @@ impl Worker {
     /// reason logged at error level the first time this worker finds it so.
     fn open_for_request(&mut self, host: &mut dyn Host) -> Result<(), Refusal> {
         let before = self.shared;
-        self.init_shared(host).map_err(|SharedDataUnavailable| {
+        let opened = self.init_shared(host);
+        opened.map_err(|SharedDataUnavailable| {
             if before == SharedData::Closed {
                 host.log(Level::Error, SHARED_DATA_UNAVAILABLE);
             }
-            host.count("", "shared_data_unavailable");
+            self.counts.add("", "shared_data_unavailable");
             misconfigured()
         })
     }
@@ -376,7 +381,7 @@ impl Worker {
         match outcome {
             Outcome::Allow(grant) => match self.upstream_edits(h, &grant) {
                 Ok(edits) => {
-                    host.count("", "allowed");
+                    self.counts.add("", "allowed");
                     self.allowed.insert(context);
                     if let Some(nonce) = grant.nonce {
                         self.response_nonces.insert(context, nonce);
@@ -398,7 +403,7 @@ impl Worker {
 
     /// The refusal for `error`, counted and logged.
     fn refuse(&mut self, host: &mut dyn Host, h: &RequestHeaders<'_>, error: &Error, now: u64) -> Refusal {
-        host.count("refused_", error.reason());
+        self.counts.add("refused_", error.reason());
         let level = if matches!(error, Error::KeysUnavailable) { Level::Warn } else { Level::Info };
         let (method, path) = match (h.method, h.path) {
             ("", "") => host.request_target().unwrap_or_default(),
@@ -434,7 +439,8 @@ impl Worker {
         let token = grant.token.text.as_str();
         let claims = &grant.headers;
         // Most clients sent just that: then no edit and no copy of the ~1 KB header.
-        if h.authorization.first().and_then(|a| a.strip_prefix("Bearer ")) != Some(token) {
+        // (`same_text`: wasm32's `memcmp`, what `!=` calls, goes byte by byte over the ~1 KB.)
+        if !h.authorization.first().and_then(|a| a.strip_prefix("Bearer ")).is_some_and(|sent| decision::same_text(sent, token)) {
             edits.push(HeaderEdit::Set(String::from("authorization"), format!("Bearer {token}")));
         }
         let removes = self.facts.removes_request_headers;
@@ -527,14 +533,14 @@ impl Worker {
             Fetch::Discovery(_) => CalloutKind::Discovery,
             Fetch::Jwks(_) => CalloutKind::Jwks,
         };
-        host.count("", "jwks_fetches");
+        self.counts.add("", "jwks_fetches");
         match host.dispatch(&upstream, &headers, self.cfg.http_timeout_ms) {
             Ok(token) => {
                 self.callouts.insert(token, (index, kind, owner));
                 true
             }
             Err(reason) => {
-                host.count("", "jwks_fetch_failures");
+                self.counts.add("", "jwks_fetch_failures");
                 host.log(Level::Warn, &format!("dpop-gate: cannot call {upstream} for {url}: {reason}"));
                 if let Some(issuer) = self.issuers.get_mut(index) {
                     let _ = issuer.keys.on_jwks(Err(FetchError::Transport(reason)), now);
@@ -585,13 +591,13 @@ impl Worker {
                     }
                 }
                 Err(e) => {
-                    host.count("", "jwks_fetch_failures");
+                    self.counts.add("", "jwks_fetch_failures");
                     host.log(Level::Warn, &format!("dpop-gate: discovery for {issuer} failed: {e}"));
                 }
             },
             CalloutKind::Jwks => match state.keys.on_jwks(body.clone(), now) {
                 Ok(weak) => {
-                    weak_keys_skipped(host, &issuer, weak);
+                    weak_keys_skipped(host, &mut self.counts, &issuer, weak);
                     let open = self.shared == SharedData::Open;
                     if let (Ok(body), Some(slot), true) = (body, &state.slot, open) {
                         if let Some(cas) = slot.publish(host.store(), now, state.keys.jwks_uri(), body) {
@@ -601,8 +607,8 @@ impl Worker {
                     host.log(Level::Info, &format!("dpop-gate: fetched keys for {issuer}"));
                 }
                 Err(e) => {
-                    weak_keys_skipped(host, &issuer, e.weak_keys());
-                    host.count("", "jwks_fetch_failures");
+                    weak_keys_skipped(host, &mut self.counts, &issuer, e.weak_keys());
+                    self.counts.add("", "jwks_fetch_failures");
                     host.log(Level::Warn, &format!("dpop-gate: JWKS fetch for {issuer} failed: {e}"));
                 }
             },
@@ -658,7 +664,19 @@ impl Worker {
                 verdicts.push((w.context, Verdict::Refuse(refusal)));
             }
         }
+        self.flush_counts(host);
         verdicts
+    }
+
+    /// Hands the events counted since the last tick to the host's counters ([`Counts`]): the
+    /// root context's tick does, every second, so a request costs no host call for its counters.
+    pub fn flush_counts(&mut self, host: &mut dyn Host) {
+        self.counts.flush(host);
+    }
+
+    /// Events of `dpop_gate_<group><name>` counted and not yet handed to the host.
+    pub fn pending_count(&self, group: &str, name: &str) -> u64 {
+        self.counts.pending(group, name)
     }
 
     /// Whether `index`'s keys are due for their background refresh (see [`IssuerKeys::due`]).
@@ -728,13 +746,11 @@ impl Worker {
 /// A fetched key set held `count` RSA keys with the ROCA fingerprint, skipped: one warn line per
 /// fetch and `dpop_gate_jwks_weak_keys_skipped` per key, so the operator learns that the issuer
 /// publishes a factorable key (tokens it "signs" can be forged) and has it rotated.
-fn weak_keys_skipped(host: &mut dyn Host, issuer: &str, count: usize) {
+fn weak_keys_skipped(host: &mut dyn Host, counts: &mut Counts, issuer: &str, count: usize) {
     if count == 0 {
         return;
     }
-    for _ in 0..count {
-        host.count("", "jwks_weak_keys_skipped");
-    }
+    counts.add_n("", "jwks_weak_keys_skipped", u64::try_from(count).unwrap_or(u64::MAX));
     host.log(
         Level::Warn,
         &format!(
@@ -772,7 +788,7 @@ impl State for DecisionState<'_> {
 
     fn token_cache_hit(&mut self) {
         self.worker.tokens.count_hit();
-        self.host.count("", "token_cache_hits");
+        self.worker.counts.add("", "token_cache_hits");
     }
 
     fn store_token(&mut self, key: [u8; 32], token: Rc<AccessToken>) {

@@ -88,7 +88,7 @@ impl Host for Abi {
         let _ = hostcalls::log(level, message);
     }
 
-    fn count(&mut self, group: &'static str, name: &'static str) {
+    fn count(&mut self, group: &'static str, name: &'static str, n: u64) {
         let id = match self.metrics.get(&(group, name)) {
             Some(id) => *id,
             None => match hostcalls::define_metric(MetricType::Counter, &format!("dpop_gate_{group}{name}")) {
@@ -96,7 +96,7 @@ impl Host for Abi {
                 Err(_) => return,
             },
         };
-        let _ = hostcalls::increment_metric(id, 1);
+        let _ = hostcalls::increment_metric(id, i64::try_from(n).unwrap_or(i64::MAX));
     }
 
     fn request_target(&mut self) -> Option<(String, String)> {

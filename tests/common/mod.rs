@@ -357,8 +357,8 @@ impl Host for FakeHost<'_> {
         self.logs.push((level, message.to_string()));
     }
 
-    fn count(&mut self, group: &'static str, name: &'static str) {
-        *self.counts.entry(format!("{group}{name}")).or_default() += 1;
+    fn count(&mut self, group: &'static str, name: &'static str, n: u64) {
+        *self.counts.entry(format!("{group}{name}")).or_default() += n;
     }
 
     fn request_target(&mut self) -> Option<(String, String)> {
