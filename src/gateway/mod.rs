@@ -16,6 +16,7 @@ use crate::decision::cert::CertificateForm;
 use crate::decision::challenge::Refusal;
 
 pub mod caches;
+pub mod introspection;
 pub mod shared;
 mod worker;
 
@@ -28,6 +29,14 @@ pub trait Host {
     /// Starts a `GET` callout to `upstream` (Envoy: a cluster name; Kong: `host:port`) with these
     /// pseudo-headers and headers. Returns its token, or why the host refused it.
     fn dispatch(&mut self, upstream: &str, headers: &[(&str, &str)], timeout_ms: u64) -> Result<u32, String>;
+    /// Starts a callout with a body (a `POST`: token introspection), as [`Host::dispatch`].
+    fn dispatch_with_body(
+        &mut self,
+        upstream: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+        timeout_ms: u64,
+    ) -> Result<u32, String>;
     /// Writes a log line.
     fn log(&mut self, level: Level, message: &str);
     /// Counts one `dpop_gate_<group><name>` event.
