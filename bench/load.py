@@ -19,6 +19,8 @@ from __future__ import annotations
 import argparse
 import atexit
 import http.client
+import http.server
+import threading
 import json
 import math
 import multiprocessing
@@ -109,7 +111,7 @@ def jwt_authn(jwks: dict, cache: bool) -> dict:
     }
 
 
-def bootstrap(filters: list) -> dict:
+def bootstrap(filters: list, clusters: list = ()) -> dict:
     hcm = {
         "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
         "stat_prefix": "bench",
@@ -133,17 +135,62 @@ def bootstrap(filters: list) -> dict:
                     "address": {"socket_address": {"address": LOOPBACK, "port_value": 0}},
                     "filter_chains": [{"filters": [{"name": "envoy.filters.network.http_connection_manager", "typed_config": hcm}]}],
                 }
-            ]
+            ],
+            "clusters": [
+                {
+                    "name": f"{LOOPBACK}:{port}",
+                    "type": "STATIC",
+                    "connect_timeout": "1s",
+                    "load_assignment": {
+                        "cluster_name": f"{LOOPBACK}:{port}",
+                        "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {"socket_address": {"address": LOOPBACK, "port_value": port}}}}]}],
+                    },
+                }
+                for port in clusters
+            ],
         },
     }
 
 
+OPAQUE_TOKEN = "bench-opaque-token-0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+class IntrospectionServer(http.server.ThreadingHTTPServer):
+    """An introspection endpoint that answers every POST `active: true` (case i). It is asked
+    once per token and cache time: the case measures the cached path."""
+
+    daemon_threads = True
+
+    def __init__(self):
+        now = int(time.time())
+        answer = json.dumps({"active": True, "iss": mint.ISSUER, "aud": mint.AUDIENCE, "exp": now + 7200, "iat": now,
+                             "sub": "bench", "scope": "webhook:write", "token_type": "Bearer"}).encode()  # fmt: skip
+        self.calls = 0
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("content-length", 0)))
+                server.calls += 1
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, *args):
+                pass
+
+        super().__init__((LOOPBACK, 0), Handler)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+
 class Envoy:
-    def __init__(self, workdir: Path, name: str, filters: list):
+    def __init__(self, workdir: Path, name: str, filters: list, clusters: list = ()):
         self.dir = workdir / name
         self.dir.mkdir(parents=True, exist_ok=True)
         self.config = self.dir / "envoy.yaml"
-        self.config.write_text(json.dumps(bootstrap(filters), indent=1))
+        self.config.write_text(json.dumps(bootstrap(filters, clusters), indent=1))
         self.admin_path = self.dir / "admin-address"
         self.log = self.dir / "envoy.log"
         argv = [
@@ -266,6 +313,7 @@ class Minter:
         now = int(time.time())
         self.token = mint.jws({"typ": "JWT", "kid": "rsa-1"}, mint.access_claims(now - 5, now + 3600), self.issuer_key, "RS256")
         self.proof_keys = {}
+        self.introspection: IntrospectionServer | None = None
 
     def bound(self, alg: str, kind: str) -> tuple:
         if alg not in self.proof_keys:
@@ -288,6 +336,13 @@ def start_case(case: dict, m: Minter, wasm: str, workdir: Path, warmup: float) -
     filter_cfg = {"issuer": mint.ISSUER, "audiences": [mint.AUDIENCE], "jwks": m.jwks}
     if not case.get("defaults"):
         filter_cfg["dpop_max_age_seconds"] = 300
+    clusters = []
+    if kind == "introspected":
+        m.introspection = m.introspection or IntrospectionServer()
+        port = m.introspection.server_address[1]
+        clusters = [port]
+        filter_cfg["introspection"] = {"mode": "opaque", "endpoint": f"http://{LOOPBACK}:{port}/introspect",
+                                       "client_id": "bench", "client_secret": "bench-secret", "cache_seconds": 3600}  # fmt: skip
     filters = {
         "none": [],
         "noop": [wasm_filter(case.get("wasm", ""), {})],
@@ -296,12 +351,15 @@ def start_case(case: dict, m: Minter, wasm: str, workdir: Path, warmup: float) -
         "bearer": [wasm_filter(case.get("wasm", wasm), filter_cfg)],
         "dpop": [wasm_filter(wasm, filter_cfg)],
         "dpop_stream": [wasm_filter(wasm, filter_cfg)],
+        "introspected": [wasm_filter(wasm, filter_cfg)],
     }[kind]
-    e = Envoy(workdir, case["id"], filters)
+    e = Envoy(workdir, case["id"], filters, clusters)
     try:
         if kind in ("dpop", "dpop_stream"):
             checks = m.proofs(case["alg"], case["curve"], e.url, 3)
             pool = m.proofs(case["alg"], case["curve"], e.url, WARMUP_POOL)
+        elif kind == "introspected":
+            checks = pool = [f"Bearer {OPAQUE_TOKEN}\t"]
         else:
             checks = pool = [f"Bearer {m.token}\t"]
         for line in checks:
@@ -431,6 +489,7 @@ CASES = [
     {"id": "b", "label": "jwt_authn, RS256, JWT cache", "kind": "jwt_cache"},
     {"id": "b0", "label": "jwt_authn, RS256, no cache", "kind": "jwt"},
     {"id": "c", "label": "dpop-gate, Bearer RS256", "kind": "bearer"},
+    {"id": "i", "label": "dpop-gate, opaque token, introspected (cached answer)", "kind": "introspected"},
     {"id": "d", "label": "dpop-gate, DPoP ES256 proofs", "kind": "dpop", "alg": "ES256", "curve": "P-256"},
     {"id": "e", "label": "dpop-gate, DPoP EdDSA proofs", "kind": "dpop", "alg": "EdDSA", "curve": "Ed25519"},
     {"id": "f", "label": "dpop-gate, DPoP RS256 proofs", "kind": "dpop", "alg": "RS256", "curve": "RSA"},

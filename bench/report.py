@@ -73,7 +73,7 @@ def svg_chart(cases: list) -> str:
     w, left, bar, gap, top = 760, 250, 22, 10, 40
     h = top + len(cases) * (bar + gap) + 30
     vmax = max(c["rps"] for c in cases) or 1
-    colors = {"a": "#7f7f7f", "w": "#bcbd22", "c'": "#f7b6d2", "b": "#1f77b4", "b0": "#aec7e8", "c": "#d62728", "d": "#ff7f0e", "e": "#2ca02c", "f": "#9467bd"}
+    colors = {"a": "#7f7f7f", "w": "#bcbd22", "c'": "#f7b6d2", "b": "#1f77b4", "b0": "#aec7e8", "c": "#d62728", "i": "#e377c2", "d": "#ff7f0e", "e": "#2ca02c", "f": "#9467bd"}
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12">',
         f'<rect width="{w}" height="{h}" fill="white"/>',
@@ -241,6 +241,8 @@ def main():
         other, cc = cases["c'"]["label"].split(", ")[-1], r("c", "c'")
         L.append(f"| c/c' (Bearer: this build vs `{other}`) | {cc} | |")
     L.append(f"| c/b0 (Bearer vs `jwt_authn` without cache) | {r('c', 'b0')} | |")
+    if "i" in cases:
+        L.append(f"| i/c (an opaque token with a cached introspection answer vs a cached Bearer JWT) | {r('i', 'c')} | |")
     L.append(f"| b/a (`jwt_authn` with cache vs no auth) | {r('b', 'a')} | |")
     L.append(f"| **d/a** (DPoP ES256 vs no auth) | {r('d', 'a')} | |")
     L.append(f"| e/a (DPoP EdDSA vs no auth) | {r('e', 'a')} | |")
