@@ -20,6 +20,8 @@ from __future__ import annotations
 import argparse
 import atexit
 import http.client
+import http.server
+import threading
 import json
 import math
 import multiprocessing
@@ -112,7 +114,7 @@ def jwt_authn(jwks: dict, cache: bool) -> dict:
     }
 
 
-def bootstrap(filters: list) -> dict:
+def bootstrap(filters: list, clusters: list = ()) -> dict:
     hcm = {
         "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
         "stat_prefix": "bench",
@@ -136,17 +138,62 @@ def bootstrap(filters: list) -> dict:
                     "address": {"socket_address": {"address": LOOPBACK, "port_value": 0}},
                     "filter_chains": [{"filters": [{"name": "envoy.filters.network.http_connection_manager", "typed_config": hcm}]}],
                 }
-            ]
+            ],
+            "clusters": [
+                {
+                    "name": f"{LOOPBACK}:{port}",
+                    "type": "STATIC",
+                    "connect_timeout": "1s",
+                    "load_assignment": {
+                        "cluster_name": f"{LOOPBACK}:{port}",
+                        "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {"socket_address": {"address": LOOPBACK, "port_value": port}}}}]}],
+                    },
+                }
+                for port in clusters
+            ],
         },
     }
 
 
+OPAQUE_TOKEN = "bench-opaque-token-0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+class IntrospectionServer(http.server.ThreadingHTTPServer):
+    """An introspection endpoint that answers every POST `active: true` (case i). It is asked
+    once per token and cache time: the case measures the cached path."""
+
+    daemon_threads = True
+
+    def __init__(self):
+        now = int(time.time())
+        answer = json.dumps({"active": True, "iss": mint.ISSUER, "aud": mint.AUDIENCE, "exp": now + 7200, "iat": now,
+                             "sub": "bench", "scope": "webhook:write", "token_type": "Bearer"}).encode()  # fmt: skip
+        self.calls = 0
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("content-length", 0)))
+                server.calls += 1
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, *args):
+                pass
+
+        super().__init__((LOOPBACK, 0), Handler)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+
 class Envoy:
-    def __init__(self, workdir: Path, name: str, filters: list, concurrency: int = 1):
+    def __init__(self, workdir: Path, name: str, filters: list, clusters: list = (), concurrency: int = 1):
         self.dir = workdir / name
         self.dir.mkdir(parents=True, exist_ok=True)
         self.config = self.dir / "envoy.yaml"
-        self.config.write_text(json.dumps(bootstrap(filters), indent=1))
+        self.config.write_text(json.dumps(bootstrap(filters, clusters), indent=1))
         self.admin_path = self.dir / "admin-address"
         self.log = self.dir / "envoy.log"
         argv = [
@@ -340,6 +387,7 @@ class Minter:
         now = int(time.time())
         self.token = mint.jws({"typ": "JWT", "kid": "rsa-1"}, mint.access_claims(now - 5, now + 3600), self.issuer_key, "RS256")
         self.proof_keys = {}
+        self.introspection: IntrospectionServer | None = None
 
     def bound(self, alg: str, kind: str) -> tuple:
         if alg not in self.proof_keys:
@@ -374,6 +422,13 @@ def start_case(case: dict, m: Minter, wasm: str, workdir: Path, warmup: float) -
     filter_cfg = {"issuer": mint.ISSUER, "audiences": [mint.AUDIENCE], "jwks": m.jwks}
     if not case.get("defaults"):
         filter_cfg["dpop_max_age_seconds"] = 300
+    clusters = []
+    if kind == "introspected":
+        m.introspection = m.introspection or IntrospectionServer()
+        port = m.introspection.server_address[1]
+        clusters = [port]
+        filter_cfg["introspection"] = {"mode": "opaque", "endpoint": f"http://{LOOPBACK}:{port}/introspect",
+                                       "client_id": "bench", "client_secret": "bench-secret", "cache_seconds": 3600}  # fmt: skip
     if kind.startswith("kong_"):
         # No filter still loads a module (the no-op one when given): RSS then compares like for like.
         module = case.get("wasm", wasm) if kind != "kong_none" else case.get("wasm")
@@ -388,8 +443,9 @@ def start_case(case: dict, m: Minter, wasm: str, workdir: Path, warmup: float) -
             "dpop": [wasm_filter(wasm, filter_cfg)],
             "dpop_cold": [wasm_filter(wasm, filter_cfg)],
             "dpop_stream": [wasm_filter(wasm, filter_cfg)],
+            "introspected": [wasm_filter(wasm, filter_cfg)],
         }[kind]
-        e = Envoy(workdir, case["id"], filters)
+        e = Envoy(workdir, case["id"], filters, clusters)
     try:
         if kind == "kong_bearer":
             status, body = get(e.url, {})
@@ -401,6 +457,8 @@ def start_case(case: dict, m: Minter, wasm: str, workdir: Path, warmup: float) -
         elif kind in ("dpop", "dpop_stream"):
             checks = m.proofs(case["alg"], case["curve"], e.url, 3)
             pool = m.proofs(case["alg"], case["curve"], e.url, WARMUP_POOL)
+        elif kind == "introspected":
+            checks = pool = [f"Bearer {OPAQUE_TOKEN}\t"]
         else:
             checks = pool = [f"Bearer {m.token}\t"]
         for line in checks:
@@ -555,6 +613,7 @@ CASES = [
     {"id": "ka", "label": "Kong engine: no filter", "kind": "kong_none"},
     {"id": "kw", "label": "Kong engine: no-op proxy-wasm filter", "kind": "kong_noop"},
     {"id": "kc", "label": "Kong engine: dpop-gate, Bearer RS256", "kind": "kong_bearer"},
+    {"id": "i", "label": "dpop-gate, opaque token, introspected (cached answer)", "kind": "introspected"},
     {"id": "d", "label": "dpop-gate, DPoP ES256 proofs", "kind": "dpop", "alg": "ES256", "curve": "P-256"},
     {"id": "dk", "label": "dpop-gate, DPoP ES256, a new client key (and token) on every request", "kind": "dpop_cold",
      "alg": "ES256", "curve": "P-256"},

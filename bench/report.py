@@ -73,7 +73,7 @@ def svg_chart(cases: list) -> str:
     w, left, bar, gap, top = 760, 250, 22, 10, 40
     h = top + len(cases) * (bar + gap) + 30
     vmax = max(c["rps"] for c in cases) or 1
-    colors = {"a": "#7f7f7f", "w": "#bcbd22", "c'": "#f7b6d2", "b": "#1f77b4", "b0": "#aec7e8", "c": "#d62728", "d": "#ff7f0e", "dk": "#ffbb78", "ka": "#c7c7c7", "kw": "#dbdb8d", "kc": "#ff9896", "e": "#2ca02c", "f": "#9467bd"}
+    colors = {"a": "#7f7f7f", "w": "#bcbd22", "c'": "#f7b6d2", "b": "#1f77b4", "b0": "#aec7e8", "c": "#d62728", "i": "#e377c2", "d": "#ff7f0e", "dk": "#ffbb78", "ka": "#c7c7c7", "kw": "#dbdb8d", "kc": "#ff9896", "e": "#2ca02c", "f": "#9467bd"}
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12">',
         f'<rect width="{w}" height="{h}" fill="white"/>',
@@ -245,6 +245,8 @@ def main():
         L.append(f"| kw/ka (Kong engine: the no-op wasm filter vs no filter: the floor) | {r('kw', 'ka')} | |")
         L.append(f"| kc/kw (Kong engine: this filter's own cost) | {r('kc', 'kw')} | |")
     L.append(f"| c/b0 (Bearer vs `jwt_authn` without cache) | {r('c', 'b0')} | |")
+    if "i" in cases:
+        L.append(f"| i/c (an opaque token with a cached introspection answer vs a cached Bearer JWT) | {r('i', 'c')} | |")
     L.append(f"| b/a (`jwt_authn` with cache vs no auth) | {r('b', 'a')} | |")
     L.append(f"| **d/a** (DPoP ES256 vs no auth) | {r('d', 'a')} | ≥ 0.25 by CPU |")
     L.append(f"| dk/a (DPoP ES256, a new client key and token on every request, vs no auth) | {r('dk', 'a')} | |")

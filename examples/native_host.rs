@@ -102,6 +102,16 @@ impl Host for NativeHost {
         Err(format!("this host makes no callouts (to {upstream})"))
     }
 
+    fn dispatch_with_body(
+        &mut self,
+        upstream: &str,
+        _headers: &[(&str, &str)],
+        _body: &[u8],
+        _timeout_ms: u64,
+    ) -> Result<u32, String> {
+        Err(format!("this host makes no callouts (to {upstream})"))
+    }
+
     fn log(&mut self, level: Level, message: &str) {
         self.logs.push(format!("[{level:?}] {message}"));
     }

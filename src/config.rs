@@ -83,6 +83,75 @@ pub struct IssuerConfig {
     pub audiences: Vec<String>,
     /// All-of, from `scope` (space-separated) or `scp` (array).
     pub scopes_required: Vec<String>,
+    /// `introspection` (RFC 7662), default none: this issuer's tokens are validated locally only.
+    pub introspection: Option<IntrospectionConfig>,
+}
+
+/// Which tokens of an issuer are introspected (`introspection.mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IntrospectionMode {
+    /// `"off"`, the default: nothing is introspected (the other fields are still checked).
+    Off,
+    /// `"opaque"`: tokens that are not JWTs (not three dot-separated segments) are introspected;
+    /// JWTs are validated locally as without introspection.
+    Opaque,
+    /// `"always"`: opaque tokens as with `opaque`, and every JWT is validated locally *and*
+    /// introspected, so a revoked JWT is refused within `cache_seconds`.
+    Always,
+}
+
+/// How the gateway authenticates to the introspection endpoint (RFC 7662 section 2.1 leaves it
+/// to the server; RFC 6749 section 2.3.1 defines both).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAuth {
+    /// `client_secret_basic`, the default: `Authorization: Basic` of the form-encoded id and secret.
+    Basic,
+    /// `client_secret_post`: `client_id` and `client_secret` in the form body.
+    Post,
+}
+
+/// A client secret: its `Debug` never shows it, so a logged configuration cannot leak it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ClientSecret(String);
+
+impl ClientSecret {
+    /// Wraps a secret.
+    pub fn new(secret: &str) -> ClientSecret {
+        ClientSecret(secret.to_owned())
+    }
+    /// The secret itself, for the callout's credentials only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for ClientSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ClientSecret(<redacted>)")
+    }
+}
+
+/// An issuer's `introspection` (RFC 7662; RFC 9701 for JWT responses).
+#[derive(Debug, Clone)]
+pub struct IntrospectionConfig {
+    /// `endpoint`; `None`: `introspection_endpoint` from the issuer's discovery document.
+    pub endpoint: Option<FetchUrl>,
+    /// `client_id` of the gateway at the authorization server (required).
+    pub client_id: String,
+    /// `client_secret` (required).
+    pub client_secret: ClientSecret,
+    /// `auth`, default `client_secret_basic`.
+    pub auth: ClientAuth,
+    /// `mode`, default `off`.
+    pub mode: IntrospectionMode,
+    /// `cache_seconds`, default 60 (0-3600): how long an active answer is used, never past the
+    /// token's `exp`. It bounds how long a revoked token keeps passing.
+    pub cache_seconds: u64,
+    /// `negative_cache_seconds`, default 10 (0-3600): how long an `active: false` answer is used.
+    pub negative_cache_seconds: u64,
+    /// `jwt_response`, default false: ask for and require RFC 9701 signed answers
+    /// (`application/token-introspection+jwt`), verified with the issuer's keys.
+    pub jwt_response: bool,
 }
 
 /// A claim copied to an upstream request header.
@@ -240,13 +309,14 @@ impl FetchUrl {
 
 /// The top-level fields, in the README's order. The parser reads these and refuses any other, so a
 /// field it accepts is necessarily in this list (the tests rely on that to cover every field).
-pub const FIELDS: [&str; 22] = [
+pub const FIELDS: [&str; 23] = [
     "issuer",
     "jwks_uri",
     "jwks",
     "upstream",
     "audiences",
     "scopes_required",
+    "introspection",
     "issuers",
     "clock_skew_seconds",
     "require_at_jwt_typ",
@@ -266,7 +336,20 @@ pub const FIELDS: [&str; 22] = [
 ];
 
 /// The fields of one `issuers[...]` entry.
-pub const ISSUER_FIELDS: [&str; 6] = ["issuer", "jwks_uri", "jwks", "upstream", "audiences", "scopes_required"];
+pub const ISSUER_FIELDS: [&str; 7] =
+    ["issuer", "jwks_uri", "jwks", "upstream", "audiences", "scopes_required", "introspection"];
+
+/// The fields of `introspection`.
+pub const INTROSPECTION_FIELDS: [&str; 8] = [
+    "endpoint",
+    "client_id",
+    "client_secret",
+    "auth",
+    "mode",
+    "cache_seconds",
+    "negative_cache_seconds",
+    "jwt_response",
+];
 
 /// The fields of `dpop_nonce`.
 pub const NONCE_FIELDS: [&str; 2] = ["secret", "step_seconds"];
@@ -297,6 +380,12 @@ const EXPECT_CERT_HEADER: &str = r#"a header name as a string, such as "x-client
 const EXPECT_NONCE: &str = r#"an object such as {"step_seconds": 60}, or {} for the defaults"#;
 const EXPECT_BOOL: &str = "true or false";
 const EXPECT_SECRET: &str = "a string: unpadded base64url of 32 to 64 bytes";
+const EXPECT_INTROSPECTION: &str = r#"an object such as {"mode": "opaque", "client_id": "gateway", "client_secret": "..."}"#;
+const EXPECT_ENDPOINT: &str = r#"a URL as a string, such as "https://idp.example.com/realms/acme/protocol/openid-connect/token/introspect""#;
+const EXPECT_CLIENT_ID: &str = r#"a string such as "gateway""#;
+const EXPECT_CLIENT_SECRET: &str = "a string: the client secret";
+const EXPECT_AUTH: &str = r#"one of "client_secret_basic", "client_secret_post""#;
+const EXPECT_INTROSPECTION_MODE: &str = r#"one of "off", "opaque", "always""#;
 
 impl Config {
     /// Parses and validates the configuration document.
@@ -326,11 +415,15 @@ impl Config {
         let issuer = top.opt("issuer").map(|(f, v)| string(&f, v, EXPECT_ISSUER)).transpose()?;
         let jwks_uri = top.opt("jwks_uri").map(|(f, v)| string(&f, v, EXPECT_JWKS_URI)).transpose()?;
         let jwks = top.opt("jwks");
+        let introspection = top.opt("introspection");
 
         let issuers = match top.opt("issuers") {
             Some((field, list)) => {
                 if issuer.is_some() || jwks_uri.is_some() || jwks.is_some() {
                     return Err(err(field, "use either `issuer` (with `jwks_uri`/`jwks`) or `issuers`, not both"));
+                }
+                if let Some((f, _)) = introspection {
+                    return Err(err(f, "with `issuers`, give `introspection` in each entry that needs it"));
                 }
                 let list = list.as_array().ok_or_else(|| wrong(&field, EXPECT_ISSUERS, list))?;
                 if list.is_empty() {
@@ -360,6 +453,7 @@ impl Config {
                             Some((f, v)) => read_scopes(&f, v)?,
                             None => scopes_required.clone(),
                         },
+                        entry.opt("introspection"),
                     )?;
                     if out.iter().any(|o: &IssuerConfig| o.issuer == issuer.issuer) {
                         return Err(err(issuer_field, "is listed twice"));
@@ -370,9 +464,30 @@ impl Config {
             }
             None => {
                 let issuer = issuer.ok_or_else(|| err("issuer", "is required (or `issuers`)"))?;
-                alloc::vec![issuer_config(&top, issuer, jwks_uri, jwks, upstream, audiences, scopes_required)?]
+                alloc::vec![issuer_config(
+                    &top,
+                    issuer,
+                    jwks_uri,
+                    jwks,
+                    upstream,
+                    audiences,
+                    scopes_required,
+                    introspection
+                )?]
             }
         };
+        // An opaque token names no issuer: only one issuer can be the one that introspects them.
+        let opaque: Vec<&IssuerConfig> = issuers
+            .iter()
+            .filter(|i| i.introspection.as_ref().is_some_and(|c| c.mode != IntrospectionMode::Off))
+            .collect();
+        if let [_, second, ..] = opaque.as_slice() {
+            let at = issuers.iter().position(|i| i.issuer == second.issuer).unwrap_or_default();
+            return Err(err(
+                format!("issuers[{at}].introspection.mode"),
+                "only one issuer may introspect tokens: an opaque token does not say which issuer made it",
+            ));
+        }
 
         let dpop_algs = match top.opt("dpop_algs") {
             None => Algorithm::ALL.to_vec(),
@@ -696,8 +811,74 @@ fn jwk_set(field: &str, value: &Value) -> Result<JwkSet, ConfigError> {
     Ok(set)
 }
 
+/// `introspection`, read for an issuer whose keys come from `keys`.
+fn introspection_config(field: &str, value: &Value, keys: &KeySource) -> Result<IntrospectionConfig, ConfigError> {
+    let o = Object::new(field.to_owned(), value, EXPECT_INTROSPECTION, &INTROSPECTION_FIELDS)?;
+    let endpoint = match o.opt("endpoint") {
+        None => None,
+        Some((f, v)) => Some(
+            FetchUrl::parse(string(&f, v, EXPECT_ENDPOINT)?).ok_or_else(|| err(f, "must be an absolute http(s) URL"))?,
+        ),
+    };
+    if endpoint.is_none() && !matches!(keys, KeySource::Discovery(_)) {
+        return Err(err(
+            o.field("endpoint"),
+            "is required when the issuer's keys are configured (`jwks_uri` or `jwks`): without discovery there is \
+             no `introspection_endpoint` to default to",
+        ));
+    }
+    let required = |name: &str, expected: &str| -> Result<String, ConfigError> {
+        match o.present(name) {
+            None => Err(err(o.field(name), "is required")),
+            Some((f, v)) => {
+                let s = string(&f, v, expected)?;
+                if s.is_empty() || s.bytes().any(|b| b < b' ' || b == 0x7f) {
+                    return Err(err(f, "must be non-empty, without control characters"));
+                }
+                Ok(s.to_owned())
+            }
+        }
+    };
+    let client_id = required("client_id", EXPECT_CLIENT_ID)?;
+    let client_secret = ClientSecret(required("client_secret", EXPECT_CLIENT_SECRET)?);
+    let auth = match o.opt("auth") {
+        None => ClientAuth::Basic,
+        Some((f, v)) => match v.as_str() {
+            Some("client_secret_basic") => ClientAuth::Basic,
+            Some("client_secret_post") => ClientAuth::Post,
+            Some(name) if name.len() <= 32 && name.bytes().all(|b| b.is_ascii_graphic()) => {
+                return Err(err(f, format!("expected {EXPECT_AUTH}, got \"{name}\"")))
+            }
+            _ => return Err(wrong(&f, EXPECT_AUTH, v)),
+        },
+    };
+    let mode = match o.opt("mode") {
+        None => IntrospectionMode::Off,
+        Some((f, v)) => match v.as_str() {
+            Some("off") => IntrospectionMode::Off,
+            Some("opaque") => IntrospectionMode::Opaque,
+            Some("always") => IntrospectionMode::Always,
+            Some(name) if name.len() <= 20 && name.bytes().all(|b| b.is_ascii_graphic()) => {
+                return Err(err(f, format!("expected {EXPECT_INTROSPECTION_MODE}, got \"{name}\"")))
+            }
+            _ => return Err(wrong(&f, EXPECT_INTROSPECTION_MODE, v)),
+        },
+    };
+    Ok(IntrospectionConfig {
+        endpoint,
+        client_id,
+        client_secret,
+        auth,
+        mode,
+        cache_seconds: whole(o.opt("cache_seconds"), "seconds", 60, 0, 3600)?,
+        negative_cache_seconds: whole(o.opt("negative_cache_seconds"), "seconds", 10, 0, 3600)?,
+        jwt_response: boolean(o.opt("jwt_response"), false)?,
+    })
+}
+
 /// One issuer: `at` is the object it is read from (the document itself, or an `issuers` entry),
 /// for the field names of its errors.
+#[allow(clippy::too_many_arguments)]
 fn issuer_config(
     at: &Object<'_>,
     issuer: &str,
@@ -706,6 +887,7 @@ fn issuer_config(
     upstream: Option<String>,
     audiences: Vec<String>,
     scopes_required: Vec<String>,
+    introspection: Option<(String, &Value)>,
 ) -> Result<IssuerConfig, ConfigError> {
     let issuer_url = FetchUrl::parse(issuer)
         .filter(|u| !u.path.contains('?'))
@@ -722,7 +904,8 @@ fn issuer_config(
             KeySource::Discovery(FetchUrl { path, ..issuer_url })
         }
     };
-    Ok(IssuerConfig { issuer: issuer.to_owned(), keys, upstream, audiences, scopes_required })
+    let introspection = introspection.map(|(f, v)| introspection_config(&f, v, &keys)).transpose()?;
+    Ok(IssuerConfig { issuer: issuer.to_owned(), keys, upstream, audiences, scopes_required, introspection })
 }
 
 /// The refusal of a field the parser does not know, with the likely intended one when a known
@@ -731,6 +914,8 @@ fn unknown_field(path: &str, name: &str, known: &[&str]) -> ConfigError {
     let field = if path.is_empty() { name.to_owned() } else { format!("{path}.{name}") };
     let problem = if !path.is_empty() && FIELDS.contains(&name) {
         format!("is not a field here: `{name}` is a top-level field")
+    } else if path.is_empty() && INTROSPECTION_FIELDS.contains(&name) {
+        format!("is not a top-level field; did you mean `introspection.{name}`?")
     } else if path.is_empty() && NONCE_FIELDS.contains(&name) {
         format!("is not a top-level field; did you mean `dpop_nonce.{name}`?")
     } else if let Some(close) = closest(name, known) {

@@ -150,6 +150,14 @@ pub enum TokenError {
     /// `mtls` is `disabled` and the token is certificate-bound: a bound token is never usable
     /// without its key, so it is refused rather than taken as a plain one.
     CertificateBindingDisabled,
+    /// Introspection (RFC 7662) answered `active: false`: unknown, expired or revoked.
+    Inactive,
+    /// The introspection answer's `token_type` disagrees with its binding (`DPoP` without a
+    /// `cnf.jkt`, or `Bearer` with one).
+    TokenType,
+    /// A JWT introspected in mode `always` is bound (`cnf.jkt`) to another key than the
+    /// introspection answer says.
+    IntrospectionBinding,
 }
 
 /// A DPoP proof failure (`invalid_dpop_proof`, 401).
@@ -196,6 +204,10 @@ pub enum Error {
     UseNonce,
     /// No verification keys can be had for the issuer (503, fail closed).
     KeysUnavailable,
+    /// The token must be introspected and no answer can be had: the endpoint is down, slow,
+    /// refuses the gateway's credentials or answers nonsense (503, fail closed; never 401, which
+    /// would tell the client its token is bad).
+    IntrospectionUnavailable,
 }
 
 /// HTTP-level malformations (`invalid_request`, 400).
@@ -223,7 +235,7 @@ impl Error {
     /// The RFC error code; `None` for [`Error::NoCredentials`] and [`Error::KeysUnavailable`].
     pub fn code(&self) -> Option<ErrorCode> {
         match self {
-            Error::NoCredentials | Error::KeysUnavailable => None,
+            Error::NoCredentials | Error::KeysUnavailable | Error::IntrospectionUnavailable => None,
             Error::Request(_) => Some(ErrorCode::InvalidRequest),
             Error::Token(TokenError::InsufficientScope(_)) => Some(ErrorCode::InsufficientScope),
             Error::Token(_) => Some(ErrorCode::InvalidToken),
@@ -236,7 +248,7 @@ impl Error {
     pub fn status(&self) -> u16 {
         match self {
             Error::NoCredentials => 401,
-            Error::KeysUnavailable => 503,
+            Error::KeysUnavailable | Error::IntrospectionUnavailable => 503,
             _ => self.code().map_or(401, ErrorCode::status),
         }
     }
@@ -246,6 +258,7 @@ impl Error {
         match self {
             Error::NoCredentials => "no_credentials",
             Error::KeysUnavailable => "keys_unavailable",
+            Error::IntrospectionUnavailable => "introspection_unavailable",
             Error::UseNonce => "use_dpop_nonce",
             Error::Request(r) => match r {
                 RequestError::MultipleAuthorization => "request_multiple_authorization",
@@ -277,6 +290,9 @@ impl Error {
                 TokenError::CertificateMismatch => "token_cert_mismatch",
                 TokenError::CertificateRequired => "token_cert_required",
                 TokenError::CertificateBindingDisabled => "token_cert_disabled",
+                TokenError::Inactive => "token_inactive",
+                TokenError::TokenType => "token_type",
+                TokenError::IntrospectionBinding => "token_jkt_mismatch",
             },
             Error::Proof(p) => match p {
                 ProofError::Jws(JwsError::SignatureInvalid) => "proof_signature",
@@ -339,6 +355,7 @@ impl fmt::Display for Error {
         match self {
             Error::NoCredentials => f.write_str("no access token"),
             Error::KeysUnavailable => f.write_str("verification keys are unavailable"),
+            Error::IntrospectionUnavailable => f.write_str("the token cannot be introspected now"),
             Error::UseNonce => f.write_str("a DPoP nonce is required"),
             Error::Request(r) => f.write_str(match r {
                 RequestError::MultipleAuthorization => "more than one Authorization header",
@@ -379,6 +396,11 @@ impl fmt::Display for Error {
                 TokenError::CertificateRequired => f.write_str("a certificate-bound access token is required"),
                 TokenError::CertificateBindingDisabled => {
                     f.write_str("certificate-bound access tokens are not accepted here")
+                }
+                TokenError::Inactive => f.write_str("access token is not active"),
+                TokenError::TokenType => f.write_str("access token token_type does not match its binding"),
+                TokenError::IntrospectionBinding => {
+                    f.write_str("access token cnf.jkt differs from the introspection answer's")
                 }
             },
             Error::Proof(p) => match p {

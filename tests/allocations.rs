@@ -51,7 +51,7 @@ fn a_cached_bearer_request_allocates_little() {
     let store = FakeStore::new(Semantics::Envoy);
     let mut host = FakeHost::new(&store);
     let mut w = Worker::new(Config::parse(cfg.to_string().as_bytes()).unwrap(), HostFacts::ENVOY, Some([7; 32]));
-    w.init_shared(&mut host);
+    w.init_shared(&mut host).unwrap();
     let token = sign(
         &key(1),
         json!({"alg": "ES256", "typ": "JWT", "kid": "k"}),

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use dpop_gate::config::{Config, FIELDS, ISSUER_FIELDS, NONCE_FIELDS};
+use dpop_gate::config::{Config, FIELDS, INTROSPECTION_FIELDS, ISSUER_FIELDS, NONCE_FIELDS};
 use serde_json::Value;
 
 /// The JSON types a value can have, as far as the parser tells them apart.
@@ -124,6 +124,20 @@ const TABLE: &[Row] = &[
     Row { path: "http_timeout_ms", doc: top!("http_timeout_ms"), good: "100", accepts: &[Null, Whole], expect: "expected a whole number of milliseconds from 100 to 60000" },
     Row { path: "max_token_bytes", doc: top!("max_token_bytes"), good: "65536", accepts: &[Null, Whole], expect: "expected a whole number of bytes from 256 to 65536" },
     Row { path: "token_cache_entries", doc: top!("token_cache_entries"), good: "0", accepts: &[Null, Whole], expect: "expected a whole number of entries from 0 to 100000" },
+    // Introspection.
+    Row { path: "introspection", doc: top!("introspection"), good: r#"{"client_id":"g","client_secret":"s"}"#, accepts: &[Null, Object], expect: r#"expected an object such as {"mode": "opaque""# },
+    Row { path: "introspection.endpoint", doc: r#"{"issuer":"https://i.example","introspection":{"client_id":"g","client_secret":"s","endpoint":@}}"#, good: r#""https://i.example/introspect""#, accepts: &[Null, Str], expect: "expected a URL as a string" },
+    Row { path: "introspection.client_id", doc: r#"{"issuer":"https://i.example","introspection":{"client_secret":"s","client_id":@}}"#, good: r#""g""#, accepts: &[Str], expect: r#"expected a string such as "gateway""# },
+    Row { path: "introspection.client_secret", doc: r#"{"issuer":"https://i.example","introspection":{"client_id":"g","client_secret":@}}"#, good: r#""s""#, accepts: &[Str], expect: "expected a string: the client secret" },
+    Row { path: "introspection.auth", doc: r#"{"issuer":"https://i.example","introspection":{"client_id":"g","client_secret":"s","auth":@}}"#, good: r#""client_secret_post""#, accepts: &[Null, Str], expect: r#"expected one of "client_secret_basic", "client_secret_post""# },
+    Row { path: "introspection.mode", doc: r#"{"issuer":"https://i.example","introspection":{"client_id":"g","client_secret":"s","mode":@}}"#, good: r#""always""#, accepts: &[Null, Str], expect: r#"expected one of "off", "opaque", "always""# },
+    Row { path: "introspection.cache_seconds", doc: r#"{"issuer":"https://i.example","introspection":{"client_id":"g","client_secret":"s","cache_seconds":@}}"#, good: "0", accepts: &[Null, Whole], expect: "expected a whole number of seconds from 0 to 3600" },
+    Row { path: "introspection.negative_cache_seconds", doc: r#"{"issuer":"https://i.example","introspection":{"client_id":"g","client_secret":"s","negative_cache_seconds":@}}"#, good: "3600", accepts: &[Null, Whole], expect: "expected a whole number of seconds from 0 to 3600" },
+    Row { path: "introspection.jwt_response", doc: r#"{"issuer":"https://i.example","introspection":{"client_id":"g","client_secret":"s","jwt_response":@}}"#, good: "true", accepts: &[Null, Bool], expect: "expected true or false" },
+    Row { path: "issuers[0].introspection", doc: entry!("introspection"), good: r#"{"client_id":"g","client_secret":"s"}"#, accepts: &[Null, Object], expect: r#"expected an object such as {"mode": "opaque""# },
+    Row { path: "issuers[0].introspection.endpoint", doc: r#"{"issuers":[{"issuer":"https://a.example","introspection":{"client_id":"g","client_secret":"s","endpoint":@}}]}"#, good: r#""https://a.example/introspect""#, accepts: &[Null, Str], expect: "expected a URL as a string" },
+    Row { path: "issuers[0].introspection.client_id", doc: r#"{"issuers":[{"issuer":"https://a.example","introspection":{"client_secret":"s","client_id":@}}]}"#, good: r#""g""#, accepts: &[Str], expect: r#"expected a string such as "gateway""# },
+    Row { path: "issuers[0].introspection.client_secret", doc: r#"{"issuers":[{"issuer":"https://a.example","introspection":{"client_id":"g","client_secret":@}}]}"#, good: r#""s""#, accepts: &[Str], expect: "expected a string: the client secret" },
 ];
 
 /// Words of Rust or serde that must never reach an operator.
@@ -249,10 +263,10 @@ const FULL_URI: &str = r#"{"issuer":"https://i.example","jwks_uri":"https://i.ex
 const FULL_SINGLE: &str = concat!(
     r#"{"issuer":"https://i.example","jwks":{"keys":["#,
     jwk!(),
-    r#"]},"upstream":"u","audiences":["a"],"scopes_required":["s"],"clock_skew_seconds":1,"require_at_jwt_typ":true,"dpop":"required","dpop_algs":["ES256"],"dpop_max_age_seconds":2,"dpop_nonce":{"secret":"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8","step_seconds":20},"mtls":"required","mtls_certificate_header":"x-client-cert","public_base_url":"https://api.example.com","claims_to_headers":{"sub":"x-sub"},"jwks_refresh_seconds":20,"jwks_min_refetch_seconds":2,"http_timeout_ms":200,"max_token_bytes":300,"token_cache_entries":3}"#
+    r#"]},"upstream":"u","audiences":["a"],"scopes_required":["s"],"clock_skew_seconds":1,"require_at_jwt_typ":true,"dpop":"required","dpop_algs":["ES256"],"dpop_max_age_seconds":2,"dpop_nonce":{"secret":"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8","step_seconds":20},"mtls":"required","mtls_certificate_header":"x-client-cert","public_base_url":"https://api.example.com","claims_to_headers":{"sub":"x-sub"},"jwks_refresh_seconds":20,"jwks_min_refetch_seconds":2,"http_timeout_ms":200,"max_token_bytes":300,"token_cache_entries":3,"introspection":{"endpoint":"https://i.example/introspect","client_id":"g","client_secret":"s","auth":"client_secret_post","mode":"always","cache_seconds":5,"negative_cache_seconds":1,"jwt_response":true}}"#
 );
 const FULL_LIST: &str = concat!(
-    r#"{"upstream":"u","audiences":["a"],"scopes_required":["s"],"issuers":[{"issuer":"https://a.example","jwks_uri":"https://a.example/k","upstream":"v","audiences":["b"],"scopes_required":["t"]},{"issuer":"https://b.example","jwks":{"keys":["#,
+    r#"{"upstream":"u","audiences":["a"],"scopes_required":["s"],"issuers":[{"issuer":"https://a.example","jwks_uri":"https://a.example/k","upstream":"v","audiences":["b"],"scopes_required":["t"],"introspection":{"endpoint":"https://a.example/i","client_id":"g","client_secret":"s"}},{"issuer":"https://b.example","jwks":{"keys":["#,
     jwk!(),
     r#"]}}]}"#
 );
@@ -295,6 +309,7 @@ fn the_full_documents_set_every_field_the_parser_accepts_and_parse() {
         .map(|f| f.to_string())
         .chain(ISSUER_FIELDS.iter().map(|f| format!("issuers[0].{f}")))
         .chain(NONCE_FIELDS.iter().map(|f| format!("dpop_nonce.{f}")))
+        .chain(INTROSPECTION_FIELDS.iter().map(|f| format!("introspection.{f}")))
         .filter(|f| !set.contains(f))
         .collect();
     assert!(missing.is_empty(), "the full documents do not set {missing:?}");
@@ -328,6 +343,7 @@ fn the_table_covers_every_field() {
     wanted.extend(FIELDS.iter().map(|f| f.to_string()));
     wanted.extend(ISSUER_FIELDS.iter().map(|f| format!("issuers[0].{f}")));
     wanted.extend(NONCE_FIELDS.iter().map(|f| format!("dpop_nonce.{f}")));
+    wanted.extend(INTROSPECTION_FIELDS.iter().map(|f| format!("introspection.{f}")));
     let missing: Vec<&String> = wanted.iter().filter(|p| !rows.contains(p.as_str())).collect();
     assert!(missing.is_empty(), "fields without a row in TABLE: {missing:?}");
 }

@@ -53,6 +53,7 @@ fn expected(e: &Error) -> Row {
     match e {
         Error::NoCredentials => row(401, None, "no_credentials", Bare),
         Error::KeysUnavailable => row(503, None, "keys_unavailable", Nothing),
+        Error::IntrospectionUnavailable => row(503, None, "introspection_unavailable", Nothing),
         Error::UseNonce => row(401, Some("use_dpop_nonce"), "use_dpop_nonce", Dpop),
         Error::Request(r) => row(
             400,
@@ -104,6 +105,9 @@ fn expected(e: &Error) -> Row {
             TokenError::CertificateMismatch => token("token_cert_mismatch"),
             TokenError::CertificateRequired => token("token_cert_required"),
             TokenError::CertificateBindingDisabled => token("token_cert_disabled"),
+            TokenError::Inactive => token("token_inactive"),
+            TokenError::TokenType => token("token_type"),
+            TokenError::IntrospectionBinding => token("token_jkt_mismatch"),
         },
         Error::Proof(p) => match p {
             ProofError::Jws(j) => proof(match j {
@@ -148,8 +152,11 @@ fn expected(e: &Error) -> Row {
 }
 
 /// Every reason label, i.e. every `dpop_gate_refused_*` counter the filter can create.
-const REASONS: [&str; 34] = [
+const REASONS: [&str; 37] = [
     "keys_unavailable",
+    "introspection_unavailable",
+    "token_inactive",
+    "token_type",
     "no_credentials",
     "proof_ath",
     "proof_htm_htu",
@@ -279,6 +286,9 @@ fn every_token() -> Vec<TokenError> {
         TokenError::CertificateMismatch => [TokenError::CertificateMismatch],
         TokenError::CertificateRequired => [TokenError::CertificateRequired],
         TokenError::CertificateBindingDisabled => [TokenError::CertificateBindingDisabled],
+        TokenError::Inactive => [TokenError::Inactive],
+        TokenError::TokenType => [TokenError::TokenType],
+        TokenError::IntrospectionBinding => [TokenError::IntrospectionBinding],
     })
 }
 
@@ -307,6 +317,7 @@ fn every_error() -> Vec<Error> {
         Error::Proof(_) => every_proof().into_iter().map(Error::Proof),
         Error::UseNonce => [Error::UseNonce],
         Error::KeysUnavailable => [Error::KeysUnavailable],
+        Error::IntrospectionUnavailable => [Error::IntrospectionUnavailable],
     })
 }
 

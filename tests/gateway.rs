@@ -332,7 +332,7 @@ fn counters_reach_the_host_exactly_on_the_tick_and_never_per_request() {
     let store = FakeStore::new(Semantics::Envoy);
     let mut host = FakeHost::new(&store);
     let mut w = worker(HostFacts::ENVOY, &format!(r#","jwks":{}"#, jwks()));
-    w.init_shared(&mut host);
+    w.init_shared(&mut host).unwrap();
     let good = bearer(&token("api"));
     let foreign = bearer(&token("other"));
     for ctx in 1..=1000 {
@@ -359,7 +359,7 @@ fn counters_reach_the_host_exactly_on_the_tick_and_never_per_request() {
 
     // A request left waiting past the callout timeout is refused by the tick, and counted in it.
     let mut fetching = worker(HostFacts::ENVOY, r#","http_timeout_ms":2000"#);
-    fetching.init_shared(&mut host);
+    fetching.init_shared(&mut host).unwrap();
     assert_eq!(fetching.on_request(&mut host, 1, &request(&good, &[], &fetching), NOW), Verdict::Pause);
     let late = fetching.on_tick(&mut host, 0, NOW + 10);
     assert_eq!(late.len(), 1, "{late:?}");

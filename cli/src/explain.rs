@@ -130,7 +130,8 @@ pub fn check_of(error: &Error) -> Check {
     use JwsError as J;
     match error {
         Error::NoCredentials | Error::Request(_) => Check::Credentials,
-        Error::KeysUnavailable => Check::Keys,
+        // The command line does not introspect: an opaque token, or mode `always`, stops here.
+        Error::KeysUnavailable | Error::IntrospectionUnavailable => Check::Keys,
         Error::UseNonce => Check::Nonce,
         Error::Token(t) => match t {
             TokenError::Jws(J::KeyNotFound) => Check::Key,
@@ -147,7 +148,8 @@ pub fn check_of(error: &Error) -> Check {
             TokenError::IssuedInFuture => Check::Iat,
             TokenError::InsufficientScope(_) => Check::Scopes,
             TokenError::BoundTokenAsBearer | TokenError::UnboundTokenAsDpop | TokenError::DpopRequired => Check::Scheme,
-            TokenError::JktMismatch => Check::Binding,
+            TokenError::JktMismatch | TokenError::TokenType | TokenError::IntrospectionBinding => Check::Binding,
+            TokenError::Inactive => Check::TokenJws,
             TokenError::CertificateMissing
             | TokenError::CertificateMismatch
             | TokenError::CertificateRequired
@@ -268,6 +270,7 @@ pub fn explain(inp: &Inputs<'_>, fetch: &mut Fetcher<'_>) -> Explanation {
             // Fetched a moment ago: the gateway's one refetch would find the same keys.
             Outcome::UnknownKid(_) => break Err(Outcome::unknown_kid_refusal()),
             Outcome::NeedKeys(_) => break Err(Error::KeysUnavailable),
+            Outcome::Introspect(_) => break Err(Error::IntrospectionUnavailable),
             Outcome::Allow(grant) => break Ok(grant),
             Outcome::Deny(e) => break Err(e),
         }

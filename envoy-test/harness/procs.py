@@ -5,6 +5,7 @@ echo upstream (a thread in this process), a static JSON server; the proxies with
 from __future__ import annotations
 
 import atexit
+import base64
 import http.client
 import http.server
 import json
@@ -17,6 +18,7 @@ import tempfile
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -250,6 +252,38 @@ class Idp:
 
     def reset_stats(self):
         self._admin("POST", "reset")
+
+    @property
+    def introspection_path(self) -> str:
+        return "/realms/test/protocol/openid-connect/token/introspect"
+
+    @property
+    def introspection_endpoint(self) -> str:
+        return f"{self.base}{self.introspection_path}"
+
+    def introspection_calls(self) -> int:
+        """Introspection requests seen so far (since the last `reset_stats`)."""
+        return self.stats().get(self.introspection_path, 0)
+
+    def revoke(self, client_id: str, token: str):
+        """Revokes `token` (RFC 7009) as `client_id`, the client it was issued to."""
+        basic = base64.b64encode(f"{client_id}:{client_id}-secret".encode()).decode()
+        req = urllib.request.Request(
+            f"{self.base}/realms/test/protocol/openid-connect/revoke",
+            data=urllib.parse.urlencode({"token": token}).encode(),
+            headers={"Authorization": f"Basic {basic}", "Content-Type": "application/x-www-form-urlencoded"},
+        )
+        with urllib.request.urlopen(req, timeout=5) as r:
+            assert r.status == 200, r.status
+
+    def set_introspection_delay(self, ms: int):
+        """Delay introspection answers by `ms`."""
+        self._admin("POST", f"introspection-delay?ms={ms}")
+
+    def forge_introspection(self, on: bool):
+        """Answer signed introspection requests with an attacker's `active: true`, signed by a key
+        nobody publishes."""
+        self._admin("POST", f"forge-introspection?on={1 if on else 0}")
 
     def rotate(self, alg: str = "RS256") -> str:
         """A new signing key for `alg`, used for new tokens from now on. Returns its kid."""

@@ -8,6 +8,16 @@
 // discovery  {issuer}/.well-known/openid-configuration
 // token      {issuer}/protocol/openid-connect/token   (client_secret_basic)
 // JWKS       {issuer}/protocol/openid-connect/certs
+// introspect {issuer}/protocol/openid-connect/token/introspect   (RFC 7662; RFC 9701 signed answers)
+// revoke     {issuer}/protocol/openid-connect/revoke            (RFC 7009)
+//
+// Introspection: the `gateway` client (secret `gateway-secret`, client_secret_basic; `gateway-post`
+// the same with client_secret_post) introspects every client's tokens; `gateway-jwt` gets RFC 9701 signed answers
+// (application/token-introspection+jwt, RS256) when it asks for them. The `*-opaque` clients get
+// opaque access tokens (oidc-provider's own format), which oidc-provider introspects and revokes.
+// oidc-provider refuses to introspect or revoke its JWT access tokens (`unsupported_token_type`);
+// Keycloak does both. For those, this server answers itself, in Keycloak's shape (see
+// `keycloakIntrospection` below): THAT PART STANDS IN FOR KEYCLOAK, it is not oidc-provider.
 //
 // Test controls, on loopback only, under /__admin/ (with the header `x-admin-token: <token>` from the
 // ready line; never counted in the stats):
@@ -16,6 +26,9 @@
 //   POST /__admin/rotate?alg=RS256  adds a new signing key (new kid) for alg, used for new tokens from
 //                                 then on; the old key stays published. Answers {"kid": ...}.
 //   POST /__admin/delay?ms=N      delays discovery and JWKS responses by N ms (cold-start bursts)
+//   POST /__admin/introspection-delay?ms=N  delays introspection answers by N ms (single-flight bursts)
+//   POST /__admin/forge-introspection?on=1  answers every signed (RFC 9701) introspection request with
+//                                 `active: true` signed by a key nobody publishes: an attacker's answer
 //
 // Mutual TLS (RFC 8705): with IDP_TLS_CERT, IDP_TLS_KEY and IDP_TLS_CA (PEM files) set, the same
 // endpoints are also served over TLS on a second port (`tls_port` in the ready line), which asks every
@@ -57,6 +70,18 @@ const CLIENTS = {
   'webhook-partner-mtls': { alg: 'RS256', scope: 'webhook:write orders:read', roles: ['partner', 'mtls'], mtls: true },
   // Tokens that live 2 seconds.
   'short-lived': { alg: 'RS256', scope: 'webhook:write orders:read', roles: ['partner'], ttl: 2 },
+  // Opaque access tokens (not JWTs): only introspection can tell what they are.
+  'webhook-partner-opaque': { alg: 'RS256', scope: 'webhook:write orders:read', roles: ['partner'], opaque: true },
+  'webhook-partner-opaque-dpop': {
+    alg: 'RS256', scope: 'webhook:write orders:read', roles: ['partner', 'dpop'], opaque: true, dpop: true,
+  },
+};
+
+// The resource servers' own clients: they introspect, they get no tokens.
+const GATEWAYS = {
+  gateway: {},
+  'gateway-post': { token_endpoint_auth_method: 'client_secret_post' },
+  'gateway-jwt': { introspection_signed_response_alg: 'RS256' },
 };
 
 function log(...args) {
@@ -109,9 +134,17 @@ function buildProvider(issuer) {
       redirect_uris: [],
       scope: p.scope,
       dpop_bound_access_tokens: Boolean(p.dpop),
-    })),
+    })).concat(Object.entries(GATEWAYS).map(([id, extra]) => ({
+      client_id: id,
+      client_secret: `${id}-secret`,
+      token_endpoint_auth_method: 'client_secret_basic',
+      grant_types: [],
+      response_types: [],
+      redirect_uris: [],
+      ...extra,
+    }))),
     jwks: { keys: keyState.keys },
-    clientAuthMethods: ['client_secret_basic', 'tls_client_auth'],
+    clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'tls_client_auth'],
     scopes: ['openid', ...SCOPES],
     // Proof algorithms accepted at the token endpoint: every one the tests' proof keys use.
     enabledJWA: { dPoPSigningAlgValues: ['ES256', 'ES384', 'EdDSA', 'Ed25519', 'RS256', 'PS256'] },
@@ -129,6 +162,8 @@ function buildProvider(issuer) {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
       introspection: { enabled: true },
+      jwtIntrospection: { enabled: true },
+      revocation: { enabled: true },
       dPoP: { enabled: true },
       mTLS: {
         enabled: true,
@@ -153,7 +188,7 @@ function buildProvider(issuer) {
             scope: SCOPES.join(' '),
             audience: resource,
             accessTokenTTL: p.ttl ?? 300,
-            accessTokenFormat: 'jwt',
+            accessTokenFormat: p.opaque ? 'opaque' : 'jwt',
             jwt: { sign: { alg: p.alg, kid: keyState.current[p.alg] } },
           };
         },
@@ -181,11 +216,108 @@ function buildProvider(issuer) {
   return { provider, handler: provider.callback() };
 }
 
+// ---- Keycloak-shaped introspection and revocation of JWT access tokens ---------------------------
+//
+// STANDS IN FOR KEYCLOAK: oidc-provider answers `unsupported_token_type` when asked to introspect or
+// revoke one of its own JWT access tokens; Keycloak introspects and revokes both kinds. So for a JWT
+// this server answers itself, as Keycloak documents it: the client authenticates (Basic or form), the
+// token's signature and `exp` are checked with this server's keys, a revoked token (by `jti`) is
+// `{"active": false}`, and an active one is its claims plus `active`, `client_id`, `username` and
+// `token_type` (`DPoP` for a `cnf.jkt`-bound token, else `Bearer`).
+
+const revokedJti = new Set();
+
+function isJwt(token) {
+  const parts = token.split('.');
+  if (parts.length !== 3) return false;
+  try {
+    return typeof JSON.parse(Buffer.from(parts[0], 'base64url').toString()).alg === 'string';
+  } catch {
+    return false;
+  }
+}
+
+// The client's id if it authenticated with its secret (`<id>-secret`), Basic or form.
+function authenticatedClient(req, form) {
+  let id;
+  let secret;
+  const basic = /^Basic (.+)$/i.exec(req.headers.authorization || '');
+  if (basic) {
+    const text = Buffer.from(basic[1], 'base64').toString();
+    const at = text.indexOf(':');
+    id = decodeURIComponent(text.slice(0, at).replace(/\+/g, ' '));
+    secret = decodeURIComponent(text.slice(at + 1).replace(/\+/g, ' '));
+  } else {
+    id = form.get('client_id');
+    secret = form.get('client_secret');
+  }
+  const known = id && (CLIENTS[id] || GATEWAYS[id]);
+  return known && secret === `${id}-secret` ? id : undefined;
+}
+
+// The claims of a JWT this server signed, if its signature verifies and it has not expired.
+function verifiedClaims(token) {
+  const [h, p, sig] = token.split('.');
+  try {
+    const header = JSON.parse(Buffer.from(h, 'base64url').toString());
+    const jwk = keyState.keys.find((k) => k.kid === header.kid);
+    if (!jwk || jwk.alg !== header.alg) return undefined;
+    const { d, p: _p, q, dp, dq, qi, ...pub } = jwk;
+    const key = crypto.createPublicKey({ key: pub, format: 'jwk' });
+    const ok = crypto.verify('sha256', Buffer.from(`${h}.${p}`), header.alg === 'ES256'
+      ? { key, dsaEncoding: 'ieee-p1363' } : key, Buffer.from(sig, 'base64url'));
+    if (!ok) return undefined;
+    const claims = JSON.parse(Buffer.from(p, 'base64url').toString());
+    return claims.exp > Date.now() / 1000 ? claims : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function keycloakIntrospection(req, res, form, revoke) {
+  if (!authenticatedClient(req, form)) {
+    return json(res, 401, { error: 'invalid_client', error_description: 'Invalid client or Invalid client credentials' });
+  }
+  const claims = verifiedClaims(form.get('token') || '');
+  if (revoke) {
+    if (claims?.jti) revokedJti.add(claims.jti);
+    res.writeHead(200, { 'content-length': 0 });
+    return res.end();
+  }
+  if (!claims || revokedJti.has(claims.jti)) return json(res, 200, { active: false });
+  return json(res, 200, {
+    ...claims,
+    active: true,
+    client_id: claims.client_id ?? claims.azp,
+    username: claims.preferred_username,
+    token_type: claims.cnf?.jkt ? 'DPoP' : 'Bearer',
+  });
+}
+
+// An attacker's signed answer: `active: true` for any token, signed by a key nobody publishes.
+const forgeKey = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
+let forging = false;
+
+function forgedAnswer(res) {
+  const kid = keyState.current.RS256; // it even claims the real key's kid
+  const header = Buffer.from(JSON.stringify({ alg: 'RS256', typ: 'token-introspection+jwt', kid })).toString('base64url');
+  const now = Math.floor(Date.now() / 1000);
+  const payload = Buffer.from(JSON.stringify({
+    iss: issuer, aud: API, iat: now,
+    token_introspection: { active: true, iss: issuer, aud: API, exp: now + 300, sub: 'attacker', scope: 'webhook:write' },
+  })).toString('base64url');
+  const sig = crypto.sign('sha256', Buffer.from(`${header}.${payload}`), forgeKey).toString('base64url');
+  const text = `${header}.${payload}.${sig}`;
+  res.writeHead(200, { 'content-type': 'application/token-introspection+jwt', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
 // ---- HTTP ----------------------------------------------------------------------------------------
 
 const stats = new Map();
 const adminToken = process.env.IDP_ADMIN_TOKEN || crypto.randomBytes(16).toString('hex');
 let delayMs = 0;
+let introspectionDelayMs = 0;
 let current; // {provider, handler}
 let issuer;
 
@@ -206,6 +338,12 @@ function admin(req, res, url) {
     case 'POST /__admin/delay':
       delayMs = Math.max(0, Math.min(10000, Number(url.searchParams.get('ms')) || 0));
       return json(res, 200, { delay_ms: delayMs });
+    case 'POST /__admin/introspection-delay':
+      introspectionDelayMs = Math.max(0, Math.min(10000, Number(url.searchParams.get('ms')) || 0));
+      return json(res, 200, { delay_ms: introspectionDelayMs });
+    case 'POST /__admin/forge-introspection':
+      forging = url.searchParams.get('on') === '1';
+      return json(res, 200, { forging });
     case 'POST /__admin/rotate': {
       const alg = url.searchParams.get('alg') || 'RS256';
       if (alg !== 'RS256' && alg !== 'ES256') return json(res, 400, { error: 'alg must be RS256 or ES256' });
@@ -229,6 +367,31 @@ function handle(req, res) {
   if (url.pathname !== REALM && !url.pathname.startsWith(`${REALM}/`)) {
     return json(res, 404, { error: 'not_found' });
   }
+  const intro = url.pathname === `${REALM}/protocol/openid-connect/token/introspect`;
+  const revoke = url.pathname === `${REALM}/protocol/openid-connect/revoke`;
+  if (req.method === 'POST' && (intro || revoke)) {
+    // Read the form here to see whether the token is a JWT; oidc-provider then reads `req.body`.
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      const form = new URLSearchParams(body.toString());
+      const go = () => {
+        if (intro && forging && /token-introspection\+jwt/.test(req.headers.accept || '')) return forgedAnswer(res);
+        if (isJwt(form.get('token') || '')) return keycloakIntrospection(req, res, form, revoke);
+        req.body = body;
+        return toProvider(req, res);
+      };
+      if (intro && introspectionDelayMs > 0) setTimeout(go, introspectionDelayMs);
+      else go();
+    });
+    return undefined;
+  }
+  return toProvider(req, res);
+}
+
+function toProvider(req, res) {
+  const url = new URL(req.url, `http://${HOST}`);
   // Mounted under the realm: oidc-provider derives its mount path from originalUrl.
   req.originalUrl = req.url;
   req.url = req.url.slice(REALM.length) || '/';

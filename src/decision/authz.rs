@@ -11,7 +11,8 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use serde_json::Value;
 
-use crate::config::{ClaimHeader, Config, DpopMode, MtlsMode};
+use crate::config::{ClaimHeader, Config, DpopMode, IntrospectionMode, MtlsMode};
+use crate::decision::introspection;
 use crate::decision::cert::Thumbprint;
 use crate::dpop::{self, ProofPolicy};
 use crate::error::{Error, JwkError, ProofError, RequestError, TokenError};
@@ -98,6 +99,29 @@ pub trait State {
     fn client_certificate(&mut self) -> Result<Option<Thumbprint>, Error> {
         Ok(None)
     }
+    /// The introspection answer kept for the token with this digest
+    /// ([`introspection::digest`]) at issuer `index`, if it may still be used. `None` (the
+    /// default: a host that keeps none) makes the decision ask for a callout
+    /// ([`Outcome::Introspect`]).
+    /// `token` is the presented token, for the answer's use as its [`AccessToken`].
+    fn introspected(&mut self, index: usize, token: &str, digest: &[u8; 32]) -> Option<Introspected> {
+        let _ = (index, token, digest);
+        None
+    }
+}
+
+/// An introspection answer as the decision uses it.
+#[derive(Debug, Clone)]
+pub enum Introspected {
+    /// Active, and its claims passed the issuer's checks at the time of the answer: used like a
+    /// verified JWT (its time is checked again at each use).
+    Active(Rc<AccessToken>),
+    /// `active: false`.
+    Inactive,
+    /// Active, but its claims fail the issuer's checks (wrong `aud`, missing scope, ...).
+    Refused(TokenError),
+    /// No answer can be had now (only for the requests that waited for the failed call).
+    Unavailable,
 }
 
 /// A request that passed.
@@ -124,6 +148,9 @@ pub enum Outcome {
     /// The issuer's keys have no key for the token's `kid`: the host may refetch once
     /// (rate-limited) and decide again, or refuse with [`Outcome::unknown_kid_refusal`].
     UnknownKid(usize),
+    /// The token must be introspected at this issuer and no answer is known: call its
+    /// introspection endpoint and decide again with the answer.
+    Introspect(usize),
 }
 
 impl Outcome {
@@ -314,6 +341,7 @@ pub fn authorize(cfg: &Config, req: &Request<'_>, state: &mut dyn State, now: u6
         Err(Step::Deny(e)) => Outcome::Deny(e),
         Err(Step::NeedKeys(i)) => Outcome::NeedKeys(i),
         Err(Step::UnknownKid(i)) => Outcome::UnknownKid(i),
+        Err(Step::Introspect(i)) => Outcome::Introspect(i),
     }
 }
 
@@ -321,6 +349,7 @@ enum Step {
     Deny(Error),
     NeedKeys(usize),
     UnknownKid(usize),
+    Introspect(usize),
 }
 
 impl From<Error> for Step {
@@ -421,8 +450,67 @@ fn nonce_secret(cfg: &Config, state: &mut dyn State) -> Option<Secret> {
     }
 }
 
-/// The token from the cache, or parsed, verified with the issuer's keys and checked.
+/// The token, checked: an opaque token by introspection (if an issuer introspects them), a JWT
+/// locally and, in mode `always`, by introspection as well.
 fn verified_token(cfg: &Config, token: &str, state: &mut dyn State, now: u64) -> Result<Rc<AccessToken>, Step> {
+    if token.len() > cfg.max_token_bytes {
+        return Err(Error::Token(TokenError::Jws(crate::error::JwsError::TooLarge)).into());
+    }
+    if !introspection::is_jwt(token) {
+        if let Some(index) = cfg.issuers.iter().position(|i| {
+            i.introspection.as_ref().is_some_and(|c| c.mode != IntrospectionMode::Off)
+        }) {
+            return introspected(cfg, index, token, None, state, now);
+        }
+    }
+    let local = local_token(cfg, token, state, now)?;
+    let index = token::issuer(&local.claims).ok().and_then(|iss| cfg.issuer_index(iss));
+    let always = index.and_then(|i| cfg.issuers.get(i)).and_then(|i| i.introspection.as_ref())
+        .is_some_and(|c| c.mode == IntrospectionMode::Always);
+    match index {
+        Some(index) if always => introspected(cfg, index, token, Some(local), state, now),
+        _ => Ok(local),
+    }
+}
+
+/// The answer of issuer `index`'s introspection about `token`, as a token to use: the answer's
+/// claims for an opaque token, the locally verified JWT (`local`) in mode `always`, whose
+/// `cnf.jkt` the answer must not contradict.
+fn introspected(
+    cfg: &Config,
+    index: usize,
+    token: &str,
+    local: Option<Rc<AccessToken>>,
+    state: &mut dyn State,
+    now: u64,
+) -> Result<Rc<AccessToken>, Step> {
+    let signed = cfg.issuers.get(index).and_then(|i| i.introspection.as_ref()).is_some_and(|c| c.jwt_response);
+    match state.introspected(index, token, &introspection::digest(token)) {
+        None if signed => match state.keys(index) {
+            // A signed answer is verified with the issuer's keys: have them before asking.
+            Keys::Ready(_) => Err(Step::Introspect(index)),
+            Keys::Pending => Err(Step::NeedKeys(index)),
+            Keys::Unavailable => Err(Error::KeysUnavailable.into()),
+        },
+        None => Err(Step::Introspect(index)),
+        Some(Introspected::Unavailable) => Err(Error::IntrospectionUnavailable.into()),
+        Some(Introspected::Inactive) => Err(Error::Token(TokenError::Inactive).into()),
+        Some(Introspected::Refused(e)) => Err(Error::Token(e).into()),
+        Some(Introspected::Active(answer)) => {
+            answer.check_time(now, cfg.clock_skew).map_err(Error::Token)?;
+            match local {
+                None => Ok(answer),
+                Some(jwt) if answer.jkt.is_some() && answer.jkt != jwt.jkt => {
+                    Err(Error::Token(TokenError::IntrospectionBinding).into())
+                }
+                Some(jwt) => Ok(jwt),
+            }
+        }
+    }
+}
+
+/// The JWT from the cache, or parsed, verified with the issuer's keys and checked.
+fn local_token(cfg: &Config, token: &str, state: &mut dyn State, now: u64) -> Result<Rc<AccessToken>, Step> {
     if token.len() > cfg.max_token_bytes {
         return Err(Error::Token(TokenError::Jws(crate::error::JwsError::TooLarge)).into());
     }

@@ -34,7 +34,7 @@ pub fn refusal(error: &Error, used: Option<Scheme>, mode: DpopMode, algs: &[Algo
         }
     };
     let body = match error.code() {
-        None if matches!(error, Error::KeysUnavailable) => json_body("temporarily_unavailable", &description),
+        None if matches!(error, Error::KeysUnavailable | Error::IntrospectionUnavailable) => json_body("temporarily_unavailable", &description),
         None => {
             // No credentials: a bare challenge for every scheme the filter accepts.
             if mode != DpopMode::Required {

@@ -5,6 +5,7 @@
 mod authz;
 pub mod cert;
 pub mod challenge;
+pub mod introspection;
 pub mod token;
 
 pub use authz::*;

@@ -22,13 +22,16 @@ use sha2::{Digest, Sha256};
 
 use super::caches::{ProofKeys, TokenCache};
 use super::counts::Counts;
+use super::introspection::{AnswerCache, AnswerSlots};
 use super::shared::{self, KeySlot, SharedReplay};
 use super::{HeaderEdit, Host, HostFacts, Level, Verdict};
-use crate::config::{Config, DpopMode, KeySource};
+use crate::config::{Config, DpopMode, IssuerConfig, KeySource};
+use crate::decision::introspection::{self, Answer};
 use crate::decision::cert::{self, Thumbprint};
 use crate::decision::challenge::{self, Refusal};
 use crate::decision::token::AccessToken;
-use crate::decision::{self, Grant, Keys, Outcome, Request, RequestHeaders, Scheme, State};
+use crate::decision::token::TokenPolicy;
+use crate::decision::{self, Grant, Introspected, Keys, Outcome, Request, RequestHeaders, Scheme, State};
 use crate::dpop::nonce::{self, Secret};
 use crate::dpop::replay;
 use crate::error::{Error, JwkError, ProofError, RequestError};
@@ -45,6 +48,23 @@ const WAIT_MARGIN: u64 = 2;
 enum CalloutKind {
     Discovery,
     Jwks,
+    /// Introspection of the token with this digest.
+    Introspection([u8; 32]),
+    /// The discovery document, for its `introspection_endpoint`, before introspecting the token
+    /// with this digest.
+    IntrospectionDiscovery([u8; 32]),
+}
+
+impl CalloutKind {
+    /// Whether this call is for introspection (not for keys).
+    fn asks_about_a_token(&self) -> bool {
+        matches!(self, CalloutKind::Introspection(_) | CalloutKind::IntrospectionDiscovery(_))
+    }
+
+    /// Whether this call is on the way to an answer about the token with `digest`.
+    fn asks_about(&self, digest: &[u8; 32]) -> bool {
+        matches!(self, CalloutKind::Introspection(d) | CalloutKind::IntrospectionDiscovery(d) if d == digest)
+    }
 }
 
 /// A request paused until an issuer's keys arrive, with what the decision needs of it.
@@ -52,6 +72,8 @@ enum CalloutKind {
 struct Waiter {
     context: u32,
     issuer: usize,
+    /// `Some`: it waits for the introspection of the token with this digest, not for keys.
+    digest: Option<[u8; 32]>,
     since: u64,
     headers: OwnedHeaders,
 }
@@ -111,6 +133,8 @@ struct Issuer {
     slot: Option<KeySlot>,
     /// Shared-data version of the key set it last adopted or published.
     shared_cas: Option<u32>,
+    /// Its introspection answers' slots in shared data (`None`: no introspection, or static keys).
+    answers: Option<AnswerSlots>,
 }
 
 /// The state of one filter configuration on one worker.
@@ -142,6 +166,11 @@ pub struct Worker {
     shared: SharedData,
     /// Counter events not yet handed to the host (at the next tick: [`Worker::flush_counts`]).
     counts: Counts,
+    /// Introspection answers, by token digest.
+    answers: AnswerCache,
+    /// The answer that just arrived, while the requests that waited for it are decided: they use
+    /// it whatever the cache keeps (`cache_seconds: 0` keeps nothing, and they must not ask again).
+    fresh: Option<([u8; 32], Introspected)>,
 }
 
 /// Whether a worker has opened host shared data. It is opened by the first request that needs it,
@@ -231,6 +260,7 @@ impl Worker {
                 keys: IssuerKeys::new(&i.issuer, &i.keys),
                 slot: KeySlot::for_issuer(i),
                 shared_cas: None,
+                answers: AnswerSlots::for_issuer(i),
             })
             .collect();
         // The location secret no client may guess (else it could pick `jti`s that fill chosen
@@ -259,6 +289,8 @@ impl Worker {
             replay: None,
             shared: SharedData::Closed,
             counts: Counts::default(),
+            answers: AnswerCache::default(),
+            fresh: None,
         }
     }
 
@@ -281,7 +313,9 @@ impl Worker {
     /// accepted), the nonce secret (`dpop_nonce` without `secret`), fetched key sets. A Bearer-only
     /// configuration with static keys makes no shared-data call at all, so it serves without a zone.
     pub fn needs_shared(&self) -> bool {
-        self.cfg.dpop != DpopMode::Disabled || self.nonce_offer.is_some() || self.issuers.iter().any(|i| i.slot.is_some())
+        self.cfg.dpop != DpopMode::Disabled
+            || self.nonce_offer.is_some()
+            || self.issuers.iter().any(|i| i.slot.is_some() || i.answers.is_some())
     }
 
     /// Opens host shared data, once per worker: creates the shared entries every later write
@@ -376,6 +410,7 @@ impl Worker {
                 self.wait_for_keys(host, context, index, fetch, h, now)
                     .unwrap_or(Outcome::Deny(Outcome::unknown_kid_refusal()))
             }
+            Outcome::Introspect(index) => self.wait_for_answer(host, context, index, h, now),
             other => other,
         };
         match outcome {
@@ -391,7 +426,7 @@ impl Worker {
                 Err(error) => Verdict::Refuse(self.refuse(host, h, &error, now)),
             },
             Outcome::Deny(error) => Verdict::Refuse(self.refuse(host, h, &error, now)),
-            Outcome::NeedKeys(_) | Outcome::UnknownKid(_) => Verdict::Pause,
+            Outcome::NeedKeys(_) | Outcome::UnknownKid(_) | Outcome::Introspect(_) => Verdict::Pause,
         }
     }
 
@@ -404,7 +439,8 @@ impl Worker {
     /// The refusal for `error`, counted and logged.
     fn refuse(&mut self, host: &mut dyn Host, h: &RequestHeaders<'_>, error: &Error, now: u64) -> Refusal {
         self.counts.add("refused_", error.reason());
-        let level = if matches!(error, Error::KeysUnavailable) { Level::Warn } else { Level::Info };
+        let level =
+            if matches!(error, Error::KeysUnavailable | Error::IntrospectionUnavailable) { Level::Warn } else { Level::Info };
         let (method, path) = match (h.method, h.path) {
             ("", "") => host.request_target().unwrap_or_default(),
             (m, p) => (String::from(m), String::from(p)),
@@ -512,8 +548,138 @@ impl Worker {
         if !started {
             return None;
         }
-        self.waiters.push(Waiter { context, issuer: index, since: now, headers: OwnedHeaders::of(h) });
+        self.waiters.push(Waiter { context, issuer: index, digest: None, since: now, headers: OwnedHeaders::of(h) });
         Some(Outcome::NeedKeys(index))
+    }
+
+    /// Pauses the request until issuer `index` answers about its token: one call per token at a
+    /// time on a host that can resume a request from another context (Envoy), so a burst of
+    /// requests with one new token makes one call; on a host that cannot (Kong's engine), a
+    /// request can only be resumed by the answer to its own call, so each request that finds no
+    /// answer makes its own (the first answer is then kept for every later request). Refused
+    /// (503) when no call can be made.
+    fn wait_for_answer(&mut self, host: &mut dyn Host, context: u32, index: usize, h: &RequestHeaders<'_>, now: u64) -> Outcome {
+        // The decision got this far, so there is exactly one `Authorization` with a token.
+        let Some((_, token)) = h.authorization.first().and_then(|a| decision::split_authorization(a)) else {
+            return Outcome::Deny(Error::IntrospectionUnavailable);
+        };
+        let digest = introspection::digest(token);
+        let in_flight =
+            self.callouts.values().any(|(_, kind, _)| kind.asks_about(&digest));
+        // Envoy: join the call in flight. Kong's engine: this request needs a call of its own.
+        let must_call = !in_flight || !self.facts.switches_context;
+        if must_call && !self.dispatch_introspection(host, index, digest, token, context) {
+            return Outcome::Deny(Error::IntrospectionUnavailable);
+        }
+        self.waiters.push(Waiter { context, issuer: index, digest: Some(digest), since: now, headers: OwnedHeaders::of(h) });
+        Outcome::Introspect(index)
+    }
+
+    /// Calls issuer `index`'s introspection endpoint about `token` from context `owner`. `false`
+    /// (counted, logged) if no call could be made.
+    fn dispatch_introspection(&mut self, host: &mut dyn Host, index: usize, digest: [u8; 32], token: &str, owner: u32) -> bool {
+        let cfg = self.cfg.clone();
+        let Some((issuer, ic)) = cfg.issuers.get(index).and_then(|i| Some((i, i.introspection.as_ref()?))) else {
+            return false;
+        };
+        let endpoint = ic.endpoint.clone().or_else(|| self.issuers.get(index).and_then(|i| i.keys.introspection_endpoint().cloned()));
+        let discovery = self.issuers.get(index).and_then(|i| i.keys.discovery_url()).cloned();
+        let endpoint = match (endpoint, discovery) {
+            (Some(e), _) => Some(e),
+            // Not learned yet on this worker (its keys may have come from another worker): ask
+            // discovery first, then introspect.
+            (None, Some(url)) => {
+                let upstream = issuer.upstream.clone().unwrap_or_else(|| url.default_upstream());
+                let headers = keys::callout_headers(&url);
+                return match host.dispatch(&upstream, &headers, cfg.http_timeout_ms) {
+                    Ok(t) => {
+                        self.callouts.insert(t, (index, CalloutKind::IntrospectionDiscovery(digest), owner));
+                        true
+                    }
+                    Err(reason) => {
+                        self.counts.add("", "introspection_failures");
+                        host.log(Level::Warn, &format!("dpop-gate: cannot call {upstream} for {url}: {reason}"));
+                        false
+                    }
+                };
+            }
+            (None, None) => None,
+        };
+        self.counts.add("", "introspection_calls");
+        let Some(endpoint) = endpoint else {
+            self.counts.add("", "introspection_failures");
+            let e = introspection::IntrospectionError::NoEndpoint;
+            host.log(Level::Warn, &format!("dpop-gate: cannot introspect tokens of {}: {e}", issuer.issuer));
+            return false;
+        };
+        let call = introspection::callout(ic, &endpoint, issuer.upstream.as_deref(), token);
+        let headers: Vec<(&str, &str)> = call.headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        match host.dispatch_with_body(&call.upstream, &headers, &call.body, cfg.http_timeout_ms) {
+            Ok(t) => {
+                self.callouts.insert(t, (index, CalloutKind::Introspection(digest), owner));
+                true
+            }
+            Err(reason) => {
+                self.counts.add("", "introspection_failures");
+                host.log(Level::Warn, &format!("dpop-gate: cannot call {} for {endpoint}: {reason}", call.upstream));
+                false
+            }
+        }
+    }
+
+    /// An introspection answer arrived: judged, kept (per worker and in shared data), and the
+    /// requests that waited for it decided.
+    #[allow(clippy::too_many_arguments)]
+    fn finish_introspection(
+        &mut self,
+        host: &mut dyn Host,
+        index: usize,
+        digest: [u8; 32],
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+        current: u32,
+        now: u64,
+    ) -> Vec<(u32, Verdict)> {
+        let cfg = self.cfg.clone();
+        let Some((issuer, ic)) = cfg.issuers.get(index).and_then(|i| Some((i, i.introspection.as_ref()?))) else {
+            return Vec::new();
+        };
+        let keys = self.issuers.get(index).and_then(|i| i.keys.keys()).cloned();
+        let judged = match introspection::read_answer(ic, &issuer.issuer, &issuer.audiences, keys.as_deref(), headers, body) {
+            Ok(answer) => {
+                let open = self.shared == SharedData::Open;
+                if let (Some(slots), true) = (self.issuers.get(index).and_then(|i| i.answers.as_ref()), open) {
+                    slots.publish(host.store(), &digest, &answer, now);
+                }
+                // The token's text, for its use as the answer's token: from a request that waits.
+                let token = self.waiters.iter().filter(|w| w.digest == Some(digest)).find_map(|w| {
+                    let auth = w.headers.authorization.first()?;
+                    decision::split_authorization(auth).map(|(_, t)| String::from(t))
+                });
+                match token {
+                    Some(token) => {
+                        let (judged, until) = judge(&cfg, issuer, answer, &token, now, now);
+                        self.answers.insert(digest, judged.clone(), until, now);
+                        judged
+                    }
+                    None => return Vec::new(),
+                }
+            }
+            Err(e) => {
+                self.counts.add("", "introspection_failures");
+                host.log(Level::Warn, &format!("dpop-gate: introspection for {} failed: {e}", issuer.issuer));
+                Introspected::Unavailable
+            }
+        };
+        let switches = self.facts.switches_context;
+        let (ready, rest): (Vec<Waiter>, Vec<Waiter>) = core::mem::take(&mut self.waiters)
+            .into_iter()
+            .partition(|w| w.digest == Some(digest) && (w.context == current || switches));
+        self.waiters = rest;
+        self.fresh = Some((digest, judged));
+        let verdicts = ready.into_iter().map(|w| (w.context, self.decide(host, w.context, &w.headers.borrow(), now))).collect();
+        self.fresh = None;
+        verdicts
     }
 
     /// Whether a fetch of `index`'s keys is in flight.
@@ -563,6 +729,36 @@ impl Worker {
         current: u32,
         now: u64,
     ) -> Vec<(u32, Verdict)> {
+        match self.callouts.get(&token) {
+            Some(&(index, CalloutKind::Introspection(digest), _)) => {
+                self.callouts.remove(&token);
+                return self.finish_introspection(host, index, digest, headers, body, current, now);
+            }
+            Some(&(index, CalloutKind::IntrospectionDiscovery(digest), _)) => {
+                self.callouts.remove(&token);
+                let learned = keys::callout_status(headers.iter().copied())
+                    .and_then(|()| body.ok_or(FetchError::TooLarge))
+                    .and_then(|b| self.issuers.get_mut(index).map_or(Ok(None), |i| i.keys.learn_introspection_endpoint(b)));
+                let token_text = self.waiters.iter().filter(|w| w.digest == Some(digest)).find_map(|w| {
+                    decision::split_authorization(w.headers.authorization.first()?).map(|(_, t)| String::from(t))
+                });
+                match (learned, token_text) {
+                    (Ok(Some(_)), Some(text)) if self.dispatch_introspection(host, index, digest, &text, current) => {
+                        return Vec::new()
+                    }
+                    (Ok(Some(_)), _) => {}
+                    (Ok(None), _) => {
+                        host.log(Level::Warn, &format!("dpop-gate: {}", introspection::IntrospectionError::NoEndpoint));
+                    }
+                    (Err(e), _) => {
+                        host.log(Level::Warn, &format!("dpop-gate: discovery for introspection failed: {e}"));
+                    }
+                }
+                let failed = [(":status", "503")];
+                return self.finish_introspection(host, index, digest, &failed, None, current, now);
+            }
+            _ => {}
+        }
         match self.finish_callout(host, token, headers, body, current, now) {
             Some(index) => self.wake(host, index, current, now),
             None => Vec::new(),
@@ -595,6 +791,7 @@ impl Worker {
                     host.log(Level::Warn, &format!("dpop-gate: discovery for {issuer} failed: {e}"));
                 }
             },
+            CalloutKind::Introspection(_) | CalloutKind::IntrospectionDiscovery(_) => return None,
             CalloutKind::Jwks => match state.keys.on_jwks(body.clone(), now) {
                 Ok(weak) => {
                     weak_keys_skipped(host, &mut self.counts, &issuer, weak);
@@ -623,7 +820,7 @@ impl Worker {
         let switches = self.facts.switches_context;
         let (ready, rest): (Vec<Waiter>, Vec<Waiter>) = core::mem::take(&mut self.waiters)
             .into_iter()
-            .partition(|w| w.issuer == index && (w.context == current || switches));
+            .partition(|w| w.issuer == index && w.digest.is_none() && (w.context == current || switches));
         self.waiters = rest;
         ready.into_iter().map(|w| (w.context, self.decide(host, w.context, &w.headers.borrow(), now))).collect()
     }
@@ -638,7 +835,7 @@ impl Worker {
             if self.adopt_shared(host, index) {
                 ready.push(index);
             }
-            let waiting = self.waiters.iter().any(|w| w.issuer == index);
+            let waiting = self.waiters.iter().any(|w| w.issuer == index && w.digest.is_none());
             let refresh = !waiting && self.refresh_due(index, now);
             if waiting || refresh && self.claim_refresh(host, index, now) {
                 if let Some(fetch) = self.issuers.get_mut(index).and_then(|i| i.keys.due(now, &self.timing)) {
@@ -660,8 +857,26 @@ impl Worker {
                 core::mem::take(&mut self.waiters).into_iter().partition(|w| now > w.since + deadline);
             self.waiters = rest;
             for w in late {
-                let refusal = self.refuse(host, &w.headers.borrow(), &Error::KeysUnavailable, now);
+                let error = if w.digest.is_some() { Error::IntrospectionUnavailable } else { Error::KeysUnavailable };
+                let refusal = self.refuse(host, &w.headers.borrow(), &error, now);
                 verdicts.push((w.context, Verdict::Refuse(refusal)));
+            }
+            // Requests waiting for an answer whose call was lost (its request ended): ask again.
+            let orphans: Vec<(usize, [u8; 32], String)> = self
+                .waiters
+                .iter()
+                .filter_map(|w| {
+                    let digest = w.digest?;
+                    let lost = !self.callouts.values().any(|(_, k, _)| k.asks_about(&digest));
+                    let token = decision::split_authorization(w.headers.authorization.first()?)?.1;
+                    lost.then(|| (w.issuer, digest, String::from(token)))
+                })
+                .collect();
+            for (index, digest, token) in orphans {
+                let asked = self.callouts.values().any(|(_, k, _)| k.asks_about(&digest));
+                if !asked {
+                    self.dispatch_introspection(host, index, digest, &token, root);
+                }
             }
         }
         self.flush_counts(host);
@@ -710,11 +925,20 @@ impl Worker {
         self.waiters.retain(|w| w.context != context);
         self.allowed.remove(&context);
         self.response_nonces.remove(&context);
-        let lost: Vec<(u32, usize)> =
-            self.callouts.iter().filter(|(_, c)| c.2 == context).map(|(token, c)| (*token, c.0)).collect();
-        for (token, index) in lost {
+        let lost: Vec<(u32, usize, bool)> = self
+            .callouts
+            .iter()
+            .filter(|(_, c)| c.2 == context)
+            .map(|(token, c)| (*token, c.0, c.1.asks_about_a_token()))
+            .collect();
+        for (token, index, introspection) in lost {
             self.callouts.remove(&token);
-            if !self.callouts.values().any(|c| c.0 == index) {
+            // A lost introspection call is asked again on the next tick for whoever still waits.
+            if introspection {
+                continue;
+            }
+            let fetching = |c: &(usize, CalloutKind, u32)| c.0 == index && !c.1.asks_about_a_token();
+            if !self.callouts.values().any(fetching) {
                 if let Some(issuer) = self.issuers.get_mut(index) {
                     issuer.keys.abandon_fetch();
                 }
@@ -758,6 +982,31 @@ fn weak_keys_skipped(host: &mut dyn Host, counts: &mut Counts, issuer: &str, cou
              they can be factored, so tokens they sign could be forged"
         ),
     );
+}
+
+/// What an answer given at `at` means for `token` at `now` under `issuer`'s policy, and until when
+/// that may be used (see [`introspection::cache_until`]).
+fn judge(cfg: &Config, issuer: &IssuerConfig, answer: Answer, token: &str, at: u64, now: u64) -> (Introspected, u64) {
+    let Some(ic) = issuer.introspection.as_ref() else {
+        return (Introspected::Unavailable, 0);
+    };
+    let policy = TokenPolicy {
+        issuer: &issuer.issuer,
+        audiences: &issuer.audiences,
+        scopes_required: &issuer.scopes_required,
+        clock_skew: cfg.clock_skew,
+    };
+    match answer {
+        Answer::Inactive => (Introspected::Inactive, introspection::cache_until(ic, None, at)),
+        Answer::Active(claims) => match introspection::check_active(claims, token, &policy, now) {
+            Ok(t) => {
+                let until = introspection::cache_until(ic, Some(&t), at);
+                (Introspected::Active(Rc::new(t)), until)
+            }
+            // Active but not acceptable here: as long as a negative answer.
+            Err(e) => (Introspected::Refused(e), introspection::cache_until(ic, None, at)),
+        },
+    }
 }
 
 /// [`State`] for one decision: the worker's caches and the host's shared data, at one instant.
@@ -815,6 +1064,27 @@ impl State for DecisionState<'_> {
 
     fn proof_key(&mut self, header: &str, jwk: &Value) -> Result<Rc<Jwk>, JwkError> {
         self.worker.proof_keys.get(header, jwk)
+    }
+
+    fn introspected(&mut self, index: usize, token: &str, digest: &[u8; 32]) -> Option<Introspected> {
+        if let Some((d, answer)) = &self.worker.fresh {
+            if d == digest {
+                return Some(answer.clone());
+            }
+        }
+        if let Some(answer) = self.worker.answers.get(digest, self.now) {
+            self.worker.counts.add("", "introspection_cache_hits");
+            return Some(answer);
+        }
+        let (answer, at) = self.worker.issuers.get(index)?.answers.as_ref()?.read(self.host.store(), digest, self.now)?;
+        let cfg = self.worker.cfg.clone();
+        let (judged, until) = judge(&cfg, cfg.issuers.get(index)?, answer, token, at, self.now);
+        if until <= self.now {
+            return None;
+        }
+        self.worker.counts.add("", "introspection_cache_hits");
+        self.worker.answers.insert(*digest, judged.clone(), until, self.now);
+        Some(judged)
     }
 
     fn client_certificate(&mut self) -> Result<Option<Thumbprint>, Error> {

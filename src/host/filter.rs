@@ -77,6 +77,17 @@ impl Host for Abi {
             .map_err(|status| format!("{status:?}"))
     }
 
+    fn dispatch_with_body(
+        &mut self,
+        upstream: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+        timeout_ms: u64,
+    ) -> Result<u32, String> {
+        hostcalls::dispatch_http_call(upstream, headers.to_vec(), Some(body), Vec::new(), Duration::from_millis(timeout_ms))
+            .map_err(|status| format!("{status:?}"))
+    }
+
     fn log(&mut self, level: Level, message: &str) {
         let level = match level {
             Level::Debug => LogLevel::Debug,
@@ -166,6 +177,8 @@ fn apply_all(verdicts: Vec<(u32, Verdict)>, current: u32) {
 fn callout_answer(worker: &Rc<RefCell<Worker>>, abi: &Rc<RefCell<Abi>>, token: u32, body_size: usize, current: u32) {
     let headers = hostcalls::get_map(MapType::HttpCallResponseHeaders).unwrap_or_default();
     let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    // MAX_JWKS_BYTES (256 KiB) is above MAX_ANSWER_BYTES: an introspection answer between the two is
+    // read and refused by its own bound.
     let body = (body_size <= MAX_JWKS_BYTES).then(|| {
         hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size).ok().flatten().unwrap_or_default()
     });

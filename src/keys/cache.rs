@@ -125,6 +125,8 @@ pub struct IssuerKeys {
     source: KeySource,
     /// `jwks_uri` learned by discovery (or configured).
     jwks_uri: Option<FetchUrl>,
+    /// `introspection_endpoint` learned by discovery.
+    introspection_endpoint: Option<FetchUrl>,
     keys: Option<Rc<JwkSet>>,
     /// When the current keys were fetched (by any worker).
     fetched_at: u64,
@@ -159,6 +161,7 @@ impl IssuerKeys {
             issuer: issuer.to_string(),
             source: source.clone(),
             jwks_uri,
+            introspection_endpoint: None,
             keys,
             fetched_at: 0,
             in_flight_until: None,
@@ -246,7 +249,12 @@ impl IssuerKeys {
         t: &Timing,
     ) -> Result<Fetch, FetchError> {
         let uri = result
-            .and_then(|body| discovery::jwks_uri(body, &self.issuer).map_err(FetchError::Discovery))
+            .and_then(|body| {
+                if let Ok(Some(endpoint)) = discovery::introspection_endpoint(body, &self.issuer) {
+                    self.introspection_endpoint = Some(endpoint);
+                }
+                discovery::jwks_uri(body, &self.issuer).map_err(FetchError::Discovery)
+            })
             .inspect_err(|_| self.fail(now))?;
         self.jwks_uri = Some(uri.clone());
         self.in_flight_until = Some(now + t.timeout + 1);
@@ -277,6 +285,26 @@ impl IssuerKeys {
         }
         self.install(Rc::new(shared.set), shared.fetched_at);
         true
+    }
+
+    /// The `introspection_endpoint` this worker learned by discovery, if any.
+    pub fn introspection_endpoint(&self) -> Option<&FetchUrl> {
+        self.introspection_endpoint.as_ref()
+    }
+
+    /// Learns the `introspection_endpoint` from a discovery document fetched for it.
+    pub fn learn_introspection_endpoint(&mut self, document: &[u8]) -> Result<Option<FetchUrl>, FetchError> {
+        let endpoint = discovery::introspection_endpoint(document, &self.issuer).map_err(FetchError::Discovery)?;
+        self.introspection_endpoint.clone_from(&endpoint);
+        Ok(endpoint)
+    }
+
+    /// The discovery document's URL, when the keys are discovered.
+    pub fn discovery_url(&self) -> Option<&FetchUrl> {
+        match &self.source {
+            KeySource::Discovery(u) => Some(u),
+            _ => None,
+        }
     }
 
     /// The `jwks_uri` in use: configured, or learned by discovery or from another worker.

@@ -40,6 +40,25 @@ pub fn jwks_uri(document: &[u8], issuer: &str) -> Result<FetchUrl, DiscoveryErro
     FetchUrl::parse(&meta.jwks_uri).ok_or(DiscoveryError::JwksUri)
 }
 
+#[derive(Deserialize)]
+struct IntrospectionMetadata {
+    issuer: String,
+    introspection_endpoint: Option<String>,
+}
+
+/// Reads `introspection_endpoint` (RFC 8414 section 2) from a discovery document published for
+/// `issuer`; `Ok(None)` when it has none or it is not an absolute http(s) URL.
+pub fn introspection_endpoint(document: &[u8], issuer: &str) -> Result<Option<FetchUrl>, DiscoveryError> {
+    if document.len() > MAX_DISCOVERY_BYTES {
+        return Err(DiscoveryError::TooLarge);
+    }
+    let meta: IntrospectionMetadata = serde_json::from_slice(document).map_err(|_| DiscoveryError::Json)?;
+    if meta.issuer != issuer {
+        return Err(DiscoveryError::IssuerMismatch);
+    }
+    Ok(meta.introspection_endpoint.as_deref().and_then(FetchUrl::parse))
+}
+
 impl core::fmt::Display for DiscoveryError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str(match self {

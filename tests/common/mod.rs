@@ -302,12 +302,17 @@ pub(crate) fn sign(k: &SigningKey, header: Value, claims: Value) -> String {
 use dpop_gate::decision::cert::CertificateForm;
 use dpop_gate::gateway::{Host, Level};
 
+/// A callout with a body: (token, headers, body).
+pub(crate) type Post = (u32, Vec<(String, String)>, Vec<u8>);
+
 /// A host for the gateway engine: the fake store, callouts recorded (and answered by the test),
 /// log lines and counters kept.
 pub(crate) struct FakeHost<'s> {
     pub store: &'s FakeStore,
     /// (token, upstream, :path) of every callout dispatched.
     pub callouts: Vec<(u32, String, String)>,
+    /// (token, headers, body) of every callout dispatched with a body.
+    pub posts: Vec<Post>,
     pub next_token: u32,
     pub logs: Vec<(Level, String)>,
     pub counts: HashMap<String, u64>,
@@ -324,6 +329,7 @@ impl<'s> FakeHost<'s> {
         FakeHost {
             store,
             callouts: Vec::new(),
+            posts: Vec::new(),
             next_token: 100,
             logs: Vec::new(),
             counts: HashMap::new(),
@@ -351,6 +357,19 @@ impl Host for FakeHost<'_> {
         let path = headers.iter().find(|(k, _)| *k == ":path").map_or("", |(_, v)| *v);
         self.callouts.push((self.next_token, upstream.to_string(), path.to_string()));
         Ok(self.next_token)
+    }
+
+    fn dispatch_with_body(
+        &mut self,
+        upstream: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+        timeout_ms: u64,
+    ) -> Result<u32, String> {
+        let token = self.dispatch(upstream, headers, timeout_ms)?;
+        let owned = headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        self.posts.push((token, owned, body.to_vec()));
+        Ok(token)
     }
 
     fn log(&mut self, level: Level, message: &str) {
