@@ -5,7 +5,7 @@
 // Prints one JSON line: host calls per request (by name), VM entries per request, CPU µs per
 // request (this shim's own JavaScript included; a `baseline` run of the same loop against a wasm
 // that does nothing is not made here: see bench/NOTES.md for how to read it), and the calls made
-// per tick.
+// per tick, the VM's linear memory and the shared data the filter made.
 //
 // It behaves like Envoy where the filter asks (`plugin_vm_id` answers, so the filter takes Envoy's
 // host facts); one root context; request contexts created and deleted as Envoy does (create,
@@ -230,4 +230,6 @@ console.log(JSON.stringify({
   per_request: perRequest,
   counters,
   tick_period_ms: tickPeriod,
+  wasm_memory_bytes: memory.buffer.byteLength,
+  shared_data: { entries: shared.size, bytes: [...shared].reduce((n, [k, v]) => n + k.length + v.value.length, 0) },
 }));
