@@ -2,12 +2,12 @@
 // a proxy, counting every host call the filter makes and every call the host makes into it, and
 // timing the wasm side. Usage:
 //   node --no-warnings bench/abi_host.mjs FILTER.wasm [REQUESTS [FIXTURES.json]]
-// Prints one JSON line: host calls per request (by name), VM entries per request, CPU µs per
-// request (this shim's own JavaScript included; a `baseline` run of the same loop against a wasm
-// that does nothing is not made here: see bench/NOTES.md for how to read it), and the calls made
-// per tick.
+// Prints one JSON line: host calls and VM entries per request (by name; a tick every 10,000
+// requests included, as a worker at 10k req/s has them), CPU µs per request (this shim's own
+// JavaScript included: run it on the no-op filter, bench/noop_filter.rs, for that floor), the
+// filter's counters as the host holds them, the VM's linear memory and the shared data it made.
 //
-// It behaves like Envoy where the filter asks (`plugin_vm_id` answers, so the filter takes Envoy's
+// It behaves like Envoy (or, with ABI_HOST=ngx, like ngx_wasm_module) where the filter asks (`plugin_vm_id` answers, so the filter takes Envoy's
 // host facts); one root context; request contexts created and deleted as Envoy does (create,
 // request headers, response headers, log, done, delete). The configuration is the bench's:
 // static `jwks`, the fixture's RS256 token, which must be allowed (each request's verdict is
@@ -18,6 +18,9 @@ import process, { argv } from 'node:process';
 
 const [wasmPath, requestsArg, fixturesArg] = argv.slice(2);
 const REQUESTS = Number(requestsArg ?? 200000);
+// ABI_HOST=ngx: answer as ngx_wasm_module does (no `plugin_vm_id`), so the filter takes Kong's
+// engine's host facts (it then reads the whole header map: repeated headers stay apart there).
+const NGX = process.env.ABI_HOST === 'ngx';
 const fixtures = JSON.parse(await readFile(fixturesArg ?? new URL('./fixtures.json', import.meta.url), 'utf8'));
 const config = JSON.stringify({ issuer: fixtures.issuer, audiences: [fixtures.audience], jwks: fixtures.jwks });
 
@@ -57,6 +60,20 @@ const metrics = new Map(); // id -> {name, value}
 const metricIds = new Map();
 let tickPeriod = 0;
 
+// The proxy-wasm serialization of a header map: the count, (name size, value size) of each, then
+// each name and value NUL-terminated.
+function serialize(headerMap) {
+  const headers = [...headerMap].map(([k, v]) => [enc.encode(k), enc.encode(v)]);
+  const size = 4 + headers.length * 8 + headers.reduce((n, [k, v]) => n + k.length + v.length + 2, 0);
+  const buf = new Uint8Array(size);
+  const d = new DataView(buf.buffer);
+  d.setUint32(0, headers.length, true);
+  let off = 4;
+  for (const [k, v] of headers) { d.setUint32(off, k.length, true); d.setUint32(off + 4, v.length, true); off += 8; }
+  for (const [k, v] of headers) { buf.set(k, off); off += k.length + 1; buf.set(v, off); off += v.length + 1; }
+  return buf;
+}
+
 const host = {
   proxy_log: (_level, ptr, len) => { count('proxy_log'); if (process.env.ABI_LOG) console.error(str(ptr, len)); return 0; },
   proxy_get_current_time_nanoseconds: (ret) => {
@@ -68,7 +85,7 @@ const host = {
   proxy_get_property: (ptr, len, retPtr, retSize) => {
     count('proxy_get_property');
     const path = str(ptr, len).split('\0').filter(Boolean).join('.');
-    if (path === 'plugin_vm_id') return give(enc.encode('bench'), retPtr, retSize);
+    if (path === 'plugin_vm_id' && !NGX) return give(enc.encode('bench'), retPtr, retSize);
     return 1;
   },
   proxy_get_buffer_bytes: (type, start, max, retPtr, retSize) => {
@@ -88,15 +105,8 @@ const host = {
   },
   proxy_get_header_map_pairs: (map, retPtr, retSize) => {
     count('proxy_get_header_map_pairs');
-    const headers = [...(map === 0 ? requestHeaders : responseHeaders)].map(([k, v]) => [enc.encode(k), enc.encode(v)]);
-    const size = 4 + headers.length * 8 + headers.reduce((n, [k, v]) => n + k.length + v.length + 2, 0);
-    const buf = new Uint8Array(size);
-    const d = new DataView(buf.buffer);
-    d.setUint32(0, headers.length, true);
-    let off = 4;
-    for (const [k, v] of headers) { d.setUint32(off, k.length, true); d.setUint32(off + 4, v.length, true); off += 8; }
-    for (const [k, v] of headers) { buf.set(k, off); off += k.length + 1; buf.set(v, off); off += v.length + 1; }
-    return give(buf, retPtr, retSize);
+    if (map === 0 && !requestEdited) return give(serializedRequest, retPtr, retSize);
+    return give(serialize(map === 0 ? requestHeaders : responseHeaders), retPtr, retSize);
   },
   proxy_replace_header_map_value: (map, kp, kl, vp, vl) => {
     count('proxy_replace_header_map_value');
@@ -179,6 +189,7 @@ const baseHeaders = [[':method', 'GET'], [':path', '/bench'], [':authority', 'ap
   ['user-agent', 'wrk'], ['authorization', `Bearer ${token}`]];
 // Envoy's request stream as the filter sees it: every VM entry Envoy makes for one request.
 encodedRequest = new Map(baseHeaders.map(([k, v]) => [k, enc.encode(v)]));
+const serializedRequest = serialize(new Map(baseHeaders));
 function request(ctx) {
   requestHeaders = new Map(baseHeaders);
   requestEdited = false;
@@ -230,4 +241,6 @@ console.log(JSON.stringify({
   per_request: perRequest,
   counters,
   tick_period_ms: tickPeriod,
+  wasm_memory_bytes: memory.buffer.byteLength,
+  shared_data: { entries: shared.size, bytes: [...shared].reduce((n, [k, v]) => n + k.length + v.value.length, 0) },
 }));
