@@ -108,7 +108,7 @@ fuzz_target!(|data: &[u8]| {
                 Outcome::Deny(e) => {
                     let _ = (e.status(), e.reason(), e.to_string());
                 }
-                Outcome::NeedKeys(_) | Outcome::UnknownKid(_) => {}
+                Outcome::NeedKeys(_) | Outcome::UnknownKid(_) | Outcome::Introspect(_) => {}
             }
         }
         assert!(allowed_proofs <= 1, "a DPoP proof was accepted twice");
