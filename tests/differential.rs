@@ -224,7 +224,8 @@ fn rsa_keys() -> &'static [(usize, u64, rsa::RsaPrivateKey, Jwk)] {
     static KEYS: std::sync::OnceLock<Vec<(usize, u64, rsa::RsaPrivateKey, Jwk)>> = std::sync::OnceLock::new();
     KEYS.get_or_init(|| {
         let public = |key: &rsa::RsaPrivateKey| {
-            let jwk = json!({"kty": "RSA", "n": b64_encode(&key.n().to_bytes_be()), "e": b64_encode(&key.e().to_bytes_be())});
+            let jwk =
+                json!({"kty": "RSA", "n": b64_encode(&key.n().to_bytes_be()), "e": b64_encode(&key.e().to_bytes_be())});
             Jwk::from_value(&jwk).unwrap()
         };
         let mut rng = TestRng(0x5eed_2048);

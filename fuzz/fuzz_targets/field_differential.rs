@@ -122,10 +122,7 @@ fn rsa_mont(selector: u8, data: &[u8]) {
     // The Montgomery product is the one x < n with x·R ≡ a·b (mod n), R = 2^(32·limbs) (R is
     // invertible: n is odd). Checked as that, since R^-1 mod n would cost a modpow per input.
     let x = BigUint::from_bytes_be(&got);
-    assert!(
-        x < nv && (&x << (32 * limbs)) % &nv == product % &nv,
-        "n={nv:x} a={av:x} b={bv:x} square={square}: {x:x}"
-    );
+    assert!(x < nv && (&x << (32 * limbs)) % &nv == product % &nv, "n={nv:x} a={av:x} b={bv:x} square={square}: {x:x}");
 }
 
 fuzz_target!(|data: &[u8]| {

@@ -19,10 +19,10 @@ pub mod rustcrypto;
 /// The verifiers [`crate::jose::jwk`] uses: `RsaKey` for RS*/PS*, `P256Key` for ES256, with the
 /// same methods in both backends.
 pub mod backend {
-    #[cfg(not(feature = "rustcrypto"))]
-    pub use super::{p256::P256Key, rsa::RsaKey};
     #[cfg(feature = "rustcrypto")]
     pub use super::rustcrypto::{P256Key, RsaKey};
+    #[cfg(not(feature = "rustcrypto"))]
+    pub use super::{p256::P256Key, rsa::RsaKey};
 
     /// Which backend this build verifies with: `"hand-written"` or `"rustcrypto"` (for logs,
     /// `dpop-gate` diagnostics and tests).
