@@ -24,7 +24,7 @@ pub mod backend {
     #[cfg(not(feature = "rustcrypto"))]
     pub use super::{p256::P256Key, rsa::RsaKey};
 
-    /// Which backend this build verifies with: `"hand-written"` or `"rustcrypto"` (for logs,
-    /// `dpop-gate` diagnostics and tests).
+    /// Which backend this build verifies with: `"hand-written"` or `"rustcrypto"`, so that a
+    /// build can say which it is (tests/differential.rs checks it against the features).
     pub const NAME: &str = if cfg!(feature = "rustcrypto") { "rustcrypto" } else { "hand-written" };
 }
