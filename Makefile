@@ -6,6 +6,10 @@ WASM_TARGET := wasm32-wasip1
 # A bare-metal target with no `std` at all: the core must build there (core + alloc only).
 NOSTD_TARGET := thumbv7em-none-eabihf
 WASM := target/$(WASM_TARGET)/release/dpop_gate.wasm
+# Cargo features of the filter build: `make build FEATURES=rustcrypto` verifies RS*/PS*/ES256 with
+# RustCrypto's `rsa` and `p256` instead of the hand-written code (the kill switch, README Design).
+FEATURES ?=
+FEATURE_FLAGS := $(if $(FEATURES),--features $(FEATURES))
 
 targets:
 	@rustup target list --installed | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
@@ -13,7 +17,7 @@ targets:
 
 ## The optimised filter: target/wasm32-wasip1/release/dpop_gate.wasm
 build: targets
-	cargo rustc -p dpop-gate --release --lib --target $(WASM_TARGET) --crate-type cdylib
+	cargo rustc -p dpop-gate --release --lib --target $(WASM_TARGET) --crate-type cdylib $(FEATURE_FLAGS)
 	@ls -l $(WASM)
 
 ## The command-line tool (cli/): target/release/dpop-gate. Or: cargo install --locked --path cli
@@ -27,19 +31,25 @@ test: clippy unit nostd fuzz-smoke e2e
 
 ## Lints (Cargo.toml `[lints]`; the no-panic lints of the library in src/lib.rs), every warning an
 ## error: natively over every target of the workspace (filter and cli/), and the library for
-## wasm32, the only build of src/host/.
+## wasm32, the only build of src/host/. Both verifier backends: the hand-written one and the
+## `rustcrypto` feature (src/crypto/rustcrypto.rs).
 clippy: targets
 	@rustup component list --installed | grep -q '^clippy-' || rustup component add clippy
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo clippy -p dpop-gate --lib --target $(WASM_TARGET) -- -D warnings
+	cargo clippy --workspace --all-targets --features dpop-gate/rustcrypto -- -D warnings
+	cargo clippy -p dpop-gate --lib --target $(WASM_TARGET) --features rustcrypto -- -D warnings
 
-## The filter's tests and the command-line tool's (the workspace: the root crate and cli/).
+## The filter's tests and the command-line tool's (the workspace: the root crate and cli/), once
+## with each verifier backend: the second run is the kill switch's proof that it works.
 unit:
 	cargo test --workspace --all-targets
+	cargo test --workspace --all-targets --features dpop-gate/rustcrypto
 
-## The validation core builds for a target that has no std.
+## The validation core builds for a target that has no std, with either backend.
 nostd: targets
 	cargo build -p dpop-gate --lib --target $(NOSTD_TARGET)
+	cargo build -p dpop-gate --lib --target $(NOSTD_TARGET) --features rustcrypto
 
 ## The end-to-end tests use the command-line tool too (envoy-test/tests/test_cli.py).
 e2e: build cli

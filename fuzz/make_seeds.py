@@ -134,6 +134,33 @@ def replay_seeds() -> None:
     case("old_layout", 3, b"\x09" * 8, 120, bytes(32))
 
 
+def field_seeds() -> None:
+    """fuzz_targets/field_differential.rs: every P-256 operation mod p and mod n at the edges (m - 1,
+    0, 1, the widest unreduced operands), and RSA Montgomery products for moduli of all ones, of a
+    lone top bit, and 2048 to 4097 bits."""
+    p = 0xFFFFFFFF00000001000000000000000000000000FFFFFFFFFFFFFFFFFFFFFFFF
+    n = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+
+    def wide(v: int) -> tuple:
+        return (v % (1 << 256)).to_bytes(32, "big"), v >> 256
+
+    for op in range(8):
+        for scalar, m in ((0, p), (1, n)):
+            selector = (op << 2) | (scalar << 1)
+            for name, a, b in (("edge", m - 1, m - 1), ("small", 1, 0), ("wide", 3 * m - 3, 2 * m - 2)):
+                (ab, ah), (bb, bh) = wide(a), wide(b)
+                write("field_differential", f"p256_op{op}_{'n' if scalar else 'p'}_{name}",
+                      bytes([selector]) + ab + bb + bytes([ah, bh]))
+    for name, bits in (("ones_2048", 2048), ("odd_3073", 3073), ("ones_4097", 4097)):
+        selector = 0x01
+        sep = bytes([0xFE])
+        modulus = ((1 << bits) - 1).to_bytes((bits + 7) // 8, "big").replace(b"\xfe", b"\xfd")
+        a = bytes((i * 37 + 11) % 256 for i in range(len(modulus))).replace(b"\xfe", b"\x00")
+        write("field_differential", f"rsa_{name}", bytes([selector]) + modulus + sep + a + sep + a[::-1])
+        write("field_differential", f"rsa_{name}_square", bytes([selector | 2]) + modulus + bytes([0xFC]) + a
+              + bytes([0xFC]) + a[::-1])
+
+
 def main() -> None:
     shutil.rmtree(ROOT, ignore_errors=True)
     rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -239,6 +266,7 @@ def main() -> None:
     request("no_host", [f"DPoP {BOUND_TOKEN}"], [proof(BOUND_TOKEN)], uri="")
 
     replay_seeds()
+    field_seeds()
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ max_len() {
     htu) echo 17000 ;;
     dpop_proof | authz) echo 20000 ;;
     replay_bucket) echo 4096 ;; # a full bucket is 2 588 bytes
+    field_differential) echo 1700 ;; # an RSA modulus of 520 bytes and two operands
     *) echo 65536 ;;
   esac
 }

@@ -215,22 +215,36 @@ fn p256_key_validation_agrees() {
     assert!(accepted > 50, "{accepted}");
 }
 
-/// RSA key pairs drawn from a seeded RNG, once for all tests (key generation dominates the run):
-/// (bits, e, private key, our parsed public JWK). Odd sizes matter for PSS (emBits = modBits - 1
-/// crosses a byte boundary at 8k + 1 bits) and for limbs (moduli not a multiple of 32 bits).
+/// RSA key pairs, once for all tests: (bits, e, private key, our parsed public JWK). Sizes near
+/// 2048 bits are drawn from a seeded RNG; 3072, 3073, 4096 and 4097 bits are fixed keys from
+/// tests/data/rsa_keys.json (made by tests/data/make_rsa_keys.py: generating them here would
+/// dominate the run). Odd sizes matter for PSS (emBits = modBits - 1 crosses a byte boundary at
+/// 8k + 1 bits) and for limbs (moduli not a multiple of 32 bits, a top limb of one bit).
 fn rsa_keys() -> &'static [(usize, u64, rsa::RsaPrivateKey, Jwk)] {
     static KEYS: std::sync::OnceLock<Vec<(usize, u64, rsa::RsaPrivateKey, Jwk)>> = std::sync::OnceLock::new();
     KEYS.get_or_init(|| {
+        let public = |key: &rsa::RsaPrivateKey| {
+            let jwk =
+                json!({"kty": "RSA", "n": b64_encode(&key.n().to_bytes_be()), "e": b64_encode(&key.e().to_bytes_be())});
+            Jwk::from_value(&jwk).unwrap()
+        };
         let mut rng = TestRng(0x5eed_2048);
-        [(2048, 65537), (2049, 65537), (2055, 3), (2080, 17)]
+        let mut keys: Vec<_> = [(2048, 65537), (2049, 65537), (2055, 3), (2080, 17)]
             .into_iter()
             .map(|(bits, e)| {
                 let key = rsa::RsaPrivateKey::new_with_exp(&mut rng, bits, &BigUint::from(e)).unwrap();
-                let jwk = json!({"kty": "RSA", "n": b64_encode(&key.n().to_bytes_be()), "e": b64_encode(&key.e().to_bytes_be())});
-                let ours = Jwk::from_value(&jwk).unwrap();
+                let ours = public(&key);
                 (bits, e, key, ours)
             })
-            .collect()
+            .collect();
+        for key in common::rsa_test_keys() {
+            let bits = key.n().bits();
+            let e = key.e().to_bytes_be().iter().fold(0u64, |acc, &b| acc << 8 | u64::from(b));
+            let ours = public(&key);
+            keys.push((bits, e, key, ours));
+        }
+        assert_eq!(keys.iter().map(|k| k.0).collect::<Vec<_>>(), [2048, 2049, 2055, 2080, 3072, 3073, 4096, 4097]);
+        keys
     })
 }
 
@@ -423,7 +437,7 @@ fn rsa_random_keys_and_signatures() {
             }
         }
     }
-    assert!(valid >= 4 * 6 * 4 && total > 600, "valid {valid} of {total}");
+    assert!(valid >= 8 * 6 * 4 && total > 1200, "valid {valid} of {total}");
 }
 
 #[test]
@@ -445,5 +459,20 @@ fn rsa_public_operation_matches_modpow() {
         }
         assert!(ours.public_op(&n).is_none(), "s = n");
         assert!(ours.public_op(&n[1..]).is_none(), "short");
+    }
+}
+
+/// The build verifies with the backend its features chose: `Jwk` reaches the `rsa` and `p256`
+/// crates through src/crypto/rustcrypto.rs only with `--features rustcrypto` (`make unit` runs
+/// this file both ways, so the comparisons above are also the kill switch's).
+#[test]
+fn backend_is_the_one_built() {
+    let rustcrypto = cfg!(feature = "rustcrypto");
+    assert_eq!(dpop_gate::crypto::backend::NAME, if rustcrypto { "rustcrypto" } else { "hand-written" });
+    for name in [
+        std::any::type_name::<dpop_gate::crypto::backend::RsaKey>(),
+        std::any::type_name::<dpop_gate::crypto::backend::P256Key>(),
+    ] {
+        assert_eq!(name.contains("::rustcrypto::"), rustcrypto, "{name}");
     }
 }

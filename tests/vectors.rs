@@ -193,3 +193,24 @@ fn wycheproof_rs512() {
 fn wycheproof_ps256() {
     assert_eq!(wycheproof("rsa_pss_2048_sha256_mgf1_32_test.json", Algorithm::PS256), (108, 0));
 }
+
+/// RSA keys of 3072 and 4096 bits (PKCS#1 v1.5 with each hash) and PS384/PS512 (and PS256 at
+/// 3072 bits): every size and hash the fast verifier has a path for, at the edges Wycheproof
+/// probes. Acceptable cases (DigestInfo without NULL) are refused, as at 2048 bits.
+#[test]
+fn wycheproof_rsa_3072_4096_and_pss_384_512() {
+    for (file, alg, tests) in [
+        ("rsa_signature_3072_sha256_test.json", Algorithm::RS256, 259),
+        ("rsa_signature_3072_sha384_test.json", Algorithm::RS384, 259),
+        ("rsa_signature_3072_sha512_test.json", Algorithm::RS512, 260),
+        ("rsa_signature_4096_sha256_test.json", Algorithm::RS256, 258),
+        ("rsa_signature_4096_sha384_test.json", Algorithm::RS384, 259),
+        ("rsa_signature_4096_sha512_test.json", Algorithm::RS512, 259),
+        ("rsa_pss_2048_sha384_mgf1_48_test.json", Algorithm::PS384, 141),
+        ("rsa_pss_3072_sha256_mgf1_32_test.json", Algorithm::PS256, 108),
+        ("rsa_pss_4096_sha384_mgf1_48_test.json", Algorithm::PS384, 141),
+        ("rsa_pss_4096_sha512_mgf1_64_test.json", Algorithm::PS512, 179),
+    ] {
+        assert_eq!(wycheproof(file, alg), (tests, 0), "{file}");
+    }
+}

@@ -6,9 +6,11 @@
 //!   include tiny multiples of G), a message and a signature; or, with the low bits set, a
 //!   raw point (x, y) (mostly off the curve: parsing must agree too). A valid signature is made
 //!   and then XORed with fuzzer bytes, so both valid and near-valid signatures are reached.
-//! - RS*/PS* (selector odd): the RFC 7515 A.2 key; the fuzzer chooses the message and either the
-//!   signature directly or an encoded message that is "signed" with the private key (`em^d mod n`),
-//!   which reaches every padding check.
+//! - RS*/PS* (selector odd): one of five keys, the RFC 7515 A.2 key (2048 bits) or those of
+//!   tests/data/rsa_keys.json (3072, 3073, 4096, 4097 bits), and one of the six algorithms, both
+//!   chosen by the selector's bits 1..6; the fuzzer chooses the message and either the signature
+//!   directly or an encoded message that is "signed" with the private key (`em^d mod n`), which
+//!   reaches every padding check.
 #![no_main]
 
 use std::sync::OnceLock;
@@ -22,6 +24,7 @@ use rsa::BigUint;
 use sha2::{Digest, Sha256, Sha384, Sha512};
 
 const RFC: &str = include_str!("../../tests/data/rfc.json");
+const RSA_KEYS: &str = include_str!("../../tests/data/rsa_keys.json");
 
 struct RsaFixture {
     jwk: Jwk,
@@ -30,22 +33,33 @@ struct RsaFixture {
     crt: [BigUint; 5],
 }
 
-fn rsa_fixture() -> &'static RsaFixture {
-    static F: OnceLock<RsaFixture> = OnceLock::new();
+/// A fixture from a private JWK (RFC 7518 6.3.2; `dp`, `dq` and `qi` computed when absent).
+fn fixture(private: &serde_json::Value, public: &serde_json::Value) -> RsaFixture {
+    let int = |name: &str| BigUint::from_bytes_be(&b64_decode(private[name].as_str().unwrap()).unwrap());
+    let (d, p, q) = (int("d"), int("p"), int("q"));
+    let (dp, dq) = (&d % (&p - 1u32), &d % (&q - 1u32));
+    let q_inv = q.modpow(&(&p - 2u32), &p);
+    RsaFixture {
+        jwk: Jwk::from_value(public).unwrap(),
+        public: rsa::RsaPublicKey::new_with_max_size(int("n"), int("e"), 8192).unwrap(),
+        crt: [p, q, dp, dq, q_inv],
+    }
+}
+
+fn rsa_fixtures() -> &'static [RsaFixture] {
+    static F: OnceLock<Vec<RsaFixture>> = OnceLock::new();
     F.get_or_init(|| {
         let doc: serde_json::Value = serde_json::from_str(RFC).unwrap();
         let v = &doc["rfc7515_a2"];
-        let int = |v: &serde_json::Value| BigUint::from_bytes_be(&b64_decode(v.as_str().unwrap()).unwrap());
-        RsaFixture {
-            jwk: Jwk::from_value(&v["jwk"]).unwrap(),
-            public: rsa::RsaPublicKey::new(int(&v["jwk"]["n"]), int(&v["jwk"]["e"])).unwrap(),
-            crt: {
-                let (d, p, q) = (int(&v["private"]["d"]), int(&v["private"]["p"]), int(&v["private"]["q"]));
-                let (dp, dq) = (&d % (&p - 1u32), &d % (&q - 1u32));
-                let q_inv = q.modpow(&(&p - 2u32), &p);
-                [p, q, dp, dq, q_inv]
-            },
+        let mut private = v["private"].clone();
+        private["n"] = v["jwk"]["n"].clone();
+        private["e"] = v["jwk"]["e"].clone();
+        let mut out = vec![fixture(&private, &v["jwk"])];
+        let keys: serde_json::Value = serde_json::from_str(RSA_KEYS).unwrap();
+        for k in keys["keys"].as_array().unwrap() {
+            out.push(fixture(k, &serde_json::json!({"kty": "RSA", "n": k["n"], "e": k["e"]})));
         }
+        out
     })
 }
 
@@ -118,11 +132,13 @@ fn es256(mode: u8, parts: &[&[u8]]) {
 }
 
 fn rsa(mode: u8, parts: &[&[u8]]) {
-    let f = rsa_fixture();
+    let fixtures = rsa_fixtures();
+    let choice = usize::from(mode >> 1) & 0x3f;
+    let f = &fixtures[choice / 6 % fixtures.len()];
     let part = |i: usize| parts.get(i).copied().unwrap_or_default();
     let alg =
         [Algorithm::RS256, Algorithm::RS384, Algorithm::RS512, Algorithm::PS256, Algorithm::PS384, Algorithm::PS512]
-            [usize::from(mode >> 1) % 6];
+            [choice % 6];
     let msg = part(0);
     let sig = if mode & 0x80 == 0 {
         part(1).to_vec()
@@ -136,7 +152,7 @@ fn rsa(mode: u8, parts: &[&[u8]]) {
         [vec![0u8; f.public.size() - s.len()], s].concat()
     };
     let reference = rsa_reference(&f.public, alg, msg, &sig);
-    assert_eq!(f.jwk.verify(alg, msg, &sig).is_ok(), reference, "{alg:?} sig {sig:02x?}");
+    assert_eq!(f.jwk.verify(alg, msg, &sig).is_ok(), reference, "{} bits {alg:?} sig {sig:02x?}", f.public.n().bits());
 }
 
 fuzz_target!(|data: &[u8]| {

@@ -3,8 +3,28 @@
 //! by `tests/differential.rs` and `fuzz/verify_differential`. ES384 (`p384`) and EdDSA
 //! (`ed25519-dalek`) are used from their crates, in [`crate::jose::jwk`]. `roca` tells RSA moduli
 //! that can be factored (CVE-2017-15361) from the others.
+//!
+//! [`backend`] is the one seam between the JOSE layer and the verifiers: the hand-written ones by
+//! default, RustCrypto's `rsa` and `p256` with the `rustcrypto` feature (the kill switch,
+//! src/crypto/rustcrypto.rs). The hand-written modules stay built either way: the tests, fuzz
+//! targets and benchmarks reach them by path.
 
 pub mod p256;
 mod p256_table;
 pub(crate) mod roca;
 pub mod rsa;
+#[cfg(feature = "rustcrypto")]
+pub mod rustcrypto;
+
+/// The verifiers [`crate::jose::jwk`] uses: `RsaKey` for RS*/PS*, `P256Key` for ES256, with the
+/// same methods in both backends.
+pub mod backend {
+    #[cfg(feature = "rustcrypto")]
+    pub use super::rustcrypto::{P256Key, RsaKey};
+    #[cfg(not(feature = "rustcrypto"))]
+    pub use super::{p256::P256Key, rsa::RsaKey};
+
+    /// Which backend this build verifies with: `"hand-written"` or `"rustcrypto"`, so that a
+    /// build can say which it is (tests/differential.rs checks it against the features).
+    pub const NAME: &str = if cfg!(feature = "rustcrypto") { "rustcrypto" } else { "hand-written" };
+}

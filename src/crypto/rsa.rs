@@ -303,3 +303,30 @@ impl RsaKey {
         hasher.finalize_reset()[..] == *h
     }
 }
+
+/// Montgomery multiplication (`square` false: `a·b`) or squaring (`a²`) mod the odd `n_be`
+/// (big-endian, no leading zero octet), times `R^-1` with `R = 2^(32·limbs)`, as `n_be.len()`
+/// big-endian bytes; `a` and `b` are big-endian, at most `n_be.len()` bytes, and must be below `n`.
+/// `None` when `n` is not a modulus [`RsaKey::new`] takes. For the field-level differential fuzz
+/// target (fuzz/fuzz_targets/field_differential.rs), which checks it against a bignum.
+#[doc(hidden)]
+pub fn mont_op(n_be: &[u8], a_be: &[u8], b_be: &[u8], square: bool) -> Option<Vec<u8>> {
+    let key = RsaKey::new(n_be, 3)?;
+    let k = key.n.len();
+    if a_be.len() > key.len || b_be.len() > key.len {
+        return None;
+    }
+    let (a, b) = (limbs_from_be(a_be, k), limbs_from_be(b_be, k));
+    let mut t = vec![0u32; 2 * k];
+    let mut out = vec![0u32; k];
+    if square {
+        mont_sqr(&mut out, &a, &key.n, key.n0inv, &mut t);
+    } else {
+        mont_mul(&mut out, &a, &b, &key.n, key.n0inv, &mut t);
+    }
+    let mut be = vec![0u8; key.len];
+    for (i, o) in be.iter_mut().rev().enumerate() {
+        *o = (out.get(i / 4).copied().unwrap_or(0) >> (8 * (i % 4))) as u8;
+    }
+    Some(be)
+}

@@ -18,9 +18,8 @@ use sha2::{Digest, Sha256, Sha384, Sha512};
 use crate::jose::alg::Algorithm;
 use crate::error::{JwkError, JwsError};
 use crate::jose::jws::{b64_decode, b64_encode, Jws};
-use crate::crypto::p256::P256Key;
+use crate::crypto::backend::{P256Key, RsaKey};
 use crate::crypto::roca;
-use crate::crypto::rsa::RsaKey;
 
 /// Smallest accepted RSA modulus, in bits (RFC 7518 section 3.3: "2048 bits or larger").
 const RSA_MIN_BITS: usize = 2048;
@@ -33,9 +32,11 @@ const PRIVATE_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"]
 /// The parsed key material; validated at parse time.
 #[derive(Debug, Clone)]
 enum Key {
-    /// RSA key with its Montgomery constants (src/crypto/rsa.rs).
+    /// RSA key with its Montgomery constants (src/crypto/rsa.rs), or for the `rsa` crate with
+    /// the `rustcrypto` feature (src/crypto/rustcrypto.rs).
     Rsa(RsaKey),
-    /// P-256 point with its precomputed table (src/crypto/p256.rs).
+    /// P-256 point with its precomputed table (src/crypto/p256.rs), or for the `p256` crate with
+    /// the `rustcrypto` feature.
     P256(P256Key),
     /// P-384 point.
     P384(p384::ecdsa::VerifyingKey),
@@ -142,7 +143,8 @@ impl Jwk {
     /// Every other failure is [`JwsError::SignatureInvalid`].
     ///
     /// RS*/PS* run in src/crypto/rsa.rs and ES256 in src/crypto/p256.rs (the `rsa` and `p256` crates
-    /// are 10-30× slower in wasm). PS*: the salt length must equal the hash length (RFC 7518
+    /// are 10-30× slower in wasm), or in those crates with the `rustcrypto` feature
+    /// ([`crate::crypto::backend`]). PS*: the salt length must equal the hash length (RFC 7518
     /// section 3.5). ECDSA accepts both `s` and `n - s` (JWS does not require low-S).
     /// EdDSA uses `verify_strict` (rejects non-canonical `S` and small-order `R`).
     pub fn verify(&self, alg: Algorithm, message: &[u8], signature: &[u8]) -> Result<(), JwsError> {

@@ -534,3 +534,22 @@ impl RngCore for TestRng {
     }
 }
 impl CryptoRng for TestRng {}
+
+/// The fixed large RSA test keys of tests/data/rsa_keys.json (3072, 3073, 4096 and 4097 bits;
+/// made by tests/data/make_rsa_keys.py), as private keys.
+pub(crate) fn rsa_test_keys() -> Vec<rsa::RsaPrivateKey> {
+    let path = format!("{}/tests/data/rsa_keys.json", env!("CARGO_MANIFEST_DIR"));
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let int = |k: &Value, name: &str| {
+        rsa::BigUint::from_bytes_be(&URL_SAFE_NO_PAD.decode(k[name].as_str().unwrap()).unwrap())
+    };
+    doc["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| {
+            rsa::RsaPrivateKey::from_components(int(k, "n"), int(k, "e"), int(k, "d"), vec![int(k, "p"), int(k, "q")])
+                .unwrap()
+        })
+        .collect()
+}
