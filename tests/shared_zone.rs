@@ -80,6 +80,7 @@ fn without_shared_data_the_filtered_route_answers_500_with_the_reason_at_error_l
     assert_eq!(errors.len(), 1, "the reason is logged once per worker: {:?}", host.logs);
     assert_eq!(errors[0].1, SHARED_DATA_UNAVAILABLE);
     assert!(errors[0].1.contains("shm_kv") && errors[0].1.contains("dpop_gate"));
+    w.flush_counts(&mut host);
     assert_eq!(host.count_of("shared_data_unavailable"), 3);
     // The tick keeps away from shared data too.
     let calls = store.calls.get();
