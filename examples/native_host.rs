@@ -98,15 +98,11 @@ impl Host for NativeHost {
         &self.store
     }
 
-    fn dispatch(&mut self, upstream: &str, _headers: &[(&str, &str)], _timeout_ms: u64) -> Result<u32, String> {
-        Err(format!("this host makes no callouts (to {upstream})"))
-    }
-
-    fn dispatch_with_body(
+    fn dispatch(
         &mut self,
         upstream: &str,
         _headers: &[(&str, &str)],
-        _body: &[u8],
+        _body: Option<&[u8]>,
         _timeout_ms: u64,
     ) -> Result<u32, String> {
         Err(format!("this host makes no callouts (to {upstream})"))

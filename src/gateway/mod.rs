@@ -27,17 +27,11 @@ pub use worker::{configure, misconfigured, Configured, SharedDataUnavailable, Wo
 pub trait Host {
     /// Host shared data.
     fn store(&self) -> &dyn shared::SharedStore;
-    /// Starts a `GET` callout to `upstream` (Envoy: a cluster name; Kong: `host:port`) with these
-    /// pseudo-headers and headers. Returns its token, or why the host refused it.
-    fn dispatch(&mut self, upstream: &str, headers: &[(&str, &str)], timeout_ms: u64) -> Result<u32, String>;
-    /// Starts a callout with a body (a `POST`: token introspection), as [`Host::dispatch`].
-    fn dispatch_with_body(
-        &mut self,
-        upstream: &str,
-        headers: &[(&str, &str)],
-        body: &[u8],
-        timeout_ms: u64,
-    ) -> Result<u32, String>;
+    /// Starts a callout to `upstream` (Envoy: a cluster name; Kong: `host:port`) with these
+    /// pseudo-headers and headers, and a body for a `POST` (token introspection); a key fetch is a
+    /// `GET` without one. Returns its token, or why the host refused it.
+    fn dispatch(&mut self, upstream: &str, headers: &[(&str, &str)], body: Option<&[u8]>, timeout_ms: u64)
+        -> Result<u32, String>;
     /// Writes a log line.
     fn log(&mut self, level: Level, message: &str);
     /// Adds `n` events to the `dpop_gate_<group><name>` counter. Called from the root context's

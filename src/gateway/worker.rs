@@ -78,6 +78,13 @@ struct Waiter {
     headers: OwnedHeaders,
 }
 
+impl Waiter {
+    /// The token its request presented: what an introspection call about it asks.
+    fn token(&self) -> Option<&str> {
+        decision::split_authorization(self.headers.authorization.first()?).map(|(_, t)| t)
+    }
+}
+
 /// An owned copy of [`RequestHeaders`], kept while a request waits.
 #[derive(Debug, Clone, Default)]
 struct OwnedHeaders {
@@ -564,10 +571,8 @@ impl Worker {
             return Outcome::Deny(Error::IntrospectionUnavailable);
         };
         let digest = introspection::digest(token);
-        let in_flight =
-            self.callouts.values().any(|(_, kind, _)| kind.asks_about(&digest));
         // Envoy: join the call in flight. Kong's engine: this request needs a call of its own.
-        let must_call = !in_flight || !self.facts.switches_context;
+        let must_call = !self.asking_about(&digest) || !self.facts.switches_context;
         if must_call && !self.dispatch_introspection(host, index, digest, token, context) {
             return Outcome::Deny(Error::IntrospectionUnavailable);
         }
@@ -591,7 +596,7 @@ impl Worker {
             (None, Some(url)) => {
                 let upstream = issuer.upstream.clone().unwrap_or_else(|| url.default_upstream());
                 let headers = keys::callout_headers(&url);
-                return match host.dispatch(&upstream, &headers, cfg.http_timeout_ms) {
+                return match host.dispatch(&upstream, &headers, None, cfg.http_timeout_ms) {
                     Ok(t) => {
                         self.callouts.insert(t, (index, CalloutKind::IntrospectionDiscovery(digest), owner));
                         true
@@ -614,7 +619,7 @@ impl Worker {
         };
         let call = introspection::callout(ic, &endpoint, issuer.upstream.as_deref(), token);
         let headers: Vec<(&str, &str)> = call.headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        match host.dispatch_with_body(&call.upstream, &headers, &call.body, cfg.http_timeout_ms) {
+        match host.dispatch(&call.upstream, &headers, Some(&call.body), cfg.http_timeout_ms) {
             Ok(t) => {
                 self.callouts.insert(t, (index, CalloutKind::Introspection(digest), owner));
                 true
@@ -652,11 +657,7 @@ impl Worker {
                     slots.publish(host.store(), &digest, &answer, now);
                 }
                 // The token's text, for its use as the answer's token: from a request that waits.
-                let token = self.waiters.iter().filter(|w| w.digest == Some(digest)).find_map(|w| {
-                    let auth = w.headers.authorization.first()?;
-                    decision::split_authorization(auth).map(|(_, t)| String::from(t))
-                });
-                match token {
+                match self.waiting_token(&digest) {
                     Some(token) => {
                         let (judged, until) = judge(&cfg, issuer, answer, &token, now, now);
                         self.answers.insert(digest, judged.clone(), until, now);
@@ -682,6 +683,16 @@ impl Worker {
         verdicts
     }
 
+    /// Whether a call on the way to an answer about the token with `digest` is in flight.
+    fn asking_about(&self, digest: &[u8; 32]) -> bool {
+        self.callouts.values().any(|(_, kind, _)| kind.asks_about(digest))
+    }
+
+    /// The text of the token with `digest`, from a request waiting for an answer about it.
+    fn waiting_token(&self, digest: &[u8; 32]) -> Option<String> {
+        self.waiters.iter().filter(|w| w.digest == Some(*digest)).find_map(|w| w.token().map(String::from))
+    }
+
     /// Whether a fetch of `index`'s keys is in flight.
     fn in_flight(&self, index: usize, now: u64) -> bool {
         self.issuers.get(index).is_some_and(|i| i.keys.in_flight(now))
@@ -700,7 +711,7 @@ impl Worker {
             Fetch::Jwks(_) => CalloutKind::Jwks,
         };
         self.counts.add("", "jwks_fetches");
-        match host.dispatch(&upstream, &headers, self.cfg.http_timeout_ms) {
+        match host.dispatch(&upstream, &headers, None, self.cfg.http_timeout_ms) {
             Ok(token) => {
                 self.callouts.insert(token, (index, kind, owner));
                 true
@@ -739,10 +750,7 @@ impl Worker {
                 let learned = keys::callout_status(headers.iter().copied())
                     .and_then(|()| body.ok_or(FetchError::TooLarge))
                     .and_then(|b| self.issuers.get_mut(index).map_or(Ok(None), |i| i.keys.learn_introspection_endpoint(b)));
-                let token_text = self.waiters.iter().filter(|w| w.digest == Some(digest)).find_map(|w| {
-                    decision::split_authorization(w.headers.authorization.first()?).map(|(_, t)| String::from(t))
-                });
-                match (learned, token_text) {
+                match (learned, self.waiting_token(&digest)) {
                     (Ok(Some(_)), Some(text)) if self.dispatch_introspection(host, index, digest, &text, current) => {
                         return Vec::new()
                     }
@@ -867,14 +875,15 @@ impl Worker {
                 .iter()
                 .filter_map(|w| {
                     let digest = w.digest?;
-                    let lost = !self.callouts.values().any(|(_, k, _)| k.asks_about(&digest));
-                    let token = decision::split_authorization(w.headers.authorization.first()?)?.1;
-                    lost.then(|| (w.issuer, digest, String::from(token)))
+                    if self.asking_about(&digest) {
+                        return None;
+                    }
+                    Some((w.issuer, digest, String::from(w.token()?)))
                 })
                 .collect();
             for (index, digest, token) in orphans {
-                let asked = self.callouts.values().any(|(_, k, _)| k.asks_about(&digest));
-                if !asked {
+                // Two waiters for one token: the first one's call serves the second.
+                if !self.asking_about(&digest) {
                     self.dispatch_introspection(host, index, digest, &token, root);
                 }
             }

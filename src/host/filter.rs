@@ -72,19 +72,8 @@ impl Host for Abi {
         &AbiStore
     }
 
-    fn dispatch(&mut self, upstream: &str, headers: &[(&str, &str)], timeout_ms: u64) -> Result<u32, String> {
-        hostcalls::dispatch_http_call(upstream, headers.to_vec(), None, Vec::new(), Duration::from_millis(timeout_ms))
-            .map_err(|status| format!("{status:?}"))
-    }
-
-    fn dispatch_with_body(
-        &mut self,
-        upstream: &str,
-        headers: &[(&str, &str)],
-        body: &[u8],
-        timeout_ms: u64,
-    ) -> Result<u32, String> {
-        hostcalls::dispatch_http_call(upstream, headers.to_vec(), Some(body), Vec::new(), Duration::from_millis(timeout_ms))
+    fn dispatch(&mut self, upstream: &str, headers: &[(&str, &str)], body: Option<&[u8]>, timeout_ms: u64) -> Result<u32, String> {
+        hostcalls::dispatch_http_call(upstream, headers.to_vec(), body, Vec::new(), Duration::from_millis(timeout_ms))
             .map_err(|status| format!("{status:?}"))
     }
 

@@ -349,27 +349,24 @@ impl Host for FakeHost<'_> {
         self.store
     }
 
-    fn dispatch(&mut self, upstream: &str, headers: &[(&str, &str)], _timeout_ms: u64) -> Result<u32, String> {
+    fn dispatch(
+        &mut self,
+        upstream: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+        _timeout_ms: u64,
+    ) -> Result<u32, String> {
         if !self.dispatch_ok {
             return Err("BadArgument".into());
         }
         self.next_token += 1;
         let path = headers.iter().find(|(k, _)| *k == ":path").map_or("", |(_, v)| *v);
         self.callouts.push((self.next_token, upstream.to_string(), path.to_string()));
+        if let Some(body) = body {
+            let owned = headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            self.posts.push((self.next_token, owned, body.to_vec()));
+        }
         Ok(self.next_token)
-    }
-
-    fn dispatch_with_body(
-        &mut self,
-        upstream: &str,
-        headers: &[(&str, &str)],
-        body: &[u8],
-        timeout_ms: u64,
-    ) -> Result<u32, String> {
-        let token = self.dispatch(upstream, headers, timeout_ms)?;
-        let owned = headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        self.posts.push((token, owned, body.to_vec()));
-        Ok(token)
     }
 
     fn log(&mut self, level: Level, message: &str) {
