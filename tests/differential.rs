@@ -84,6 +84,16 @@ fn p256_base_table_is_current() {
 }
 
 #[test]
+fn p384_base_table_is_current() {
+    let path = format!("{}/src/crypto/p384_table.rs", env!("CARGO_MANIFEST_DIR"));
+    let want = dpop_gate::crypto::p384::base_table_source().expect("base table");
+    if std::env::var_os("P384_TABLE_UPDATE").is_some() {
+        std::fs::write(&path, &want).unwrap();
+    }
+    assert!(std::fs::read_to_string(&path).unwrap() == want, "src/crypto/p384_table.rs is stale: P384_TABLE_UPDATE=1");
+}
+
+#[test]
 fn es256_random_keys_and_signatures() {
     use p256::ecdsa::signature::Signer;
     let mut rng = TestRng(0x5eed_0256);
@@ -474,5 +484,161 @@ fn backend_is_the_one_built() {
         std::any::type_name::<dpop_gate::crypto::backend::P256Key>(),
     ] {
         assert_eq!(name.contains("::rustcrypto::"), rustcrypto, "{name}");
+    }
+}
+
+const N384: &str = "ffffffffffffffffffffffffffffffffffffffffffffffffc7634d81f4372ddf581a0db248b0a77aecec196accc52973";
+const P384: &str = "fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffeffffffff0000000000000000ffffffff";
+
+/// `v mod 2^384` as 48 big-endian bytes.
+fn be48(v: &BigUint) -> [u8; 48] {
+    let mut bytes = v.to_bytes_be();
+    if bytes.len() > 48 {
+        bytes.drain(..bytes.len() - 48);
+    }
+    let mut out = [0u8; 48];
+    out[48 - bytes.len()..].copy_from_slice(&bytes);
+    out
+}
+
+fn big(hex: &str) -> BigUint {
+    BigUint::parse_bytes(hex.as_bytes(), 16).unwrap()
+}
+
+/// The JWK path (`Jwk::verify`, the backend this build uses) and the hand-written verifier on a
+/// raw digest must both agree with the `p384` crate; returns the verdict.
+fn es384_agree(ours: &Jwk, theirs: &p384::ecdsa::VerifyingKey, msg: &[u8], sig: &[u8], what: &str) -> bool {
+    use p384::ecdsa::signature::Verifier;
+    let reference = p384::ecdsa::Signature::from_slice(sig).is_ok_and(|s| theirs.verify(msg, &s).is_ok());
+    assert_eq!(ours.verify(Algorithm::ES384, msg, sig).is_ok(), reference, "{what}: msg {msg:02x?} sig {sig:02x?}");
+    reference
+}
+
+#[test]
+fn es384_random_keys_and_signatures() {
+    use p384::ecdsa::signature::hazmat::{PrehashSigner, PrehashVerifier};
+    use p384::ecdsa::signature::Signer;
+    let mut rng = TestRng(0x5eed_0384);
+    let (n, p) = (big(N384), big(P384));
+    let (mut valid, mut total) = (0, 0);
+    // Tiny private keys (Q = G, 2G, 3G, -G: equal and opposite points in the Shamir loop) and random ones.
+    let mut secrets: Vec<[u8; 48]> =
+        vec![be48(&BigUint::from(1u8)), be48(&BigUint::from(2u8)), be48(&BigUint::from(3u8)), be48(&(&n - 1u8))];
+    while secrets.len() < 30 {
+        let mut d = [0u8; 48];
+        rng.fill_bytes(&mut d);
+        secrets.push(d);
+    }
+    let edges = [
+        BigUint::from(0u8),
+        BigUint::from(1u8),
+        &n - 1u8,
+        n.clone(),
+        &n + 1u8,
+        (BigUint::from(1u8) << 384) - 1u8,
+        p.clone(),
+        &p - &n,
+        &p - &n - 1u8,
+    ];
+    for d in secrets {
+        let Ok(sk) = p384::ecdsa::SigningKey::from_slice(&d) else { continue };
+        let vk = *sk.verifying_key();
+        let point = vk.to_encoded_point(false);
+        let (x, y) = (point.x().unwrap().to_vec(), point.y().unwrap().to_vec());
+        let jwk = json!({"kty": "EC", "crv": "P-384", "x": b64_encode(&x), "y": b64_encode(&y)});
+        let ours = Jwk::from_value(&jwk).expect("valid point parses");
+        let raw =
+            dpop_gate::crypto::p384::P384Key::new(x.as_slice().try_into().unwrap(), y.as_slice().try_into().unwrap())
+                .expect("valid point");
+        for round in 0..8 {
+            let len = rng.below(100) as usize;
+            let msg = rng.bytes(len);
+            let sig: p384::ecdsa::Signature = sk.sign(&msg);
+            let sig = sig.to_bytes().to_vec();
+            let (r, s) = (BigUint::from_bytes_be(&sig[..48]), BigUint::from_bytes_be(&sig[48..]));
+            let mut cases: Vec<(Vec<u8>, Vec<u8>, &str)> = vec![
+                (msg.clone(), sig.clone(), "valid"),
+                (msg.clone(), [be48(&r), be48(&(&n - &s))].concat(), "high-s"),
+                (msg.iter().map(|b| b ^ 1).collect(), sig.clone(), "other message"),
+                (msg.clone(), [be48(&r), be48(&r)].concat(), "s = r"),
+                (msg.clone(), rng.bytes(96), "random"),
+                (msg.clone(), [be48(&(&r + &n)), be48(&s)].concat(), "r + n"),
+            ];
+            let mut flipped = sig.clone();
+            let bit = rng.below(768) as usize;
+            flipped[bit / 8] ^= 1 << (bit % 8);
+            cases.push((msg.clone(), flipped, "bit flip"));
+            let edge = be48(&edges[round % edges.len()]);
+            cases.push((msg.clone(), [&edge[..], &sig[48..]].concat(), "edge r"));
+            cases.push((msg.clone(), [&sig[..48], &edge[..]].concat(), "edge s"));
+            cases.push((msg.clone(), [edge, edge].concat(), "edge r and s"));
+            for (m, sg, what) in &cases {
+                valid += usize::from(es384_agree(&ours, &vk, m, sg, what));
+                total += 1;
+            }
+            // Raw digests, including ones at or above n (e mod n): sign the digest itself.
+            let digest = match round % 3 {
+                0 => be48(&(&n + BigUint::from(rng.below(1000)))),
+                1 => [0xff; 48],
+                _ => rng.bytes(48).try_into().unwrap(),
+            };
+            let sig: p384::ecdsa::Signature = sk.sign_prehash(&digest).unwrap();
+            let sig: [u8; 96] = sig.to_bytes()[..].try_into().unwrap();
+            assert!(vk.verify_prehash(&digest, &p384::ecdsa::Signature::from_slice(&sig).unwrap()).is_ok());
+            assert!(raw.verify(&digest, &sig), "digest {digest:02x?}");
+            let mut other = digest;
+            other[47] ^= 1;
+            assert!(!raw.verify(&other, &sig));
+            total += 1;
+        }
+        // u1·G + u2·Q = identity for Q = G: r ≡ -e (mod n).
+        if d == be48(&BigUint::from(1u8)) {
+            for _ in 0..5 {
+                let msg = rng.bytes(20);
+                let e = BigUint::from_bytes_be(&Sha384::digest(&msg)) % &n;
+                let r = (&n - e) % &n;
+                let sig = [be48(&r).to_vec(), rng.bytes(48)].concat();
+                assert!(!es384_agree(&ours, &vk, &msg, &sig, "R = identity"));
+                total += 1;
+            }
+        }
+    }
+    assert!(valid > 200 && total > 2000, "valid {valid} of {total}");
+}
+
+#[test]
+fn p384_key_validation_agrees() {
+    let mut rng = TestRng(0x5eed_1384);
+    let p = big(P384);
+    let sk = p384::ecdsa::SigningKey::from_slice(&[7u8; 48]).unwrap();
+    let point = sk.verifying_key().to_encoded_point(false);
+    let (x, y) = (BigUint::from_bytes_be(point.x().unwrap()), BigUint::from_bytes_be(point.y().unwrap()));
+    let mut cases = vec![
+        (x.clone(), y.clone()),
+        (&x + &p, y.clone()),
+        (x.clone(), &y + &p),
+        (x.clone(), &p - &y),
+        (x.clone(), &y + 1u8),
+        (BigUint::from(0u8), BigUint::from(0u8)),
+        (p.clone(), BigUint::from(0u8)),
+    ];
+    for _ in 0..200 {
+        cases.push((BigUint::from_bytes_be(&rng.bytes(48)), BigUint::from_bytes_be(&rng.bytes(48))));
+    }
+    for (cx, cy) in cases {
+        // Values of 2^384 and above cannot be put in 48 bytes: skip them (be48 would wrap).
+        if cx.bits() > 384 || cy.bits() > 384 {
+            continue;
+        }
+        let (bx, by) = (be48(&cx), be48(&cy));
+        let theirs = p384::ecdsa::VerifyingKey::from_encoded_point(&p384::EncodedPoint::from_affine_coordinates(
+            (&bx).into(),
+            (&by).into(),
+            false,
+        ))
+        .is_ok();
+        assert_eq!(dpop_gate::crypto::p384::P384Key::new(&bx, &by).is_some(), theirs, "x {bx:02x?} y {by:02x?}");
+        let jwk = json!({"kty": "EC", "crv": "P-384", "x": b64_encode(&bx), "y": b64_encode(&by)});
+        assert_eq!(Jwk::from_value(&jwk).is_ok(), theirs, "jwk x {bx:02x?}");
     }
 }

@@ -11,6 +11,8 @@
 
 pub mod p256;
 mod p256_table;
+pub mod p384;
+mod p384_table;
 pub(crate) mod roca;
 pub mod rsa;
 #[cfg(feature = "rustcrypto")]
@@ -20,9 +22,9 @@ pub mod rustcrypto;
 /// same methods in both backends.
 pub mod backend {
     #[cfg(feature = "rustcrypto")]
-    pub use super::rustcrypto::{P256Key, RsaKey};
+    pub use super::rustcrypto::{P256Key, P384Key, RsaKey};
     #[cfg(not(feature = "rustcrypto"))]
-    pub use super::{p256::P256Key, rsa::RsaKey};
+    pub use super::{p256::P256Key, p384::P384Key, rsa::RsaKey};
 
     /// Which backend this build verifies with: `"hand-written"` or `"rustcrypto"`, so that a
     /// build can say which it is (tests/differential.rs checks it against the features).

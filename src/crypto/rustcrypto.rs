@@ -97,3 +97,24 @@ impl P256Key {
         p256::ecdsa::Signature::from_slice(sig).is_ok_and(|sig| self.key.verify_prehash(digest, &sig).is_ok())
     }
 }
+
+/// A validated P-384 public key for the `p384` crate.
+#[derive(Debug, Clone)]
+pub struct P384Key {
+    key: p384::ecdsa::VerifyingKey,
+}
+
+impl P384Key {
+    /// As `crypto::p384::P384Key::new`: on the curve, both coordinates below p (SEC 1 2.3.4).
+    pub fn new(x: &[u8; 48], y: &[u8; 48]) -> Option<P384Key> {
+        let point = p384::EncodedPoint::from_affine_coordinates(x.into(), y.into(), false);
+        let key = p384::ecdsa::VerifyingKey::from_encoded_point(&point).ok()?;
+        Some(P384Key { key })
+    }
+
+    /// ECDSA verification of the SHA-384 `digest` with a raw `r || s` signature; `r` and `s`
+    /// must be in `[1, n-1]` (`Signature::from_slice`).
+    pub fn verify(&self, digest: &[u8; 48], sig: &[u8; 96]) -> bool {
+        p384::ecdsa::Signature::from_slice(sig).is_ok_and(|sig| self.key.verify_prehash(digest, &sig).is_ok())
+    }
+}

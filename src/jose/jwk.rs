@@ -15,11 +15,11 @@ use alloc::vec::Vec;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256, Sha384, Sha512};
 
-use crate::jose::alg::Algorithm;
-use crate::error::{JwkError, JwsError};
-use crate::jose::jws::{b64_decode, b64_encode, Jws};
-use crate::crypto::backend::{P256Key, RsaKey};
+use crate::crypto::backend::{P256Key, P384Key, RsaKey};
 use crate::crypto::roca;
+use crate::error::{JwkError, JwsError};
+use crate::jose::alg::Algorithm;
+use crate::jose::jws::{b64_decode, b64_encode, Jws};
 
 /// Smallest accepted RSA modulus, in bits (RFC 7518 section 3.3: "2048 bits or larger").
 const RSA_MIN_BITS: usize = 2048;
@@ -38,8 +38,9 @@ enum Key {
     /// P-256 point with its precomputed table (src/crypto/p256.rs), or for the `p256` crate with
     /// the `rustcrypto` feature.
     P256(P256Key),
-    /// P-384 point.
-    P384(p384::ecdsa::VerifyingKey),
+    /// P-384 point with its table (src/crypto/p384.rs), or for the `p384` crate with the
+    /// `rustcrypto` feature.
+    P384(P384Key),
     /// Ed25519 point.
     Ed25519(ed25519_dalek::VerifyingKey),
 }
@@ -182,11 +183,14 @@ impl Jwk {
                     Err(JwsError::SignatureInvalid)
                 }
             }
-            Key::P384(vk) => {
-                use p384::ecdsa::signature::Verifier;
-                let sig = ecdsa_signature(signature, 48)?;
-                let sig = p384::ecdsa::Signature::from_slice(sig).map_err(|_| JwsError::SignatureInvalid)?;
-                vk.verify(message, &sig).map_err(|_| JwsError::SignatureInvalid)
+            Key::P384(key) => {
+                let sig: &[u8; 96] =
+                    ecdsa_signature(signature, 48)?.try_into().map_err(|_| JwsError::SignatureLength)?;
+                if key.verify(&Sha384::digest(message).into(), sig) {
+                    Ok(())
+                } else {
+                    Err(JwsError::SignatureInvalid)
+                }
             }
             Key::Ed25519(vk) => {
                 let bytes: &[u8; 64] = signature.try_into().map_err(|_| JwsError::SignatureLength)?;
@@ -323,13 +327,10 @@ fn parse_ec(obj: &Map<String, Value>) -> Result<(Key, String), JwkError> {
     // the identity. P-256 also builds the key's precomputed table here, once.
     let key = match (<&[u8; 32]>::try_from(x.as_slice()), <&[u8; 32]>::try_from(y.as_slice())) {
         (Ok(x), Ok(y)) => Key::P256(P256Key::new(x, y).ok_or(JwkError::BadPoint)?),
-        _ => {
-            let mut sec1 = Vec::with_capacity(1 + 2 * len);
-            sec1.push(0x04);
-            sec1.extend_from_slice(&x);
-            sec1.extend_from_slice(&y);
-            Key::P384(p384::ecdsa::VerifyingKey::from_sec1_bytes(&sec1).map_err(|_| JwkError::BadPoint)?)
-        }
+        _ => match (<&[u8; 48]>::try_from(x.as_slice()), <&[u8; 48]>::try_from(y.as_slice())) {
+            (Ok(x), Ok(y)) => Key::P384(P384Key::new(x, y).ok_or(JwkError::BadPoint)?),
+            _ => return Err(JwkError::BadPoint),
+        },
     };
     let input = format!("{{\"crv\":\"{crv}\",\"kty\":\"EC\",\"x\":\"{x_str}\",\"y\":\"{y_str}\"}}");
     Ok((key, input))
