@@ -6,8 +6,8 @@ WASM_TARGET := wasm32-wasip1
 # A bare-metal target with no `std` at all: the core must build there (core + alloc only).
 NOSTD_TARGET := thumbv7em-none-eabihf
 WASM := target/$(WASM_TARGET)/release/dpop_gate.wasm
-# Cargo features of the filter build: `make build FEATURES=rustcrypto` verifies RS*/PS*/ES256 with
-# RustCrypto's `rsa` and `p256` instead of the hand-written code (the kill switch, README Design).
+# Cargo features of the filter build: `make build FEATURES=rustcrypto` verifies RS*/PS*/ES256/ES384 with
+# RustCrypto's `rsa`, `p256` and `p384` instead of the hand-written code (the kill switch, README Design).
 FEATURES ?=
 FEATURE_FLAGS := $(if $(FEATURES),--features $(FEATURES))
 

@@ -1,8 +1,9 @@
-//! Differential: `Jwk::verify` (the fast verifiers in src/crypto/p256.rs and src/crypto/rsa.rs)
-//! against the RustCrypto crates on fuzzer-chosen inputs; any disagreement is a crash.
+//! Differential: `Jwk::verify` (the fast verifiers in src/crypto/p256.rs, src/crypto/p384.rs and
+//! src/crypto/rsa.rs) against the RustCrypto crates on fuzzer-chosen inputs; any disagreement is a
+//! crash.
 //!
 //! Input: one selector byte, then the rest split by it into parts.
-//! - ES256 (selector even): a private scalar (the key is `d·G`, so keys are always valid and
+//! - ES256 (selector even, bit 4 clear) and ES384 (even, bit 4 set): a private scalar (the key is `d·G`, so keys are always valid and
 //!   include tiny multiples of G), a message and a signature; or, with the low bits set, a
 //!   raw point (x, y) (mostly off the curve: parsing must agree too). A valid signature is made
 //!   and then XORed with fuzzer bytes, so both valid and near-valid signatures are reached.
@@ -80,56 +81,67 @@ fn rsa_reference(key: &rsa::RsaPublicKey, alg: Algorithm, msg: &[u8], sig: &[u8]
     .is_ok()
 }
 
-fn es256(mode: u8, parts: &[&[u8]]) {
-    use p256::ecdsa::signature::{Signer, Verifier};
-    let part = |i: usize| parts.get(i).copied().unwrap_or_default();
-    let pad32 = |b: &[u8]| {
-        let mut out = [0u8; 32];
-        let b = &b[..b.len().min(32)];
-        out[32 - b.len()..].copy_from_slice(b);
-        out
+/// One ECDSA curve's differential check, instantiated for P-256 (ES256) and P-384 (ES384): the
+/// same four input shapes against the curve's RustCrypto crate, so neither curve is fuzzed less.
+macro_rules! ecdsa_differential {
+    ($name:ident, $crate_:ident, $len:literal, $alg:expr, $crv:literal) => {
+        fn $name(mode: u8, parts: &[&[u8]]) {
+            use $crate_::ecdsa::signature::{Signer, Verifier};
+            let part = |i: usize| parts.get(i).copied().unwrap_or_default();
+            let pad = |b: &[u8]| {
+                let mut out = [0u8; $len];
+                let b = &b[..b.len().min($len)];
+                out[$len - b.len()..].copy_from_slice(b);
+                out
+            };
+            let msg = part(1);
+            if mode & 2 == 0 {
+                // A key from a scalar; a valid signature XOR fuzzer bytes.
+                let Ok(sk) = $crate_::ecdsa::SigningKey::from_slice(&pad(part(0))) else { return };
+                let vk = *sk.verifying_key();
+                let point = vk.to_encoded_point(false);
+                let jwk = serde_json::json!({"kty": "EC", "crv": $crv,
+                    "x": b64_encode(point.x().unwrap()), "y": b64_encode(point.y().unwrap())});
+                let ours = Jwk::from_value(&jwk).expect("a valid point must parse");
+                let sig: $crate_::ecdsa::Signature = sk.sign(msg);
+                let mut sig = sig.to_bytes().to_vec();
+                for (s, x) in sig.iter_mut().zip(part(2)) {
+                    *s ^= x;
+                }
+                if mode & 4 != 0 {
+                    // Replace r or s wholesale with fuzzer bytes (edge scalars: 0, n, n-1, 2^k-1, ...).
+                    let edge = pad(part(3));
+                    let at = if mode & 8 == 0 { 0 } else { $len };
+                    sig[at..at + $len].copy_from_slice(&edge);
+                }
+                let reference =
+                    $crate_::ecdsa::Signature::from_slice(&sig).is_ok_and(|s| vk.verify(msg, &s).is_ok());
+                assert_eq!(ours.verify($alg, msg, &sig).is_ok(), reference, "sig {sig:02x?}");
+                // The precomputed path (P-256's split table; nothing to precompute for P-384) too.
+                let mut pre = ours.clone();
+                pre.precompute();
+                assert_eq!(pre.verify($alg, msg, &sig).is_ok(), reference, "precomputed, sig {sig:02x?}");
+            } else {
+                // A raw point: parse results must agree, and so must verification when both accept.
+                let (x, y) = (pad(part(0)), pad(part(2)));
+                let sec1 = [&[4u8][..], &x, &y].concat();
+                let reference = $crate_::ecdsa::VerifyingKey::from_sec1_bytes(&sec1).ok();
+                let jwk = serde_json::json!({"kty": "EC", "crv": $crv, "x": b64_encode(&x), "y": b64_encode(&y)});
+                let ours = Jwk::from_value(&jwk).ok();
+                assert_eq!(ours.is_some(), reference.is_some(), "x {x:02x?} y {y:02x?}");
+                if let (Some(ours), Some(vk)) = (ours, reference) {
+                    let sig = part(3);
+                    let want =
+                        $crate_::ecdsa::Signature::from_slice(sig).is_ok_and(|s| vk.verify(msg, &s).is_ok());
+                    assert_eq!(ours.verify($alg, msg, sig).is_ok(), want);
+                }
+            }
+        }
     };
-    let msg = part(1);
-    if mode & 2 == 0 {
-        // A key from a scalar; a valid signature XOR fuzzer bytes.
-        let Ok(sk) = p256::ecdsa::SigningKey::from_slice(&pad32(part(0))) else { return };
-        let vk = *sk.verifying_key();
-        let point = vk.to_encoded_point(false);
-        let jwk = serde_json::json!({"kty": "EC", "crv": "P-256",
-            "x": b64_encode(point.x().unwrap()), "y": b64_encode(point.y().unwrap())});
-        let ours = Jwk::from_value(&jwk).expect("a valid point must parse");
-        let sig: p256::ecdsa::Signature = sk.sign(msg);
-        let mut sig = sig.to_bytes().to_vec();
-        for (s, x) in sig.iter_mut().zip(part(2)) {
-            *s ^= x;
-        }
-        if mode & 4 != 0 {
-            // Replace r or s wholesale with fuzzer bytes (edge scalars: 0, n, n-1, 2^256-1, ...).
-            let edge = pad32(part(3));
-            let at = if mode & 8 == 0 { 0 } else { 32 };
-            sig[at..at + 32].copy_from_slice(&edge);
-        }
-        let reference = p256::ecdsa::Signature::from_slice(&sig).is_ok_and(|s| vk.verify(msg, &s).is_ok());
-        assert_eq!(ours.verify(Algorithm::ES256, msg, &sig).is_ok(), reference, "sig {sig:02x?}");
-        // The precomputed (split-table) path must agree too.
-        let mut pre = ours.clone();
-        pre.precompute();
-        assert_eq!(pre.verify(Algorithm::ES256, msg, &sig).is_ok(), reference, "precomputed, sig {sig:02x?}");
-    } else {
-        // A raw point: parse results must agree, and so must verification when both accept.
-        let (x, y) = (pad32(part(0)), pad32(part(2)));
-        let sec1 = [&[4u8][..], &x, &y].concat();
-        let reference = p256::ecdsa::VerifyingKey::from_sec1_bytes(&sec1).ok();
-        let jwk = serde_json::json!({"kty": "EC", "crv": "P-256", "x": b64_encode(&x), "y": b64_encode(&y)});
-        let ours = Jwk::from_value(&jwk).ok();
-        assert_eq!(ours.is_some(), reference.is_some(), "x {x:02x?} y {y:02x?}");
-        if let (Some(ours), Some(vk)) = (ours, reference) {
-            let sig = part(3);
-            let want = p256::ecdsa::Signature::from_slice(sig).is_ok_and(|s| vk.verify(msg, &s).is_ok());
-            assert_eq!(ours.verify(Algorithm::ES256, msg, sig).is_ok(), want);
-        }
-    }
 }
+
+ecdsa_differential!(es256, p256, 32, Algorithm::ES256, "P-256");
+ecdsa_differential!(es384, p384, 48, Algorithm::ES384, "P-384");
 
 fn rsa(mode: u8, parts: &[&[u8]]) {
     let fixtures = rsa_fixtures();
@@ -160,7 +172,11 @@ fuzz_target!(|data: &[u8]| {
     // Parts are separated by the selector byte's complement, so the fuzzer controls the split.
     let parts: Vec<&[u8]> = rest.split(|&b| b == !selector).collect();
     if selector & 1 == 0 {
-        es256(selector, &parts);
+        if selector & 0x10 == 0 {
+            es256(selector, &parts);
+        } else {
+            es384(selector, &parts);
+        }
     } else {
         rsa(selector, &parts);
     }

@@ -1,11 +1,11 @@
 //! The filter's own signature verifiers, for the algorithms where RustCrypto is too slow in wasm32
-//! (no 64×64-bit multiply): ES256 on P-256 and RSA PKCS#1 v1.5 / PSS. Both are held to RustCrypto
-//! by `tests/differential.rs` and `fuzz/verify_differential`. ES384 (`p384`) and EdDSA
-//! (`ed25519-dalek`) are used from their crates, in [`crate::jose::jwk`]. `roca` tells RSA moduli
-//! that can be factored (CVE-2017-15361) from the others.
+//! (no 64×64-bit multiply): ES256 on P-256, ES384 on P-384 and RSA PKCS#1 v1.5 / PSS. All three
+//! are held to RustCrypto by `tests/differential.rs`; P-256 and RSA by `fuzz/verify_differential`
+//! too. EdDSA (`ed25519-dalek`) is used from its crate, in [`crate::jose::jwk`]. `roca` tells RSA
+//! moduli that can be factored (CVE-2017-15361) from the others.
 //!
 //! [`backend`] is the one seam between the JOSE layer and the verifiers: the hand-written ones by
-//! default, RustCrypto's `rsa` and `p256` with the `rustcrypto` feature (the kill switch,
+//! default, RustCrypto's `rsa`, `p256` and `p384` with the `rustcrypto` feature (the kill switch,
 //! src/crypto/rustcrypto.rs). The hand-written modules stay built either way: the tests, fuzz
 //! targets and benchmarks reach them by path.
 
