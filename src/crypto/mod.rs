@@ -15,6 +15,7 @@ pub mod p384;
 mod p384_table;
 pub(crate) mod roca;
 pub mod rsa;
+mod weierstrass;
 #[cfg(feature = "rustcrypto")]
 pub mod rustcrypto;
 

@@ -17,10 +17,15 @@
 //!   is checked as `X == r·Z^2` (and `(r + n)·Z^2` when `r + n < p`).
 //!
 //! The `p256` crate stays the reference in tests (tests/differential.rs).
+//!
+//! The field and point arithmetic shared by both curves is written once, in
+//! src/crypto/weierstrass.rs, and expanded here by `weierstrass_arithmetic!`.
 
 use alloc::boxed::Box;
 use alloc::vec;
 use alloc::vec::Vec;
+
+use super::weierstrass::wnaf;
 
 /// Limbs per element, bits per limb.
 const LIMBS: usize = 9;
@@ -29,37 +34,6 @@ const MASK: u32 = (1 << BITS) - 1;
 
 /// A number below 2^261 as 29-bit limbs, least significant first; every limb below 2^29.
 type Limbs = [u32; LIMBS];
-
-/// An odd modulus with its Montgomery constants.
-struct Modulus {
-    m: Limbs,
-    /// `-m^-1 mod 2^29`.
-    minv: u32,
-    /// `R^2 mod m`, `R = 2^261`.
-    r2: Limbs,
-}
-
-impl Modulus {
-    const fn new(be: &[u8; 32]) -> Modulus {
-        let m = from_be(be);
-        let mut inv = 1u32;
-        let mut i = 0;
-        while i < 5 {
-            inv = inv.wrapping_mul(2u32.wrapping_sub(m[0].wrapping_mul(inv)));
-            i += 1;
-        }
-        let minv = inv.wrapping_neg() & MASK;
-        // R^2 = 2^522 mod m by doubling.
-        let mut r2 = [0u32; LIMBS];
-        r2[0] = 1;
-        let mut i = 0;
-        while i < 2 * LIMBS * BITS as usize {
-            r2 = add_mod(&r2, &r2, &m);
-            i += 1;
-        }
-        Modulus { m, minv, r2 }
-    }
-}
 
 const P: Modulus = Modulus::new(&[
     0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
@@ -81,381 +55,7 @@ const GY: [u8; 32] = [
     0x4f, 0xe3, 0x42, 0xe2, 0xfe, 0x1a, 0x7f, 0x9b, 0x8e, 0xe7, 0xeb, 0x4a, 0x7c, 0x0f, 0x9e, 0x16, 0x2b, 0xce, 0x33,
     0x57, 0x6b, 0x31, 0x5e, 0xce, 0xcb, 0xb6, 0x40, 0x68, 0x37, 0xbf, 0x51, 0xf5,
 ];
-const ZERO: Limbs = [0; LIMBS];
-/// 1 in Montgomery form mod p.
-const ONE_M: Limbs = to_mont(&[1, 0, 0, 0, 0, 0, 0, 0, 0], &P);
-const B_M: Limbs = to_mont(&from_be(&B), &P);
-
-// The limb primitives below are `const fn` because the moduli and Montgomery constants are built
-// from them at compile time, and a `const fn` can use neither iterators nor `get`. Each one that
-// indexes allows `clippy::indexing_slicing` for that reason only: every index is a loop counter
-// bounded as its comment says, over a fixed-size array, so it is in bounds. `mont_mul` is the hot
-// path of ES256; `sub_mod`, not needed at compile time, uses iterators (measured as fast).
-
-/// Big-endian 32 bytes to limbs.
-#[allow(clippy::indexing_slicing)] // const fn; `i < 32`, and `j <= 256 / 29 < LIMBS`
-const fn from_be(b: &[u8; 32]) -> Limbs {
-    let mut out = [0u32; LIMBS];
-    let (mut acc, mut nbits, mut j, mut i) = (0u64, 0u32, 0usize, 32usize);
-    while i > 0 {
-        i -= 1;
-        acc |= (b[i] as u64) << nbits;
-        nbits += 8;
-        if nbits >= BITS {
-            out[j] = (acc as u32) & MASK;
-            acc >>= BITS;
-            nbits -= BITS;
-            j += 1;
-        }
-    }
-    out[j] = acc as u32;
-    out
-}
-
-/// Limbs (a value below 2^256) to big-endian 32 bytes.
-fn to_be(a: &Limbs) -> [u8; 32] {
-    let mut out = [0u8; 32];
-    let (mut acc, mut nbits) = (0u64, 0u32);
-    let mut limbs = a.iter();
-    for o in out.iter_mut().rev() {
-        if nbits < 8 {
-            acc |= u64::from(limbs.next().copied().unwrap_or(0)) << nbits;
-            nbits += BITS;
-        }
-        *o = acc as u8;
-        acc >>= 8;
-        nbits -= 8;
-    }
-    out
-}
-
-#[inline(always)]
-#[allow(clippy::indexing_slicing)] // const fn; `i < LIMBS`
-const fn geq(a: &Limbs, b: &Limbs) -> bool {
-    let mut i = LIMBS;
-    while i > 0 {
-        i -= 1;
-        if a[i] != b[i] {
-            return a[i] > b[i];
-        }
-    }
-    true
-}
-
-/// `a + b` (below 2^261).
-#[inline(always)]
-#[allow(clippy::indexing_slicing)] // const fn; `i < LIMBS`
-const fn add(a: &Limbs, b: &Limbs) -> Limbs {
-    let mut out = [0u32; LIMBS];
-    let mut c = 0u32;
-    let mut i = 0;
-    while i < LIMBS {
-        let v = a[i] + b[i] + c;
-        out[i] = v & MASK;
-        c = v >> BITS;
-        i += 1;
-    }
-    out
-}
-
-/// `a - b` for `a >= b`.
-#[inline(always)]
-#[allow(clippy::indexing_slicing)] // const fn; `i < LIMBS`
-const fn sub(a: &Limbs, b: &Limbs) -> Limbs {
-    let mut out = [0u32; LIMBS];
-    let mut borrow = 0u32;
-    let mut i = 0;
-    while i < LIMBS {
-        let v = a[i].wrapping_sub(b[i]).wrapping_sub(borrow);
-        out[i] = v & MASK;
-        borrow = v >> 31;
-        i += 1;
-    }
-    out
-}
-
-/// `a + b mod m` for `a, b < m`: sum, then `sum - m` kept unless it borrowed. Branch-free: which
-/// way it goes is data-dependent and unpredictable, so a branch would mostly mispredict.
-#[inline(always)]
-#[allow(clippy::indexing_slicing)] // const fn; `i < LIMBS`
-const fn add_mod(a: &Limbs, b: &Limbs, m: &Limbs) -> Limbs {
-    let s = add(a, b);
-    let mut d = [0u32; LIMBS];
-    let mut borrow = 0u32;
-    let mut i = 0;
-    while i < LIMBS {
-        let v = s[i].wrapping_sub(m[i]).wrapping_sub(borrow);
-        d[i] = v & MASK;
-        borrow = v >> 31;
-        i += 1;
-    }
-    // Keep `s` when `s - m` borrowed (s < m): mask is all ones then.
-    let keep = borrow.wrapping_neg();
-    let mut i = 0;
-    while i < LIMBS {
-        d[i] = (s[i] & keep) | (d[i] & !keep);
-        i += 1;
-    }
-    d
-}
-
-/// `a - b mod m` for `a, b < m`: difference, plus `m` if it borrowed (branch-free, as above).
-#[inline(always)]
-fn sub_mod(a: &Limbs, b: &Limbs, m: &Limbs) -> Limbs {
-    let mut d = [0u32; LIMBS];
-    let mut borrow = 0u32;
-    for ((d, a), b) in d.iter_mut().zip(a).zip(b) {
-        let v = a.wrapping_sub(*b).wrapping_sub(borrow);
-        *d = v & MASK;
-        borrow = v >> 31;
-    }
-    let mask = borrow.wrapping_neg() & MASK;
-    let mut c = 0u32;
-    for (d, m) in d.iter_mut().zip(m) {
-        let v = *d + (m & mask) + c;
-        *d = v & MASK;
-        c = v >> BITS;
-    }
-    d
-}
-
-/// Montgomery product `a·b / R mod m`, fully reduced, for `a·b < R·m` (any inputs below 2^257).
-/// Product scanning: column `i` sums every `a_j·b_(i-j)` and `q_j·m_(i-j)`; at most 18 products
-/// below 2^58 each, so a column never overflows 64 bits. The result is below `2m` before the final
-/// subtraction.
-#[allow(clippy::indexing_slicing)] // const fn; `j`, `i - j`, `i - LIMBS` below `LIMBS` by the loop bounds
-const fn mont_mul(a: &Limbs, b: &Limbs, md: &Modulus) -> Limbs {
-    let m = &md.m;
-    let mut q = [0u32; LIMBS];
-    let mut r = [0u32; LIMBS];
-    let mut acc = 0u64;
-    let mut i = 0;
-    while i < LIMBS {
-        let mut j = 0;
-        while j < i {
-            acc += a[j] as u64 * b[i - j] as u64 + q[j] as u64 * m[i - j] as u64;
-            j += 1;
-        }
-        acc += a[i] as u64 * b[0] as u64;
-        let qi = (acc as u32).wrapping_mul(md.minv) & MASK;
-        q[i] = qi;
-        acc += qi as u64 * m[0] as u64;
-        acc >>= BITS;
-        i += 1;
-    }
-    while i < 2 * LIMBS - 1 {
-        let mut j = i + 1 - LIMBS;
-        while j < LIMBS {
-            acc += a[j] as u64 * b[i - j] as u64 + q[j] as u64 * m[i - j] as u64;
-            j += 1;
-        }
-        r[i - LIMBS] = (acc as u32) & MASK;
-        acc >>= BITS;
-        i += 1;
-    }
-    r[LIMBS - 1] = acc as u32;
-    if geq(&r, m) {
-        sub(&r, m)
-    } else {
-        r
-    }
-}
-
-const fn to_mont(a: &Limbs, md: &Modulus) -> Limbs {
-    mont_mul(a, &md.r2, md)
-}
-
-fn from_mont(a: &Limbs, md: &Modulus) -> Limbs {
-    mont_mul(a, &[1, 0, 0, 0, 0, 0, 0, 0, 0], md)
-}
-
-/// Halves `a`, which is even.
-#[inline(always)]
-fn shr1(a: &mut Limbs) {
-    let mut high = 0u32;
-    for l in a.iter_mut().rev() {
-        let low = *l & 1;
-        *l = (*l >> 1) | (high << (BITS - 1));
-        high = low;
-    }
-}
-
-/// `x / 2 mod m` for `x < m`, `m` odd.
-#[inline(always)]
-fn half_mod(x: &mut Limbs, m: &Limbs) {
-    if x[0] & 1 == 1 {
-        *x = add(x, m);
-    }
-    shr1(x);
-}
-
-/// `a^-1 mod m` (plain, not Montgomery form) for `0 < a < m`, `m` an odd prime: binary extended
-/// Euclid, variable time. Invariants: `x1·a ≡ u` and `x2·a ≡ v (mod m)`. `None` for `a = 0`
-/// (and, as a guard, if the loop bound is hit, which a prime `m` never allows).
-fn invert(a: &Limbs, m: &Limbs) -> Option<Limbs> {
-    const ONE: Limbs = [1, 0, 0, 0, 0, 0, 0, 0, 0];
-    if *a == ZERO {
-        return None;
-    }
-    let (mut u, mut v, mut x1, mut x2) = (*a, *m, ONE, ZERO);
-    // Each round removes at least one bit from u or v (512 bits in all), so this bound is generous.
-    for _ in 0..2048 {
-        if u == ONE {
-            return Some(x1);
-        }
-        if v == ONE {
-            return Some(x2);
-        }
-        if u == ZERO || v == ZERO {
-            return None;
-        }
-        while u[0] & 1 == 0 {
-            shr1(&mut u);
-            half_mod(&mut x1, m);
-        }
-        while v[0] & 1 == 0 {
-            shr1(&mut v);
-            half_mod(&mut x2, m);
-        }
-        if geq(&u, &v) {
-            u = sub(&u, &v);
-            x1 = sub_mod(&x1, &x2, m);
-        } else {
-            v = sub(&v, &u);
-            x2 = sub_mod(&x2, &x1, m);
-        }
-    }
-    None
-}
-
-#[inline(always)]
-fn fmul(a: &Limbs, b: &Limbs) -> Limbs {
-    mont_mul(a, b, &P)
-}
-#[inline(always)]
-fn fsqr(a: &Limbs) -> Limbs {
-    // A dedicated squaring (126 products instead of 162) measured slower in V8: it does not unroll
-    // as cleanly.
-    mont_mul(a, a, &P)
-}
-#[inline(always)]
-fn fadd(a: &Limbs, b: &Limbs) -> Limbs {
-    add_mod(a, b, &P.m)
-}
-#[inline(always)]
-fn fsub(a: &Limbs, b: &Limbs) -> Limbs {
-    sub_mod(a, b, &P.m)
-}
-
-/// An affine point, coordinates in Montgomery form; never the identity.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Affine {
-    pub(crate) x: Limbs,
-    pub(crate) y: Limbs,
-}
-
-/// A Jacobian point `(X/Z^2, Y/Z^3)`, Montgomery form; `Z = 0` is the identity.
-#[derive(Clone, Copy, Debug)]
-struct Jacobian {
-    x: Limbs,
-    y: Limbs,
-    z: Limbs,
-}
-
-const IDENTITY: Jacobian = Jacobian { x: ONE_M, y: ONE_M, z: ZERO };
-
-impl Jacobian {
-    fn from_affine(p: &Affine) -> Jacobian {
-        Jacobian { x: p.x, y: p.y, z: ONE_M }
-    }
-
-    /// dbl-2001-b (a = -3), with `Z3 = 2·Y·Z`, `4β = X·4γ`, `8γ² = 2(2γ)²`: 4M + 4S. The identity doubles to itself; P-256 has
-    /// no point of order 2. The two factors of alpha are left unreduced (`3t < 3p`, `X + delta < 2p`):
-    /// their product is below `R·p`, which is all [`mont_mul`] needs.
-    fn double(&self) -> Jacobian {
-        if self.z == ZERO {
-            return *self;
-        }
-        let delta = fsqr(&self.z);
-        let gamma = fsqr(&self.y);
-        let t = fsub(&self.x, &delta);
-        let alpha = fmul(&add(&add(&t, &t), &t), &add(&self.x, &delta));
-        // 4·beta = X·4γ and 8γ² = 2·(2γ)²: two doublings of γ serve both.
-        let gamma2 = fadd(&gamma, &gamma);
-        let beta4 = fmul(&self.x, &fadd(&gamma2, &gamma2));
-        let x = fsub(&fsqr(&alpha), &fadd(&beta4, &beta4));
-        let yz = fmul(&self.y, &self.z);
-        let z = fadd(&yz, &yz);
-        let g4 = fsqr(&gamma2);
-        let y = fsub(&fmul(&alpha, &fsub(&beta4, &x)), &fadd(&g4, &g4));
-        Jacobian { x, y, z }
-    }
-
-    /// `self + (x2, y2, z2)`; `z2 = None` means an affine point (mixed addition, 8M + 3S).
-    /// Equal points go to [`Self::double`], opposite points give the identity.
-    fn add(&self, x2: &Limbs, y2: &Limbs, z2: Option<&Limbs>) -> Jacobian {
-        if z2 == Some(&ZERO) {
-            return *self;
-        }
-        if self.z == ZERO {
-            return Jacobian { x: *x2, y: *y2, z: z2.copied().unwrap_or(ONE_M) };
-        }
-        let z1z1 = fsqr(&self.z);
-        let (u1, s1) = match z2 {
-            None => (self.x, self.y),
-            Some(z2) => {
-                let z2z2 = fsqr(z2);
-                (fmul(&self.x, &z2z2), fmul(&self.y, &fmul(z2, &z2z2)))
-            }
-        };
-        let u2 = fmul(x2, &z1z1);
-        let s2 = fmul(y2, &fmul(&self.z, &z1z1));
-        let h = fsub(&u2, &u1);
-        let r = fsub(&s2, &s1);
-        if h == ZERO {
-            return if r == ZERO { self.double() } else { IDENTITY };
-        }
-        let hh = fsqr(&h);
-        let hhh = fmul(&h, &hh);
-        let v = fmul(&u1, &hh);
-        let x = fsub(&fsub(&fsqr(&r), &hhh), &fadd(&v, &v));
-        let y = fsub(&fmul(&r, &fsub(&v, &x)), &fmul(&s1, &hhh));
-        let z = fmul(&self.z, &h);
-        let z = match z2 {
-            None => z,
-            Some(z2) => fmul(&z, z2),
-        };
-        Jacobian { x, y, z }
-    }
-
-    fn add_affine(&self, p: &Affine, negate: bool) -> Jacobian {
-        if negate {
-            self.add(&p.x, &fsub(&ZERO, &p.y), None)
-        } else {
-            self.add(&p.x, &p.y, None)
-        }
-    }
-}
-
-/// Affine forms of `points` (none the identity) with one inversion (Montgomery's trick).
-fn normalize(points: &[Jacobian]) -> Option<Vec<Affine>> {
-    let mut prefix = Vec::with_capacity(points.len());
-    let mut acc = ONE_M;
-    for p in points {
-        prefix.push(acc);
-        acc = fmul(&acc, &p.z);
-    }
-    // (Z_0···Z_(K-1))^-1, back in Montgomery form.
-    let mut inv = to_mont(&invert(&from_mont(&acc, &P), &P.m)?, &P);
-    let mut out = vec![Affine { x: ZERO, y: ZERO }; points.len()];
-    for ((o, p), pre) in out.iter_mut().zip(points).rev().zip(prefix.iter().rev()) {
-        let zinv = fmul(&inv, pre);
-        inv = fmul(&inv, &p.z);
-        let zinv2 = fsqr(&zinv);
-        *o = Affine { x: fmul(&p.x, &zinv2), y: fmul(&p.y, &fmul(&zinv2, &zinv)) };
-    }
-    Some(out)
-}
+crate::crypto::weierstrass::weierstrass_arithmetic!(32);
 
 /// Odd multiples `1·P, 3·P, …, (2K-1)·P` of `2^(32i)·P` for `i = 0..ROWS`, affine.
 fn odd_multiples<const K: usize, const ROWS: usize>(p: &Affine) -> Option<[[Affine; K]; ROWS]> {
@@ -526,40 +126,6 @@ pub fn base_table_source() -> Option<alloc::string::String> {
     Some(s)
 }
 
-/// wNAF digits of the `L - 1` low bits given by `bit` (least significant first): odd digits in
-/// `(-2^(w-1), 2^(w-1))`, any two nonzero digits at least `w` apart; the extra position takes the
-/// final carry. Where a digit is odd, the window of `w` bits (plus the carry) becomes one signed
-/// digit `d`, and `window - d` (0 or `2^w`) carries into the position after the window.
-fn wnaf<const L: usize>(bit: impl Fn(usize) -> u32, w: usize) -> [i8; L] {
-    let mut out = [0i8; L];
-    let (mut carry, mut i) = (0u32, 0usize);
-    while i < L {
-        let b = if i + 1 < L { bit(i) } else { 0 } + carry;
-        if b & 1 == 0 {
-            carry = b >> 1;
-            i += 1;
-            continue;
-        }
-        let mut window = carry;
-        for j in 0..w {
-            if i + j + 1 < L {
-                window += bit(i + j) << j;
-            }
-        }
-        let full = 1i32 << w;
-        let mut d = (window as i32) & (full - 1);
-        if d >= full / 2 {
-            d -= full;
-        }
-        carry = ((window as i32 - d) >> w) as u32;
-        if let Some(o) = out.get_mut(i) {
-            *o = d as i8;
-        }
-        i += w;
-    }
-    out
-}
-
 /// wNAF of a 32-bit chunk (33 positions).
 fn wnaf32(chunk: u32, w: usize) -> [i8; 33] {
     wnaf::<33>(|i| (chunk >> (i % 32)) & 1, w)
@@ -586,17 +152,6 @@ fn chunks(s: &Limbs) -> [u32; SPLIT] {
     out
 }
 
-/// Adds the table entry for `digit` (odd when nonzero; zero or absent adds nothing) to `acc`.
-fn add_digit<const K: usize>(acc: &Jacobian, table: &[Affine; K], digit: Option<&i8>) -> Jacobian {
-    match digit {
-        Some(&d) if d != 0 => match table.get(usize::from(d.unsigned_abs() / 2)) {
-            Some(p) => acc.add_affine(p, d < 0),
-            None => *acc,
-        },
-        _ => *acc,
-    }
-}
-
 /// A key's precomputed points: the odd multiples of the key alone, or of `2^(32i)·Q` for
 /// `i = 0..8` (an eighth of the doublings per verification, ~8× the cost to build).
 #[derive(Clone, Debug)]
@@ -618,17 +173,7 @@ impl P256Key {
     /// `y^2 = x^3 - 3x + b` (an affine point is never the identity), then builds the small table
     /// (about a tenth of a verification).
     pub fn new(x: &[u8; 32], y: &[u8; 32]) -> Option<P256Key> {
-        let (x, y) = (from_be(x), from_be(y));
-        if geq(&x, &P.m) || geq(&y, &P.m) {
-            return None;
-        }
-        let (x, y) = (to_mont(&x, &P), to_mont(&y, &P));
-        let x3 = fmul(&fsqr(&x), &x);
-        let three_x = fadd(&fadd(&x, &x), &x);
-        if fsqr(&y) != fadd(&fsub(&x3, &three_x), &B_M) {
-            return None;
-        }
-        let point = Affine { x, y };
+        let point = curve_point(x, y)?;
         let [row, ..] = odd_multiples::<KEY_K, 1>(&point)?;
         Some(P256Key { point, table: KeyTable::Single(Box::new(row)) })
     }
@@ -651,21 +196,7 @@ impl P256Key {
 
     /// ECDSA verification (SEC 1 4.1.4) of the SHA-256 `digest` with a raw `r || s` signature.
     pub fn verify(&self, digest: &[u8; 32], sig: &[u8; 64]) -> bool {
-        let (mut r_be, mut s_be) = ([0u8; 32], [0u8; 32]);
-        r_be.copy_from_slice(&sig[..32]);
-        s_be.copy_from_slice(&sig[32..]);
-        let (r, s) = (from_be(&r_be), from_be(&s_be));
-        // r, s in [1, n-1].
-        if r == ZERO || s == ZERO || geq(&r, &N.m) || geq(&s, &N.m) {
-            return false;
-        }
-        // e = digest mod n (256-bit hash, n is 256 bits: at most one subtraction).
-        let e = from_be(digest);
-        let e = if geq(&e, &N.m) { sub(&e, &N.m) } else { e };
-        let Some(s_inv) = invert(&s, &N.m) else { return false };
-        // With w = s^-1·R: mont(e, w) = e·s^-1, mont(r, w) = r·s^-1 (plain).
-        let w = to_mont(&s_inv, &N);
-        let (u1, u2) = (mont_mul(&e, &w, &N), mont_mul(&r, &w, &N));
+        let Some((r, u1, u2)) = ecdsa_scalars(digest, sig) else { return false };
         let base: &[[Affine; BASE_K]; SPLIT] = &crate::crypto::p256_table::BASE_TABLE;
         let mut acc = IDENTITY;
         match &self.table {
@@ -693,16 +224,7 @@ impl P256Key {
                 }
             }
         }
-        if acc.z == ZERO {
-            return false;
-        }
-        // x(R) mod n == r, i.e. X/Z^2 ∈ {r, r + n} (r + n only when below p).
-        let zz = fsqr(&acc.z);
-        if fmul(&to_mont(&r, &P), &zz) == acc.x {
-            return true;
-        }
-        let rn = add(&r, &N.m);
-        !geq(&rn, &P.m) && fmul(&to_mont(&rn, &P), &zz) == acc.x
+        x_is_r(&acc, &r)
     }
 }
 

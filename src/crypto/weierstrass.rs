@@ -1,0 +1,519 @@
+//! The field and point arithmetic that P-256 ([`super::p256`]) and P-384 ([`super::p384`])
+//! share, written once. [`weierstrass_arithmetic!`] expands it inside each curve's module, where it
+//! reads that module's `LIMBS`, `BITS`, `MASK`, `Limbs`, `P`, `N` and `B`, and takes the curve's size in
+//! bytes: each expansion is plain code over fixed-size arrays and compile-time constants, as if
+//! written out by hand, so the compiler unrolls it for each limb count (the fully unrolled
+//! Montgomery product is why P-256's ES256 is fast in wasm32). Both curves are short Weierstrass
+//! curves with a = -3, odd prime order and Montgomery-friendly odd moduli, so every formula here
+//! holds for both; tests/differential.rs holds each against its RustCrypto crate.
+
+/// Expands the shared arithmetic (see the module documentation) for a curve of `$bytes` bytes.
+macro_rules! weierstrass_arithmetic {
+    ($bytes:literal) => {
+        /// An odd modulus with its Montgomery constants.
+        struct Modulus {
+            m: Limbs,
+            /// `-m^-1 mod 2^BITS`.
+            minv: u32,
+            /// `R^2 mod m`, `R = 2^(LIMBS·BITS)`.
+            r2: Limbs,
+        }
+
+        impl Modulus {
+            const fn new(be: &[u8; $bytes]) -> Modulus {
+                let m = from_be(be);
+                let mut inv = 1u32;
+                let mut i = 0;
+                while i < 5 {
+                    inv = inv.wrapping_mul(2u32.wrapping_sub(m[0].wrapping_mul(inv)));
+                    i += 1;
+                }
+                let minv = inv.wrapping_neg() & MASK;
+                // R^2 = 2^(2·LIMBS·BITS) mod m by doubling.
+                let mut r2 = [0u32; LIMBS];
+                r2[0] = 1;
+                let mut i = 0;
+                while i < 2 * LIMBS * BITS as usize {
+                    r2 = add_mod(&r2, &r2, &m);
+                    i += 1;
+                }
+                Modulus { m, minv, r2 }
+            }
+        }
+
+        const ZERO: Limbs = [0; LIMBS];
+        /// 1, plain (not Montgomery form).
+        const ONE: Limbs = {
+            let mut one = [0; LIMBS];
+            one[0] = 1;
+            one
+        };
+        /// 1 in Montgomery form mod p.
+        const ONE_M: Limbs = to_mont(&ONE, &P);
+        const B_M: Limbs = to_mont(&from_be(&B), &P);
+
+        // The limb primitives below are `const fn` because the moduli and Montgomery constants are built
+        // from them at compile time, and a `const fn` can use neither iterators nor `get`. Each one that
+        // indexes allows `clippy::indexing_slicing` for that reason only: every index is a loop counter
+        // bounded as its comment says, over a fixed-size array, so it is in bounds. `mont_mul` is the hot
+        // path of ECDSA; `sub_mod`, not needed at compile time, uses iterators (measured as fast).
+
+        /// Big-endian bytes (the curve's size) to limbs.
+        #[allow(clippy::indexing_slicing)] // const fn; `i < bytes`, and `j <= 8·bytes / BITS < LIMBS`
+        const fn from_be(b: &[u8; $bytes]) -> Limbs {
+            let mut out = [0u32; LIMBS];
+            let (mut acc, mut nbits, mut j, mut i) = (0u64, 0u32, 0usize, $bytes);
+            while i > 0 {
+                i -= 1;
+                acc |= (b[i] as u64) << nbits;
+                nbits += 8;
+                if nbits >= BITS {
+                    out[j] = (acc as u32) & MASK;
+                    acc >>= BITS;
+                    nbits -= BITS;
+                    j += 1;
+                }
+            }
+            out[j] = acc as u32;
+            out
+        }
+
+        /// Limbs (a value below 2^(8·bytes)) to big-endian bytes.
+        fn to_be(a: &Limbs) -> [u8; $bytes] {
+            let mut out = [0u8; $bytes];
+            let (mut acc, mut nbits) = (0u64, 0u32);
+            let mut limbs = a.iter();
+            for o in out.iter_mut().rev() {
+                if nbits < 8 {
+                    acc |= u64::from(limbs.next().copied().unwrap_or(0)) << nbits;
+                    nbits += BITS;
+                }
+                *o = acc as u8;
+                acc >>= 8;
+                nbits -= 8;
+            }
+            out
+        }
+
+        #[inline(always)]
+        #[allow(clippy::indexing_slicing)] // const fn; `i < LIMBS`
+        const fn geq(a: &Limbs, b: &Limbs) -> bool {
+            let mut i = LIMBS;
+            while i > 0 {
+                i -= 1;
+                if a[i] != b[i] {
+                    return a[i] > b[i];
+                }
+            }
+            true
+        }
+
+        /// `a + b` (below 2^(LIMBS·BITS)).
+        #[inline(always)]
+        #[allow(clippy::indexing_slicing)] // const fn; `i < LIMBS`
+        const fn add(a: &Limbs, b: &Limbs) -> Limbs {
+            let mut out = [0u32; LIMBS];
+            let mut c = 0u32;
+            let mut i = 0;
+            while i < LIMBS {
+                let v = a[i] + b[i] + c;
+                out[i] = v & MASK;
+                c = v >> BITS;
+                i += 1;
+            }
+            out
+        }
+
+        /// `a - b` for `a >= b`.
+        #[inline(always)]
+        #[allow(clippy::indexing_slicing)] // const fn; `i < LIMBS`
+        const fn sub(a: &Limbs, b: &Limbs) -> Limbs {
+            let mut out = [0u32; LIMBS];
+            let mut borrow = 0u32;
+            let mut i = 0;
+            while i < LIMBS {
+                let v = a[i].wrapping_sub(b[i]).wrapping_sub(borrow);
+                out[i] = v & MASK;
+                borrow = v >> 31;
+                i += 1;
+            }
+            out
+        }
+
+        /// `a + b mod m` for `a, b < m`: sum, then `sum - m` kept unless it borrowed. Branch-free: which
+        /// way it goes is data-dependent and unpredictable, so a branch would mostly mispredict.
+        #[inline(always)]
+        #[allow(clippy::indexing_slicing)] // const fn; `i < LIMBS`
+        const fn add_mod(a: &Limbs, b: &Limbs, m: &Limbs) -> Limbs {
+            let s = add(a, b);
+            let mut d = [0u32; LIMBS];
+            let mut borrow = 0u32;
+            let mut i = 0;
+            while i < LIMBS {
+                let v = s[i].wrapping_sub(m[i]).wrapping_sub(borrow);
+                d[i] = v & MASK;
+                borrow = v >> 31;
+                i += 1;
+            }
+            // Keep `s` when `s - m` borrowed (s < m): mask is all ones then.
+            let keep = borrow.wrapping_neg();
+            let mut i = 0;
+            while i < LIMBS {
+                d[i] = (s[i] & keep) | (d[i] & !keep);
+                i += 1;
+            }
+            d
+        }
+
+        /// `a - b mod m` for `a, b < m`: difference, plus `m` if it borrowed (branch-free, as above).
+        #[inline(always)]
+        fn sub_mod(a: &Limbs, b: &Limbs, m: &Limbs) -> Limbs {
+            let mut d = [0u32; LIMBS];
+            let mut borrow = 0u32;
+            for ((d, a), b) in d.iter_mut().zip(a).zip(b) {
+                let v = a.wrapping_sub(*b).wrapping_sub(borrow);
+                *d = v & MASK;
+                borrow = v >> 31;
+            }
+            let mask = borrow.wrapping_neg() & MASK;
+            let mut c = 0u32;
+            for (d, m) in d.iter_mut().zip(m) {
+                let v = *d + (m & mask) + c;
+                *d = v & MASK;
+                c = v >> BITS;
+            }
+            d
+        }
+
+        /// Montgomery product `a·b / R mod m`, fully reduced, for `a·b < R·m`.
+        /// Product scanning: column `i` sums every `a_j·b_(i-j)` and `q_j·m_(i-j)`; at most `2·LIMBS`
+        /// products below `2^(2·BITS)` each (P-256: 18 below 2^58; P-384: 28 below 2^56), so a column never overflows 64 bits. The result is below `2m` before the final
+        /// subtraction.
+        #[allow(clippy::indexing_slicing)] // const fn; `j`, `i - j`, `i - LIMBS` below `LIMBS` by the loop bounds
+        const fn mont_mul(a: &Limbs, b: &Limbs, md: &Modulus) -> Limbs {
+            let m = &md.m;
+            let mut q = [0u32; LIMBS];
+            let mut r = [0u32; LIMBS];
+            let mut acc = 0u64;
+            let mut i = 0;
+            while i < LIMBS {
+                let mut j = 0;
+                while j < i {
+                    acc += a[j] as u64 * b[i - j] as u64 + q[j] as u64 * m[i - j] as u64;
+                    j += 1;
+                }
+                acc += a[i] as u64 * b[0] as u64;
+                let qi = (acc as u32).wrapping_mul(md.minv) & MASK;
+                q[i] = qi;
+                acc += qi as u64 * m[0] as u64;
+                acc >>= BITS;
+                i += 1;
+            }
+            while i < 2 * LIMBS - 1 {
+                let mut j = i + 1 - LIMBS;
+                while j < LIMBS {
+                    acc += a[j] as u64 * b[i - j] as u64 + q[j] as u64 * m[i - j] as u64;
+                    j += 1;
+                }
+                r[i - LIMBS] = (acc as u32) & MASK;
+                acc >>= BITS;
+                i += 1;
+            }
+            r[LIMBS - 1] = acc as u32;
+            if geq(&r, m) {
+                sub(&r, m)
+            } else {
+                r
+            }
+        }
+
+        const fn to_mont(a: &Limbs, md: &Modulus) -> Limbs {
+            mont_mul(a, &md.r2, md)
+        }
+
+        fn from_mont(a: &Limbs, md: &Modulus) -> Limbs {
+            mont_mul(a, &ONE, md)
+        }
+
+        /// Halves `a`, which is even.
+        #[inline(always)]
+        fn shr1(a: &mut Limbs) {
+            let mut high = 0u32;
+            for l in a.iter_mut().rev() {
+                let low = *l & 1;
+                *l = (*l >> 1) | (high << (BITS - 1));
+                high = low;
+            }
+        }
+
+        /// `x / 2 mod m` for `x < m`, `m` odd.
+        #[inline(always)]
+        fn half_mod(x: &mut Limbs, m: &Limbs) {
+            if x[0] & 1 == 1 {
+                *x = add(x, m);
+            }
+            shr1(x);
+        }
+
+        /// `a^-1 mod m` (plain, not Montgomery form) for `0 < a < m`, `m` an odd prime: binary extended
+        /// Euclid, variable time. Invariants: `x1·a ≡ u` and `x2·a ≡ v (mod m)`. `None` for `a = 0`
+        /// (and, as a guard, if the loop bound is hit, which a prime `m` never allows).
+        fn invert(a: &Limbs, m: &Limbs) -> Option<Limbs> {
+            if *a == ZERO {
+                return None;
+            }
+            let (mut u, mut v, mut x1, mut x2) = (*a, *m, ONE, ZERO);
+            // Each round removes at least one bit from u or v (16·bytes bits in all), so 4× that is generous.
+            for _ in 0..64 * $bytes {
+                if u == ONE {
+                    return Some(x1);
+                }
+                if v == ONE {
+                    return Some(x2);
+                }
+                if u == ZERO || v == ZERO {
+                    return None;
+                }
+                while u[0] & 1 == 0 {
+                    shr1(&mut u);
+                    half_mod(&mut x1, m);
+                }
+                while v[0] & 1 == 0 {
+                    shr1(&mut v);
+                    half_mod(&mut x2, m);
+                }
+                if geq(&u, &v) {
+                    u = sub(&u, &v);
+                    x1 = sub_mod(&x1, &x2, m);
+                } else {
+                    v = sub(&v, &u);
+                    x2 = sub_mod(&x2, &x1, m);
+                }
+            }
+            None
+        }
+
+        #[inline(always)]
+        fn fmul(a: &Limbs, b: &Limbs) -> Limbs {
+            mont_mul(a, b, &P)
+        }
+        #[inline(always)]
+        fn fsqr(a: &Limbs) -> Limbs {
+            // A dedicated squaring (P-256: 126 products instead of 162) measured slower in V8: it does not
+            // unroll as cleanly.
+            mont_mul(a, a, &P)
+        }
+        #[inline(always)]
+        fn fadd(a: &Limbs, b: &Limbs) -> Limbs {
+            add_mod(a, b, &P.m)
+        }
+        #[inline(always)]
+        fn fsub(a: &Limbs, b: &Limbs) -> Limbs {
+            sub_mod(a, b, &P.m)
+        }
+
+        /// An affine point, coordinates in Montgomery form; never the identity.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub struct Affine {
+            pub(crate) x: Limbs,
+            pub(crate) y: Limbs,
+        }
+
+        /// A Jacobian point `(X/Z^2, Y/Z^3)`, Montgomery form; `Z = 0` is the identity.
+        #[derive(Clone, Copy, Debug)]
+        struct Jacobian {
+            x: Limbs,
+            y: Limbs,
+            z: Limbs,
+        }
+
+        const IDENTITY: Jacobian = Jacobian { x: ONE_M, y: ONE_M, z: ZERO };
+
+        impl Jacobian {
+            fn from_affine(p: &Affine) -> Jacobian {
+                Jacobian { x: p.x, y: p.y, z: ONE_M }
+            }
+
+            /// dbl-2001-b (a = -3), with `Z3 = 2·Y·Z`, `4β = X·4γ`, `8γ² = 2(2γ)²`: 4M + 4S. The identity doubles to itself; neither curve has
+            /// a point of order 2 (their orders are odd primes). The two factors of alpha are left unreduced (`3t < 3p`, `X + delta < 2p`):
+            /// their product is below `R·p`, which is all [`mont_mul`] needs.
+            fn double(&self) -> Jacobian {
+                if self.z == ZERO {
+                    return *self;
+                }
+                let delta = fsqr(&self.z);
+                let gamma = fsqr(&self.y);
+                let t = fsub(&self.x, &delta);
+                let alpha = fmul(&add(&add(&t, &t), &t), &add(&self.x, &delta));
+                // 4·beta = X·4γ and 8γ² = 2·(2γ)²: two doublings of γ serve both.
+                let gamma2 = fadd(&gamma, &gamma);
+                let beta4 = fmul(&self.x, &fadd(&gamma2, &gamma2));
+                let x = fsub(&fsqr(&alpha), &fadd(&beta4, &beta4));
+                let yz = fmul(&self.y, &self.z);
+                let z = fadd(&yz, &yz);
+                let g4 = fsqr(&gamma2);
+                let y = fsub(&fmul(&alpha, &fsub(&beta4, &x)), &fadd(&g4, &g4));
+                Jacobian { x, y, z }
+            }
+
+            /// `self + (x2, y2, z2)`; `z2 = None` means an affine point (mixed addition, 8M + 3S).
+            /// Equal points go to [`Self::double`], opposite points give the identity.
+            fn add(&self, x2: &Limbs, y2: &Limbs, z2: Option<&Limbs>) -> Jacobian {
+                if z2 == Some(&ZERO) {
+                    return *self;
+                }
+                if self.z == ZERO {
+                    return Jacobian { x: *x2, y: *y2, z: z2.copied().unwrap_or(ONE_M) };
+                }
+                let z1z1 = fsqr(&self.z);
+                let (u1, s1) = match z2 {
+                    None => (self.x, self.y),
+                    Some(z2) => {
+                        let z2z2 = fsqr(z2);
+                        (fmul(&self.x, &z2z2), fmul(&self.y, &fmul(z2, &z2z2)))
+                    }
+                };
+                let u2 = fmul(x2, &z1z1);
+                let s2 = fmul(y2, &fmul(&self.z, &z1z1));
+                let h = fsub(&u2, &u1);
+                let r = fsub(&s2, &s1);
+                if h == ZERO {
+                    return if r == ZERO { self.double() } else { IDENTITY };
+                }
+                let hh = fsqr(&h);
+                let hhh = fmul(&h, &hh);
+                let v = fmul(&u1, &hh);
+                let x = fsub(&fsub(&fsqr(&r), &hhh), &fadd(&v, &v));
+                let y = fsub(&fmul(&r, &fsub(&v, &x)), &fmul(&s1, &hhh));
+                let z = fmul(&self.z, &h);
+                let z = match z2 {
+                    None => z,
+                    Some(z2) => fmul(&z, z2),
+                };
+                Jacobian { x, y, z }
+            }
+
+            fn add_affine(&self, p: &Affine, negate: bool) -> Jacobian {
+                if negate {
+                    self.add(&p.x, &fsub(&ZERO, &p.y), None)
+                } else {
+                    self.add(&p.x, &p.y, None)
+                }
+            }
+        }
+
+        /// Affine forms of `points` (none the identity) with one inversion (Montgomery's trick).
+        fn normalize(points: &[Jacobian]) -> Option<Vec<Affine>> {
+            let mut prefix = Vec::with_capacity(points.len());
+            let mut acc = ONE_M;
+            for p in points {
+                prefix.push(acc);
+                acc = fmul(&acc, &p.z);
+            }
+            // (Z_0···Z_(K-1))^-1, back in Montgomery form.
+            let mut inv = to_mont(&invert(&from_mont(&acc, &P), &P.m)?, &P);
+            let mut out = vec![Affine { x: ZERO, y: ZERO }; points.len()];
+            for ((o, p), pre) in out.iter_mut().zip(points).rev().zip(prefix.iter().rev()) {
+                let zinv = fmul(&inv, pre);
+                inv = fmul(&inv, &p.z);
+                let zinv2 = fsqr(&zinv);
+                *o = Affine { x: fmul(&p.x, &zinv2), y: fmul(&p.y, &fmul(&zinv2, &zinv)) };
+            }
+            Some(out)
+        }
+
+
+        /// Adds the table entry for `digit` (odd when nonzero; zero or absent adds nothing) to `acc`.
+        fn add_digit<const K: usize>(acc: &Jacobian, table: &[Affine; K], digit: Option<&i8>) -> Jacobian {
+            match digit {
+                Some(&d) if d != 0 => match table.get(usize::from(d.unsigned_abs() / 2)) {
+                    Some(p) => acc.add_affine(p, d < 0),
+                    None => *acc,
+                },
+                _ => *acc,
+            }
+        }
+
+        /// ECDSA verification's scalars (SEC 1 4.1.4 steps 1-5): `r`, `u1 = e·s^-1` and `u2 = r·s^-1`
+        /// mod n, or `None` for `r` or `s` outside `[1, n-1]`. The hash has the curve's size, so
+        /// `e = digest mod n` is at most one subtraction.
+        fn ecdsa_scalars(digest: &[u8; $bytes], sig: &[u8; 2 * $bytes]) -> Option<(Limbs, Limbs, Limbs)> {
+            let (mut r_be, mut s_be) = ([0u8; $bytes], [0u8; $bytes]);
+            let (r_sig, s_sig) = sig.split_at($bytes);
+            r_be.copy_from_slice(r_sig);
+            s_be.copy_from_slice(s_sig);
+            let (r, s) = (from_be(&r_be), from_be(&s_be));
+            if r == ZERO || s == ZERO || geq(&r, &N.m) || geq(&s, &N.m) {
+                return None;
+            }
+            let e = from_be(digest);
+            let e = if geq(&e, &N.m) { sub(&e, &N.m) } else { e };
+            let s_inv = invert(&s, &N.m)?;
+            // With w = s^-1·R: mont(e, w) = e·s^-1, mont(r, w) = r·s^-1 (plain).
+            let w = to_mont(&s_inv, &N);
+            Some((r, mont_mul(&e, &w, &N), mont_mul(&r, &w, &N)))
+        }
+
+        /// ECDSA verification's last step: `x(R) mod n == r` for `R = u1·G + u2·Q`, without an inversion:
+        /// `X/Z^2 ∈ {r, r + n}`, `r + n` only when below p. The identity never matches.
+        fn x_is_r(acc: &Jacobian, r: &Limbs) -> bool {
+            if acc.z == ZERO {
+                return false;
+            }
+            let zz = fsqr(&acc.z);
+            if fmul(&to_mont(r, &P), &zz) == acc.x {
+                return true;
+            }
+            let rn = add(r, &N.m);
+            !geq(&rn, &P.m) && fmul(&to_mont(&rn, &P), &zz) == acc.x
+        }
+
+        /// The affine point of big-endian coordinates, in Montgomery form, if each is below p and it lies
+        /// on the curve `y^2 = x^3 - 3x + b` (an affine point is never the identity).
+        fn curve_point(x: &[u8; $bytes], y: &[u8; $bytes]) -> Option<Affine> {
+            let (x, y) = (from_be(x), from_be(y));
+            if geq(&x, &P.m) || geq(&y, &P.m) {
+                return None;
+            }
+            let (x, y) = (to_mont(&x, &P), to_mont(&y, &P));
+            let x3 = fmul(&fsqr(&x), &x);
+            let three_x = fadd(&fadd(&x, &x), &x);
+            (fsqr(&y) == fadd(&fsub(&x3, &three_x), &B_M)).then_some(Affine { x, y })
+        }
+    };
+}
+pub(crate) use weierstrass_arithmetic;
+
+/// wNAF digits of the `L - 1` low bits given by `bit` (least significant first): odd digits in
+/// `(-2^(w-1), 2^(w-1))`, any two nonzero digits at least `w` apart; the extra position takes the
+/// final carry. Where a digit is odd, the window of `w` bits (plus the carry) becomes one signed
+/// digit `d`, and `window - d` (0 or `2^w`) carries into the position after the window.
+pub(super) fn wnaf<const L: usize>(bit: impl Fn(usize) -> u32, w: usize) -> [i8; L] {
+    let mut out = [0i8; L];
+    let (mut carry, mut i) = (0u32, 0usize);
+    while i < L {
+        let b = if i + 1 < L { bit(i) } else { 0 } + carry;
+        if b & 1 == 0 {
+            carry = b >> 1;
+            i += 1;
+            continue;
+        }
+        let mut window = carry;
+        for j in 0..w {
+            if i + j + 1 < L {
+                window += bit(i + j) << j;
+            }
+        }
+        let full = 1i32 << w;
+        let mut d = (window as i32) & (full - 1);
+        if d >= full / 2 {
+            d -= full;
+        }
+        carry = ((window as i32 - d) >> w) as u32;
+        if let Some(o) = out.get_mut(i) {
+            *o = d as i8;
+        }
+        i += w;
+    }
+    out
+}
