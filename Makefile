@@ -57,7 +57,8 @@ e2e: build cli
 
 ## The same end-to-end suite in Kong's engine: an nginx built with ngx_wasm_module, given by path
 ## (this project does not build it): NGINX_WASM=/path/to/nginx make e2e-kong. Fails without it.
-e2e-kong: build
+## Like e2e it builds the command-line tool too: test_cli.py runs it against either host.
+e2e-kong: build cli
 	@test -n "$(NGINX_WASM)" || { echo "e2e-kong: set NGINX_WASM=/path/to/nginx (an nginx with ngx_wasm_module)" >&2; exit 1; }
 	@test -x "$(NGINX_WASM)" || { echo "e2e-kong: NGINX_WASM=$(NGINX_WASM) is not an executable file" >&2; exit 1; }
 	NGINX_WASM="$(NGINX_WASM)" envoy-test/run-tests --host=nginx
