@@ -4,7 +4,8 @@
 //   node --no-warnings bench/abi_host.mjs FILTER.wasm [REQUESTS [FIXTURES.json]]
 // Prints one JSON line: host calls and VM entries per request (by name; a tick every 10,000
 // requests included, as a worker at 10k req/s has them), CPU µs per request (this shim's own
-// JavaScript included: run it on the no-op filter, bench/noop_filter.rs, for that floor), the
+// JavaScript included: run it on the no-op filter, bench/noop_filter.rs, for that floor, and on
+// bench/floor_filter.rs for the floor of the Bearer request's host calls), the
 // filter's counters as the host holds them, the VM's linear memory and the shared data it made.
 //
 // It behaves like Envoy (or, with ABI_HOST=ngx, like ngx_wasm_module) where the filter asks (`plugin_vm_id` answers, so the filter takes Envoy's

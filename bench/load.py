@@ -3,13 +3,14 @@ route, loopback only, wrk with one thread; one fresh Envoy per case, the same to
 
     python bench/load.py --wasm FILTER.wasm --out RESULTS.json [--duration 10] [--warmup 3] [--rounds 3] [--cases a,b,c]
 
-Cases: a no auth; w a no-op proxy-wasm filter (bench/noop_filter.rs); b Envoy's `jwt_authn` (RS256, local JWKS) with its JWT cache, b0 without; c this
+Cases: a no auth; w a no-op proxy-wasm filter (bench/noop_filter.rs); h a filter making only the host calls of
+this filter's cached Bearer request (bench/floor_filter.rs); b Envoy's `jwt_authn` (RS256, local JWKS) with its JWT cache, b0 without; c this
 filter, Bearer RS256 (static `jwks`); d/e/f this filter, DPoP with ES256/EdDSA/RS256 proofs (one client key);
 dk DPoP ES256 from a new client on every request (its own key and bound token: nothing cached); r the replay
 store at full rate: DPoP ES256 with the default settings for --stream-duration seconds (300), each
 request's proof made while the run goes (a child process writes them to a pipe wrk reads), so no
 proof is reused and every `iat` is current; every response must be 2xx.
-The cases with one fixed request (a, w, b, b0, c) run side by side, each in its own Envoy, measured in
+The cases with one fixed request (a, w, h, b, b0, c) run side by side, each in its own Envoy, measured in
 interleaved rounds. Before measuring: three checked requests must return 200, then a warm-up (for DPoP, a
 small pool of proofs cycled: replays are verified, then refused, so the warm-up costs the same but
 fills no replay-store entries). Each DPoP request of the measured run carries a fresh proof.
@@ -606,6 +607,7 @@ def run_stream(case: dict, m: Minter, wasm: str, workdir: Path, duration: float,
 CASES = [
     {"id": "a", "label": "no auth", "kind": "none"},
     {"id": "w", "label": "no-op proxy-wasm filter", "kind": "noop"},
+    {"id": "h", "label": "host calls of a Bearer decision only", "kind": "noop"},
     {"id": "b", "label": "jwt_authn, RS256, JWT cache", "kind": "jwt_cache"},
     {"id": "b0", "label": "jwt_authn, RS256, no cache", "kind": "jwt"},
     {"id": "c", "label": "dpop-gate, Bearer RS256", "kind": "bearer"},
@@ -633,6 +635,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds of the static cases")
     ap.add_argument("--cases", default=",".join(c["id"] for c in CASES))
     ap.add_argument("--noop-wasm", help="bench/noop_filter.rs built: case w, the floor of any wasm filter")
+    ap.add_argument("--floor-wasm", help="bench/floor_filter.rs built: case h, the host calls of a cached Bearer request alone")
     ap.add_argument("--stream-duration", type=float, default=300, help="case r's run, seconds (at least 300 for the issue's figure)")
     ap.add_argument("--compare-wasm", help="another build of the filter: adds case c' (Bearer) with it, for before/after")
     a = ap.parse_args()
@@ -651,6 +654,9 @@ def main():
                           {**next(c for c in CASES if c["id"] == "kw"), "wasm": str(Path(a.noop_wasm).resolve())})  # fmt: skip
         if a.noop_wasm and "w" in wanted:
             static.insert(1, {**CASES[1], "wasm": str(Path(a.noop_wasm).resolve())})
+        if a.floor_wasm and "h" in wanted:
+            at = [c["id"] for c in static].index("w") + 1 if any(c["id"] == "w" for c in static) else min(1, len(static))
+            static.insert(at, {**next(c for c in CASES if c["id"] == "h"), "wasm": str(Path(a.floor_wasm).resolve())})
         if a.compare_wasm:
             label = f"dpop-gate, Bearer RS256, {Path(a.compare_wasm).name}"
             static.append({"id": "c'", "label": label, "kind": "bearer", "wasm": str(Path(a.compare_wasm).resolve())})

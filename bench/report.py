@@ -73,7 +73,7 @@ def svg_chart(cases: list) -> str:
     w, left, bar, gap, top = 760, 250, 22, 10, 40
     h = top + len(cases) * (bar + gap) + 30
     vmax = max(c["rps"] for c in cases) or 1
-    colors = {"a": "#7f7f7f", "w": "#bcbd22", "c'": "#f7b6d2", "b": "#1f77b4", "b0": "#aec7e8", "c": "#d62728", "i": "#e377c2", "d": "#ff7f0e", "dk": "#ffbb78", "ka": "#c7c7c7", "kw": "#dbdb8d", "kc": "#ff9896", "e": "#2ca02c", "f": "#9467bd"}
+    colors = {"a": "#7f7f7f", "w": "#bcbd22", "h": "#17becf", "c'": "#f7b6d2", "b": "#1f77b4", "b0": "#aec7e8", "c": "#d62728", "i": "#e377c2", "d": "#ff7f0e", "dk": "#ffbb78", "ka": "#c7c7c7", "kw": "#dbdb8d", "kc": "#ff9896", "e": "#2ca02c", "f": "#9467bd"}
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12">',
         f'<rect width="{w}" height="{h}" fill="white"/>',
@@ -189,7 +189,7 @@ def main():
     L.append(
         f"{load['envoy_version']}, V8, `--concurrency 1` (one worker), a `direct_response` route (no upstream), "
         f"loopback; `{load['wrk_version']}`, `-t1 -c{load['connections']}`, each request built by `bench/wrk.lua`. "
-        f"One Envoy per case, {load['warmup']:.0f} s warm-up. Cases a, w, b, b0, c (one fixed request each) run side by "
+        f"One Envoy per case, {load['warmup']:.0f} s warm-up. Cases a, w, h, b, b0, c (one fixed request each) run side by "
         f"side: {load.get('rounds', 1)} interleaved rounds of ~{load['duration'] / load.get('rounds', 1):.0f} s each, "
         "order rotated per round, so a change in the machine's load hits them alike; requests/s is all requests over "
         f"all rounds, p50/p99 the median round's. DPoP cases d, e, f: one run of up to {load['duration']:.0f} s over "
@@ -237,6 +237,9 @@ def main():
     L.append(f"| **c/b** (Bearer vs `jwt_authn` with its cache) | {r('c', 'b')} | ≥ 1.0 |")
     L.append(f"| w/a (a no-op proxy-wasm filter vs no auth: the floor for any wasm filter) | {r('w', 'a')} | |")
     L.append(f"| **c/w** (Bearer vs the no-op wasm filter: this filter's own cost) | {r('c', 'w')} | ≥ 0.95 by CPU |")
+    if "h" in cases:
+        L.append(f"| h/w (the host calls of a cached Bearer request alone vs the no-op filter: their floor in Envoy) | {r('h', 'w')} | |")
+        L.append(f"| c/h (Bearer vs those host calls alone: the filter's own wasm work) | {r('c', 'h')} | |")
     if "c'" in cases:
         other, cc = cases["c'"]["label"].split(", ")[-1], r("c", "c'")
         L.append(f"| c/c' (Bearer: this build vs `{other}`) | {cc} | |")

@@ -284,15 +284,18 @@ impl HttpContext for Http {
             hostcalls::get_map_value(MapType::HttpRequestHeaders, name).ok().flatten()
         }
         let all = worker.borrow().needs_all_headers(|name| read(name).is_some());
-        let pairs = if all {
-            hostcalls::get_map(MapType::HttpRequestHeaders).unwrap_or_default()
+        // The whole map, or `Authorization` alone, handed over as it came (no pair built for the
+        // one value: two allocations fewer on every such request).
+        let (pairs, authorization) = if all {
+            (hostcalls::get_map(MapType::HttpRequestHeaders).unwrap_or_default(), None)
         } else {
-            read("authorization").map(|v| alloc::vec![(String::from("authorization"), v)]).unwrap_or_default()
+            (Vec::new(), read("authorization"))
         };
         let verdict = {
             let mut w = worker.borrow_mut();
             let cfg = w.config();
             let pairs = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+            let pairs = pairs.chain(authorization.as_deref().map(|v| ("authorization", v)));
             let headers = RequestHeaders::read_for(pairs, &cfg.claims_to_headers, cfg.mtls_certificate_header.as_deref());
             w.on_request(&mut *self.abi.borrow_mut(), self.id, &headers, now())
         };
