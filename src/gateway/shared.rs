@@ -220,8 +220,8 @@ pub fn replay_bucket_key(bucket: usize) -> String {
 /// A version no value carries when it is created, so that a write with it creates a key only if
 /// the key is absent on Envoy (an absent key accepts any version there; an existing one compares).
 /// Envoy numbers writes with one counter for the whole process, from 1; it never evicts, so a
-/// replay bucket is seen absent only when the process first configures the filter, and a racing
-/// root context's creation would have to be write number 4 294 967 295 to carry this version.
+/// replay bucket is seen absent only until the first worker opens the store (its first proof),
+/// and a racing worker's creation would have to be write number 4 294 967 295 to carry this version.
 /// Kong's engine numbers each key's writes from 1.
 const CREATE_VERSION: u32 = u32::MAX;
 
@@ -256,7 +256,7 @@ pub struct SharedReplay {
 }
 
 impl SharedReplay {
-    /// Opens the store when a root context is configured, creating what is missing so that every
+    /// Opens the store when a worker's first proof is to be recorded, creating what is missing so that every
     /// later write is a compare-and-swap on an existing value (Envoy accepts any version for an
     /// absent key: two workers inserting into a bucket that does not exist yet could both win).
     ///

@@ -167,8 +167,8 @@ pub struct Worker {
     response_nonces: BTreeMap<u32, String>,
     /// This worker's offer for the replay store's location secret, from the host's random bytes.
     replay_offer: [u8; replay::SECRET_LEN],
-    /// The host's replay store, opened by [`Worker::init_shared`]; `None` refuses every proof.
-    replay: Option<SharedReplay>,
+    /// The host's replay store, opened by the first proof to record ([`Worker::replay_store`]).
+    replay: ReplayStore,
     /// Whether host shared data was opened ([`Worker::init_shared`]).
     shared: SharedData,
     /// Counter events not yet handed to the host (at the next tick: [`Worker::flush_counts`]).
@@ -192,6 +192,23 @@ enum SharedData {
     /// Opened: every shared-data protocol may run.
     Open,
     /// The host answered that it has no shared data for the filter; tried again by every request.
+    Unavailable,
+}
+
+/// The host's replay store as this worker holds it. Opened by the first proof that verified, not
+/// with the rest of shared data by the first request: opening reads every bucket (32 768 gets) and
+/// creates the absent ones, 4.5 MiB of shared data in Envoy, which a configuration that accepts
+/// proofs but is sent only Bearer tokens never needs. Nothing is weaker for it: no proof is
+/// accepted before its key is recorded in an opened store, and the buckets are created with the
+/// same compare-and-swap protocol whenever that happens ([`SharedReplay::open`]).
+#[derive(Debug)]
+enum ReplayStore {
+    /// No proof has needed it yet.
+    Unopened,
+    /// Opened: proofs are recorded in it.
+    Open(SharedReplay),
+    /// It did not open (bucket 0 holds no bucket, or the host failed a call): every proof is
+    /// refused for the rest of this worker's life (fail closed), as when it fails at startup.
     Unavailable,
 }
 
@@ -293,7 +310,7 @@ impl Worker {
             nonce_offer,
             response_nonces: BTreeMap::new(),
             replay_offer,
-            replay: None,
+            replay: ReplayStore::Unopened,
             shared: SharedData::Closed,
             counts: Counts::default(),
             answers: AnswerCache::default(),
@@ -326,7 +343,8 @@ impl Worker {
     }
 
     /// Opens host shared data, once per worker: creates the shared entries every later write
-    /// compare-and-swaps on, and opens the replay store if this configuration accepts proofs.
+    /// compare-and-swaps on (the replay store's buckets later, on the first proof that needs them:
+    /// [`Worker::replay_store`]).
     /// Called by the first request ([`Worker::on_request`]), never at startup (see
     /// [`SharedData`]); tests may call it earlier. The first call is a probe `get` whose failure
     /// means the host has no shared data for the filter (Envoy would answer so; Kong's engine
@@ -340,14 +358,27 @@ impl Worker {
             self.shared = SharedData::Unavailable;
             return Err(SharedDataUnavailable);
         }
-        if self.cfg.dpop != DpopMode::Disabled {
-            self.replay = SharedReplay::open(host.store(), &self.replay_offer);
-        }
         for slot in self.issuers.iter().filter_map(|i| i.slot.as_ref()) {
             slot.init_refresh_claim(host.store());
         }
         self.shared = SharedData::Open;
         Ok(())
+    }
+
+    /// The replay store, opened on first use: once shared data is open, by the first proof to
+    /// record ([`ReplayStore`]). `None` refuses the proof: the store did not open, shared data is
+    /// not open, or this configuration accepts no proofs.
+    fn replay_store(&mut self, host: &dyn Host) -> Option<&SharedReplay> {
+        if matches!(self.replay, ReplayStore::Unopened) && self.shared == SharedData::Open && self.cfg.dpop != DpopMode::Disabled {
+            self.replay = match SharedReplay::open(host.store(), &self.replay_offer) {
+                Some(store) => ReplayStore::Open(store),
+                None => ReplayStore::Unavailable,
+            };
+        }
+        match &self.replay {
+            ReplayStore::Open(store) => Some(store),
+            ReplayStore::Unopened | ReplayStore::Unavailable => None,
+        }
     }
 
     /// Opens shared data for a request; when it cannot, the request's refusal (500), with the
@@ -1054,7 +1085,7 @@ impl State for DecisionState<'_> {
     }
 
     fn record_proof(&mut self, key: &str, expires_at: u64, now: u64) -> Result<(), ProofError> {
-        let recorded = match &self.worker.replay {
+        let recorded = match self.worker.replay_store(&*self.host) {
             Some(store) => store.record(self.host.store(), key, expires_at, now),
             None => Err(ProofError::ReplayStoreUnavailable),
         };
