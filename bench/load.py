@@ -232,6 +232,13 @@ class Envoy:
                 return int(line.split()[1])
         return 0
 
+    def heap_kib(self) -> dict:
+        """Envoy's allocator (tcmalloc), from the admin `/memory`: `allocated` (in use) and
+        `physical` (held from the system: in use plus the free memory it keeps), KiB."""
+        with urllib.request.urlopen(f"{self.admin}/memory", timeout=5) as r:
+            mem = json.loads(r.read())
+        return {"allocated": int(mem["allocated"]) // 1024, "physical": int(mem["total_physical_bytes"]) // 1024}
+
     def counters(self) -> dict:
         """The filter's counters (`dpop_gate_*`), from Envoy's admin stats."""
         with urllib.request.urlopen(f"{self.admin}/stats?format=json&filter=dpop_gate", timeout=5) as r:
@@ -478,7 +485,8 @@ def start_case(case: dict, m: Minter, wasm: str, workdir: Path, warmup: float) -
 def footprint(m: Minter, wasm: str, noop: str | None, workdir: Path) -> dict:
     """Case rss: Envoy's VmRSS with 1 and with 4 workers: no filter, the no-op filter, this filter;
     each after one second of cached Bearer requests from wrk's 32 connections (so that every worker
-    has served some and holds its VM's per-request state). KiB."""
+    has served some and holds its VM's per-request state), with Envoy's allocator figures
+    (`<variant>_<workers>_heap`). KiB."""
     filter_cfg = {"issuer": mint.ISSUER, "audiences": [mint.AUDIENCE], "jwks": m.jwks}
     variants = {"none": [], "filter": [wasm_filter(wasm, filter_cfg)]}
     if noop:
@@ -490,6 +498,7 @@ def footprint(m: Minter, wasm: str, noop: str | None, workdir: Path) -> dict:
             try:
                 wrk(e.url, [f"Bearer {m.token}\t"], 1, workdir, f"rss-{name}-{workers}")
                 out[f"{name}_{workers}"] = e.rss_kib()
+                out[f"{name}_{workers}_heap"] = e.heap_kib()
             finally:
                 e.stop()
     log(f"footprint (VmRSS KiB): {out}")

@@ -119,6 +119,7 @@ pub(crate) fn ops() -> Vec<Op> {
     let mut out: Vec<Op> = Vec::new();
     signatures(&mut out);
     p256_internals(&mut out);
+    multiplier(&mut out);
     decisions(&mut out);
     for o in &mut out {
         (o.run)();
@@ -188,6 +189,44 @@ fn p256_internals(out: &mut Vec<Op>) {
         key.precompute();
         assert!(black_box(key).is_precomputed());
     }));
+}
+
+/// The multiplier's own rate, the floor under every verifier here: the 4,096 products of a
+/// 64×64-limb schoolbook product (RSA-2048's size) with every carry free (the columns wrap) and
+/// the limbs already widened to `u64`, done in 4×4 blocks so that each block's eight limbs and
+/// seven column sums stay in registers. What is left per product is what any big-number product
+/// needs in wasm, whose widest multiply is `i64.mul` of two 32-bit values: that `i64.mul` and an
+/// `i64.add` (plus a quarter of a load). BENCHMARKS.md prices the verifiers' products at this rate.
+fn multiplier(out: &mut Vec<Op>) {
+    let a: [u64; 64] = core::array::from_fn(|i| 0x9e37_79b9_u64.wrapping_mul(i as u64 + 1) & 0xffff_ffff);
+    let b: [u64; 64] = core::array::from_fn(|i| 0x85eb_ca6b_u64.wrapping_mul(i as u64 + 7) & 0xffff_ffff);
+    out.push(op("mac/4096 products, carries free", move || {
+        black_box(product_blocks(black_box(&a), black_box(&b)));
+    }));
+}
+
+/// `a·b` as 127 wrapping column sums, block by block: block `(i, j)` multiplies limbs
+/// `4i..4i+4` of `a` by limbs `4j..4j+4` of `b` into seven local sums, added to columns
+/// `4(i+j)..`. (Only the work is wanted, not the value.)
+fn product_blocks(a: &[u64; 64], b: &[u64; 64]) -> [u64; 127] {
+    const N: usize = 4;
+    let mut cols = [0u64; 127];
+    for (i, ab) in a.chunks_exact(N).enumerate() {
+        for (j, bb) in b.chunks_exact(N).enumerate() {
+            let x: [u64; N] = core::array::from_fn(|t| ab[t]);
+            let y: [u64; N] = core::array::from_fn(|t| bb[t]);
+            let mut sums = [0u64; 2 * N - 1];
+            for (p, xp) in x.iter().enumerate() {
+                for (sum, yq) in sums[p..p + N].iter_mut().zip(&y) {
+                    *sum = sum.wrapping_add(xp.wrapping_mul(*yq));
+                }
+            }
+            for (col, sum) in cols[(i + j) * N..].iter_mut().zip(sums) {
+                *col = col.wrapping_add(sum);
+            }
+        }
+    }
+    cols
 }
 
 /// Validation steps and whole decisions on the fixtures' Keycloak-like token, JWKS and proofs.
