@@ -87,13 +87,56 @@ fn mul_add_row(t: &mut [u32], x: &[u32], y: u32) -> u32 {
     c as u32
 }
 
+/// `t[..=k]` += `x·y0 + x·y1·2^32` (two schoolbook rows at once, `x` of `k` limbs), returning the
+/// carry into limb `k + 1`; `c0` enters row 0's carry at limb 0 and `top_in` is added at limb `k`
+/// (carries of earlier rows). Why two rows: each `t[j]` and `x[j]` is loaded and `t[j]` stored
+/// once for two products instead of one, and the two carry chains overlap. In V8 and Wasmtime
+/// that took a fifth off RS256 (bench/NOTES.md, "RSA: two rows per pass"). Every intermediate
+/// fits a `u64`: `(2^32-1) + (2^32-1)^2 + (2^32-1) = 2^64-1`.
+fn mul_add_2rows(t: &mut [u32], x: &[u32], y0: u32, y1: u32, c0: u64, top_in: u64) -> u64 {
+    let (y0, y1) = (u64::from(y0), u64::from(y1));
+    let (mut c0, mut c1, mut prev) = (c0, 0u64, 0u64);
+    let Some((top, low)) = t.split_last_mut() else { return 0 };
+    for (tj, &xj) in low.iter_mut().zip(x) {
+        let xj = u64::from(xj);
+        let v0 = u64::from(*tj) + xj * y0 + c0;
+        c0 = v0 >> 32;
+        let v1 = (v0 & 0xffff_ffff) + prev * y1 + c1;
+        c1 = v1 >> 32;
+        *tj = v1 as u32;
+        prev = xj;
+    }
+    let v0 = u64::from(*top) + c0 + top_in;
+    let v1 = (v0 & 0xffff_ffff) + prev * y1 + c1;
+    *top = v1 as u32;
+    (v0 >> 32) + (v1 >> 32)
+}
+
 /// Montgomery reduction of the double-width `t` (`2k` limbs, `< n·R`): `out = t / R mod n`, fully
-/// reduced. Row `i` adds `m·n·2^(32i)` with `m` chosen to clear limb `i`; the carry out of each row
-/// lands one limb higher than the next row's, so it waits in `pending`.
+/// reduced. Row `i` adds `m_i·n·2^(32i)` with `m_i` chosen to clear limb `i`, two rows per pass:
+/// `m_{i+1}` is computed ahead from limb `i + 1` as row `i` will leave it. The carry out of each
+/// pass lands one limb higher than the next pass's top, so it waits in `pending`.
 fn mont_reduce(out: &mut [u32], t: &mut [u32], n: &[u32], n0inv: u32) {
     let k = n.len();
     let mut pending = 0u64;
-    for i in 0..k {
+    let mut i = 0;
+    while i + 1 < k {
+        let n0 = u64::from(n.first().copied().unwrap_or(0));
+        let n1 = u64::from(n.get(1).copied().unwrap_or(0));
+        let t0 = t.get(i).copied().unwrap_or(0);
+        let t1 = u64::from(t.get(i + 1).copied().unwrap_or(0));
+        let m0 = t0.wrapping_mul(n0inv);
+        let h = (u64::from(t0) + u64::from(m0) * n0) >> 32;
+        let m1 = ((t1 + u64::from(m0) * n1 + h) as u32).wrapping_mul(n0inv);
+        let Some(row) = t.get_mut(i..=i + k + 1) else { return };
+        let Some((top, low)) = row.split_last_mut() else { return };
+        let c = mul_add_2rows(low, n, m0, m1, 0, pending);
+        let v = u64::from(*top) + c;
+        *top = v as u32;
+        pending = v >> 32;
+        i += 2;
+    }
+    for i in i..k {
         let Some(row) = t.get_mut(i..=i + k) else { return };
         let Some((top, low)) = row.split_last_mut() else { return };
         let m = low.first().copied().unwrap_or(0).wrapping_mul(n0inv);
@@ -110,12 +153,21 @@ fn mont_reduce(out: &mut [u32], t: &mut [u32], n: &[u32], n0inv: u32) {
 }
 
 /// Montgomery product `out = a·b / R mod n` for `a, b < n`; `t` is scratch of `2k` limbs.
-/// Schoolbook product, then reduction: two tight loops that the engine compiles without bounds
-/// checks (CIOS interleaves them, but needs indexed access).
+/// Schoolbook product (two rows per pass), then reduction: tight loops over slices that the
+/// engine compiles without bounds checks (CIOS interleaves them, but needs indexed access).
 fn mont_mul(out: &mut [u32], a: &[u32], b: &[u32], n: &[u32], n0inv: u32, t: &mut [u32]) {
     let k = n.len();
     t.iter_mut().for_each(|x| *x = 0);
-    for (i, &bi) in b.iter().enumerate() {
+    let mut i = 0;
+    while i + 1 < k {
+        let (y0, y1) = (b.get(i).copied().unwrap_or(0), b.get(i + 1).copied().unwrap_or(0));
+        let Some(row) = t.get_mut(i..=i + k + 1) else { return };
+        let Some((top, low)) = row.split_last_mut() else { return };
+        *top = mul_add_2rows(low, a, y0, y1, 0, 0) as u32;
+        i += 2;
+    }
+    if i < k {
+        let bi = b.get(i).copied().unwrap_or(0);
         let Some(row) = t.get_mut(i..=i + k) else { return };
         let Some((top, low)) = row.split_last_mut() else { return };
         *top = mul_add_row(low, a, bi);
@@ -128,7 +180,21 @@ fn mont_mul(out: &mut [u32], a: &[u32], b: &[u32], n: &[u32], n0inv: u32, t: &mu
 fn mont_sqr(out: &mut [u32], a: &[u32], n: &[u32], n0inv: u32, t: &mut [u32]) {
     let k = n.len();
     t.iter_mut().for_each(|x| *x = 0);
-    for (i, &ai) in a.iter().enumerate() {
+    // Rows i and i + 1 together: row i's first product (a[i+1]·a[i]) alone, then both rows over
+    // a[i + 2..], row i + 1 one limb behind as `mul_add_2rows` has it.
+    let mut start = 0;
+    while start + 2 < k {
+        let i = start;
+        let (ai, ai1) = (a.get(i).copied().unwrap_or(0), a.get(i + 1).copied().unwrap_or(0));
+        let Some(first) = t.get_mut(2 * i + 1) else { return };
+        let v = u64::from(*first) + u64::from(ai1) * u64::from(ai);
+        *first = v as u32;
+        let (Some(rest), Some(row)) = (a.get(i + 2..), t.get_mut(2 * i + 2..=i + k + 1)) else { return };
+        let Some((top, low)) = row.split_last_mut() else { return };
+        *top = mul_add_2rows(low, rest, ai, ai1, v >> 32, 0) as u32;
+        start += 2;
+    }
+    for (i, &ai) in a.iter().enumerate().skip(start) {
         let (Some(rest), Some(row)) = (a.get(i + 1..), t.get_mut(2 * i + 1..=i + k)) else { return };
         let Some((top, low)) = row.split_last_mut() else { continue };
         *top = mul_add_row(low, rest, ai);
