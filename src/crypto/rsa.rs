@@ -119,10 +119,10 @@ fn mul_add_2rows(t: &mut [u32], x: &[u32], y0: u32, y1: u32, c0: u64, top_in: u6
 fn mont_reduce(out: &mut [u32], t: &mut [u32], n: &[u32], n0inv: u32) {
     let k = n.len();
     let mut pending = 0u64;
+    let n0 = u64::from(n.first().copied().unwrap_or(0));
+    let n1 = u64::from(n.get(1).copied().unwrap_or(0));
     let mut i = 0;
     while i + 1 < k {
-        let n0 = u64::from(n.first().copied().unwrap_or(0));
-        let n1 = u64::from(n.get(1).copied().unwrap_or(0));
         let t0 = t.get(i).copied().unwrap_or(0);
         let t1 = u64::from(t.get(i + 1).copied().unwrap_or(0));
         let m0 = t0.wrapping_mul(n0inv);
