@@ -13,7 +13,7 @@ use std::hint::black_box;
 use std::rc::Rc;
 
 use dpop_gate::config::{Config, KeySource};
-use dpop_gate::crypto::p256::{self, P256Key};
+use dpop_gate::crypto::p256::{self, P256Key, ProductForm};
 use dpop_gate::decision::token::{self, AccessToken, TokenPolicy};
 use dpop_gate::decision::{self, Keys, Outcome, Request, State};
 use dpop_gate::dpop::replay::{self, Locator};
@@ -189,6 +189,28 @@ fn p256_internals(out: &mut Vec<Op>) {
         key.precompute();
         assert!(black_box(key).is_precomputed());
     }));
+    // Both forms of the point formulas' field product, whichever the calibration chose for the
+    // rest (`p256::calibrate`, run by bench/wasm_bench.rs as the filter runs it): RFC 7515 A.3
+    // with the key as a DPoP client's first proof has it (small table), and parsed per call.
+    let v = rfc("rfc7515_a3");
+    let digest: [u8; 32] = Sha256::digest(&v.message).into();
+    let sig: [u8; 64] = v.signature.clone().try_into().unwrap();
+    for (form, name) in [(ProductForm::Inline, "inline"), (ProductForm::Call, "call")] {
+        let with_form = move |run: &dyn Fn() -> bool| {
+            let chosen = p256::product_form();
+            p256::set_product_form(form);
+            let ok = run();
+            p256::set_product_form(chosen);
+            assert!(ok);
+        };
+        let key = P256Key::new(&x, &y).unwrap();
+        out.push(op(format!("p256/ES256 fresh key, {name} form"), move || {
+            with_form(&|| key.verify(black_box(&digest), &sig));
+        }));
+        out.push(op(format!("p256/ES256 cold key, {name} form"), move || {
+            with_form(&|| P256Key::new(black_box(&x), &y).unwrap().verify(black_box(&digest), &sig));
+        }));
+    }
 }
 
 /// The multiplier's own rate, the floor under every verifier here: the 4,096 products of a

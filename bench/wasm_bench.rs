@@ -3,7 +3,9 @@
 //! (Wasmtime, Kong's engine). The filter's own `.wasm` is not involved: this is a separate binary
 //! linking the same validation core.
 //!
-//! Usage: `wasm_bench [SECONDS_PER_OP [NAME_FILTER]]`; prints one JSON object per operation:
+//! Usage: `wasm_bench [SECONDS_PER_OP [NAME_FILTER]]`; first calibrates P-256's product form as
+//! the filter does when it starts (`p256::calibrate`, on this clock) and prints
+//! `{"calibration": ..., "form": ...}`, then one JSON object per operation:
 //! `{"name": ..., "ns_per_op": ..., "iters": ...}`, the median of the batch means.
 //!
 //! Time is whatever the engine's WASI clock says. Both runners make every clock read this
@@ -23,6 +25,12 @@ fn main() {
     let secs: f64 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(1.5);
     let budget = Duration::from_secs_f64(secs);
     let filter = std::env::args().nth(2);
+    let epoch = Instant::now();
+    let mut clock = || u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
+    if let Some(c) = dpop_gate::crypto::p256::calibrate(&mut clock) {
+        let form = format!("{:?}", c.form).to_lowercase();
+        println!("{{\"calibration\": \"{c}\", \"form\": \"{form}\"}}");
+    }
     for mut op in ops::ops() {
         if filter.as_deref().is_some_and(|f| !op.name.contains(f)) {
             continue;

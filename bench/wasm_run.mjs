@@ -1,5 +1,9 @@
 // Runs the wasm bench (a WASI command, bench/wasm_bench.rs) in Node.js, i.e. in V8, the engine
-// Envoy embeds. Usage: node --no-warnings bench/wasm_run.mjs WASM [SECONDS_PER_OP [NAME_FILTER]]
+// Envoy embeds. Usage: node --no-liftoff --no-warnings bench/wasm_run.mjs WASM [SECONDS_PER_OP [NAME_FILTER]]
+//
+// `--no-liftoff` as Envoy runs V8 (proxy-wasm-cpp-host turns Liftoff off): every function compiled
+// by TurboFan up front, so the bench's first step, P-256's calibration (`p256::calibrate`), times
+// optimised code as it does in Envoy, not the baseline tier.
 //
 // Every WASI clock reads this process's CPU time (user + system, `process.cpuUsage()`), as
 // bench/wasm_run.py does for Wasmtime and `openssl speed` does natively: the machine is shared, and

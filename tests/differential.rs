@@ -95,6 +95,17 @@ fn p384_base_table_is_current() {
 
 #[test]
 fn es256_random_keys_and_signatures() {
+    use dpop_gate::crypto::p256::{product_form, set_product_form, ProductForm};
+    // Both forms of the point formulas' field product (src/crypto/p256.rs): the same cases, keys
+    // parsed and precomputed under each. No other test in this binary sets the form.
+    for form in [ProductForm::Inline, ProductForm::Call] {
+        set_product_form(form);
+        es256_random_cases();
+        assert_eq!(product_form(), form);
+    }
+}
+
+fn es256_random_cases() {
     use p256::ecdsa::signature::Signer;
     let mut rng = TestRng(0x5eed_0256);
     let (mut valid, mut total) = (0, 0);

@@ -157,3 +157,27 @@ def test_readme_envoy_example_is_valid(workdir):
                        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)  # fmt: skip
     out = r.stdout + r.stderr
     assert r.returncode == 0 and "dpop-gate: configured" in out, out[-3000:]
+
+
+CALIBRATION = re.compile(
+    r"dpop-gate: P-256 product form: (inline|call) \(ES256 checks: inline \d+ in [\d.]+ ms, call \d+ in [\d.]+ ms\)"
+)
+
+
+def test_p256_product_form_is_calibrated_once_per_module(new_host, idp, host_kind):
+    """Each module times both forms of P-256's field product when its first filter configuration
+    arrives, keeps the faster and logs what it measured, once (src/crypto/p256.rs): never more often
+    than filter configurations arrive, and in nginx, whose every worker runs one module for all its
+    filter chains, once per worker although two listeners are configured in each. (Envoy builds
+    modules as it sees fit: on its main thread one per listener.)"""
+    proxy = new_host({"a": main_config(idp), "b": main_config(idp)}, [idp], concurrency=2)
+    try:
+        proxy.start()
+        log = proxy.log_text()
+        forms = CALIBRATION.findall(log)
+        configured = log.count("dpop-gate: configured")
+        assert forms and len(forms) <= configured, f"{len(forms)} calibrations, {configured} configured:\n{log[-3000:]}"
+        if host_kind == "nginx":
+            assert (len(forms), configured) == (2, 4), log[-3000:]
+    finally:
+        proxy.stop()

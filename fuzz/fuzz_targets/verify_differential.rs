@@ -3,7 +3,7 @@
 //! crash.
 //!
 //! Input: one selector byte, then the rest split by it into parts.
-//! - ES256 (selector even, bit 4 clear) and ES384 (even, bit 4 set): a private scalar (the key is `d·G`, so keys are always valid and
+//! - ES256 (selector even, bit 4 clear; bit 5 picks the P-256 product form) and ES384 (even, bit 4 set): a private scalar (the key is `d·G`, so keys are always valid and
 //!   include tiny multiples of G), a message and a signature; or, with the low bits set, a
 //!   raw point (x, y) (mostly off the curve: parsing must agree too). A valid signature is made
 //!   and then XORed with fuzzer bytes, so both valid and near-valid signatures are reached.
@@ -16,6 +16,7 @@
 
 use std::sync::OnceLock;
 
+use dpop_gate::crypto::p256::ProductForm;
 use dpop_gate::jose::alg::Algorithm;
 use dpop_gate::jose::jwk::Jwk;
 use dpop_gate::jose::jws::{b64_decode, b64_encode};
@@ -173,6 +174,9 @@ fuzz_target!(|data: &[u8]| {
     let parts: Vec<&[u8]> = rest.split(|&b| b == !selector).collect();
     if selector & 1 == 0 {
         if selector & 0x10 == 0 {
+            // Bit 5: which form of the field product P-256's point formulas use.
+            let form = if selector & 0x20 == 0 { ProductForm::Inline } else { ProductForm::Call };
+            dpop_gate::crypto::p256::set_product_form(form);
             es256(selector, &parts);
         } else {
             es384(selector, &parts);

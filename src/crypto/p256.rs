@@ -25,6 +25,8 @@ use alloc::boxed::Box;
 use alloc::vec;
 use alloc::vec::Vec;
 
+use core::sync::atomic::{AtomicU8, Ordering};
+
 use super::weierstrass::wnaf;
 
 /// Limbs per element, bits per limb.
@@ -55,23 +57,23 @@ const GY: [u8; 32] = [
     0x4f, 0xe3, 0x42, 0xe2, 0xfe, 0x1a, 0x7f, 0x9b, 0x8e, 0xe7, 0xeb, 0x4a, 0x7c, 0x0f, 0x9e, 0x16, 0x2b, 0xce, 0x33,
     0x57, 0x6b, 0x31, 0x5e, 0xce, 0xcb, 0xb6, 0x40, 0x68, 0x37, 0xbf, 0x51, 0xf5,
 ];
-crate::crypto::weierstrass::weierstrass_arithmetic!(32, inline);
+crate::crypto::weierstrass::weierstrass_arithmetic!(32, both);
 
 /// Odd multiples `1·P, 3·P, …, (2K-1)·P` of `2^(32i)·P` for `i = 0..ROWS`, affine.
-fn odd_multiples<const K: usize, const ROWS: usize>(p: &Affine) -> Option<[[Affine; K]; ROWS]> {
+fn odd_multiples<F: FieldProduct, const K: usize, const ROWS: usize>(p: &Affine) -> Option<[[Affine; K]; ROWS]> {
     let mut jac = Vec::with_capacity(ROWS * K);
     let mut base = Jacobian::from_affine(p);
     for row in 0..ROWS {
-        let twice = base.double();
+        let twice = base.double::<F>();
         let mut cur = base;
         jac.push(cur);
         for _ in 1..K {
-            cur = cur.add(&twice.x, &twice.y, Some(&twice.z));
+            cur = cur.add::<F>(&twice.x, &twice.y, Some(&twice.z));
             jac.push(cur);
         }
         if row + 1 < ROWS {
             for _ in 0..CHUNK_BITS {
-                base = base.double();
+                base = base.double::<F>();
             }
         }
     }
@@ -101,7 +103,7 @@ pub(crate) const BASE_K: usize = 1 << (BASE_W - 2);
 #[doc(hidden)]
 pub fn base_table() -> Option<[[Affine; BASE_K]; SPLIT]> {
     let g = Affine { x: to_mont(&from_be(&GX), &P), y: to_mont(&from_be(&GY), &P) };
-    odd_multiples::<BASE_K, SPLIT>(&g)
+    odd_multiples::<Called, BASE_K, SPLIT>(&g)
 }
 
 /// The base point table as Rust source (for regenerating src/crypto/p256_table.rs).
@@ -174,7 +176,10 @@ impl P256Key {
     /// (about a tenth of a verification).
     pub fn new(x: &[u8; 32], y: &[u8; 32]) -> Option<P256Key> {
         let point = curve_point(x, y)?;
-        let [row, ..] = odd_multiples::<KEY_K, 1>(&point)?;
+        let [row, ..] = match product_form() {
+            ProductForm::Inline => odd_multiples::<Inlined, KEY_K, 1>(&point)?,
+            ProductForm::Call => odd_multiples::<Called, KEY_K, 1>(&point)?,
+        };
         Some(P256Key { point, table: KeyTable::Single(Box::new(row)) })
     }
 
@@ -183,7 +188,11 @@ impl P256Key {
     /// issuer's keys, a DPoP client's key held in a cache). Idempotent.
     pub fn precompute(&mut self) {
         if let KeyTable::Single(_) = self.table {
-            if let Some(split) = odd_multiples::<SPLIT_K, SPLIT>(&self.point) {
+            let split = match product_form() {
+                ProductForm::Inline => odd_multiples::<Inlined, SPLIT_K, SPLIT>(&self.point),
+                ProductForm::Call => odd_multiples::<Called, SPLIT_K, SPLIT>(&self.point),
+            };
+            if let Some(split) = split {
                 self.table = KeyTable::Split(Box::new(split));
             }
         }
@@ -196,6 +205,13 @@ impl P256Key {
 
     /// ECDSA verification (SEC 1 4.1.4) of the SHA-256 `digest` with a raw `r || s` signature.
     pub fn verify(&self, digest: &[u8; 32], sig: &[u8; 64]) -> bool {
+        match product_form() {
+            ProductForm::Inline => self.verify_with::<Inlined>(digest, sig),
+            ProductForm::Call => self.verify_with::<Called>(digest, sig),
+        }
+    }
+
+    fn verify_with<F: FieldProduct>(&self, digest: &[u8; 32], sig: &[u8; 64]) -> bool {
         let Some((r, u1, u2)) = ecdsa_scalars(digest, sig) else { return false };
         let base: &[[Affine; BASE_K]; SPLIT] = &crate::crypto::p256_table::BASE_TABLE;
         let mut acc = IDENTITY;
@@ -205,12 +221,12 @@ impl P256Key {
                 let g_digits = chunks(&u1).map(|c| wnaf32(c, BASE_W));
                 let q_digits = chunks(&u2).map(|c| wnaf32(c, SPLIT_W));
                 for i in (0..33).rev() {
-                    acc = acc.double();
+                    acc = acc.double::<F>();
                     for (digits, row) in g_digits.iter().zip(base) {
-                        acc = add_digit(&acc, row, digits.get(i));
+                        acc = add_digit::<F, _>(&acc, row, digits.get(i));
                     }
                     for (digits, row) in q_digits.iter().zip(table.iter()) {
-                        acc = add_digit(&acc, row, digits.get(i));
+                        acc = add_digit::<F, _>(&acc, row, digits.get(i));
                     }
                 }
             }
@@ -218,14 +234,166 @@ impl P256Key {
                 let (g_digits, q_digits) = (wnaf256(&u1, BASE_W), wnaf256(&u2, KEY_W));
                 let [g_row, ..] = base;
                 for i in (0..257).rev() {
-                    acc = acc.double();
-                    acc = add_digit(&acc, g_row, g_digits.get(i));
-                    acc = add_digit(&acc, row, q_digits.get(i));
+                    acc = acc.double::<F>();
+                    acc = add_digit::<F, _>(&acc, g_row, g_digits.get(i));
+                    acc = add_digit::<F, _>(&acc, row, q_digits.get(i));
                 }
             }
         }
         x_is_r(&acc, &r)
     }
+}
+
+/// The form of the field product in P-256's point formulas (src/crypto/weierstrass.rs). Both
+/// compute the same values; which is faster depends on the engine that compiled the module
+/// (bench/NOTES.md, "P-256: which product form"), so it is measured where the filter runs
+/// ([`calibrate`]) and set for the whole module ([`set_product_form`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProductForm {
+    /// Every product inlined into each formula: V8's faster form, and the default.
+    Inline,
+    /// Every product a call: Wasmtime's (Cranelift's) faster form.
+    Call,
+}
+
+/// The module's form: 0 not chosen yet (so [`ProductForm::Inline`]), 1 chosen `Inline`, 2 `Call`.
+/// A wasm module runs on one thread; atomics only make the static safe to share natively.
+static FORM: AtomicU8 = AtomicU8::new(0);
+
+/// Sets the form every later P-256 operation uses.
+pub fn set_product_form(form: ProductForm) {
+    FORM.store(if form == ProductForm::Call { 2 } else { 1 }, Ordering::Relaxed);
+}
+
+/// The form in use: [`ProductForm::Inline`] until one is set.
+pub fn product_form() -> ProductForm {
+    if FORM.load(Ordering::Relaxed) == 2 {
+        ProductForm::Call
+    } else {
+        ProductForm::Inline
+    }
+}
+
+/// Whether a form has been set ([`set_product_form`]): the host calibrates once per module.
+pub fn product_form_set() -> bool {
+    FORM.load(Ordering::Relaxed) != 0
+}
+
+/// Verifications of one form counted over a window of the host's clock.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Throughput {
+    /// Verifications completed in the window.
+    pub verifications: u32,
+    /// The window, by the host's clock.
+    pub nanos: u64,
+}
+
+impl Throughput {
+    fn plus(self, other: Throughput) -> Throughput {
+        Throughput {
+            verifications: self.verifications.saturating_add(other.verifications),
+            nanos: self.nanos.saturating_add(other.nanos),
+        }
+    }
+}
+
+/// What [`calibrate`] measured and chose.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Calibration {
+    /// The form chosen and set.
+    pub form: ProductForm,
+    /// [`ProductForm::Inline`]'s throughput, summed over the rounds.
+    pub inline: Throughput,
+    /// [`ProductForm::Call`]'s.
+    pub call: Throughput,
+}
+
+impl core::fmt::Display for Calibration {
+    /// The line the filter logs when it starts: the choice and the measurements behind it.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let form = match self.form {
+            ProductForm::Inline => "inline",
+            ProductForm::Call => "call",
+        };
+        let ms = |t: &Throughput| t.nanos as f64 / 1e6;
+        write!(
+            f,
+            "P-256 product form: {form} (ES256 checks: inline {} in {:.1} ms, call {} in {:.1} ms)",
+            self.inline.verifications,
+            ms(&self.inline),
+            self.call.verifications,
+            ms(&self.call)
+        )
+    }
+}
+
+impl ProductForm {
+    /// The faster form by throughput: [`ProductForm::Call`] only if it verified at least 5 % more
+    /// per nanosecond, so that noise between two close forms keeps the default;
+    /// [`ProductForm::Inline`] when either measurement is empty (a clock that did not move).
+    pub fn faster(inline: Throughput, call: Throughput) -> ProductForm {
+        if inline.nanos == 0 || call.nanos == 0 || inline.verifications == 0 {
+            return ProductForm::Inline;
+        }
+        // call.v / call.ns >= 1.05 · inline.v / inline.ns, in integers.
+        let lhs = u128::from(call.verifications) * u128::from(inline.nanos) * 100;
+        let rhs = u128::from(inline.verifications) * u128::from(call.nanos) * 105;
+        if lhs >= rhs {
+            ProductForm::Call
+        } else {
+            ProductForm::Inline
+        }
+    }
+}
+
+/// Calibration rounds (each form measured once per round, alternating, so that a slow moment of
+/// the machine falls on both), the window per measurement, and the bounds that end a measurement
+/// whose clock does not move: at most ~(32 + 64)·6 verifications in all.
+const ROUNDS: usize = 3;
+const WINDOW_NANOS: u64 = 2_000_000;
+const EDGE_BOUND: u32 = 32;
+const COUNT_BOUND: u32 = 64;
+
+/// Times verifications (a fixed key and signature, the full work of a check) with each form,
+/// sets the faster ([`ProductForm::faster`]) and returns what it measured. `clock` reads the
+/// host's time in nanoseconds; it may be coarse (Kong's engine reads nginx's millisecond clock):
+/// each measurement starts on a tick of it, so whole ticks are counted. About 15 ms.
+pub fn calibrate(clock: &mut dyn FnMut() -> u64) -> Option<Calibration> {
+    let key = P256Key::new(&GX, &GY)?;
+    // Any r and s in [1, n-1] do the whole work; this pair does not verify, which is irrelevant.
+    let (digest, sig) = ([0x5a; 32], [0x42; 64]);
+    let work = |form: ProductForm| match form {
+        ProductForm::Inline => key.verify_with::<Inlined>(&digest, &sig),
+        ProductForm::Call => key.verify_with::<Called>(&digest, &sig),
+    };
+    let mut measure = |form: ProductForm| {
+        let first = clock();
+        let mut start = first;
+        for _ in 0..EDGE_BOUND {
+            core::hint::black_box(work(form));
+            start = clock();
+            if start != first {
+                break;
+            }
+        }
+        let mut verifications = 0;
+        loop {
+            core::hint::black_box(work(form));
+            verifications += 1;
+            let nanos = clock().saturating_sub(start);
+            if nanos >= WINDOW_NANOS || verifications >= COUNT_BOUND {
+                return Throughput { verifications, nanos };
+            }
+        }
+    };
+    let (mut inline, mut call) = (Throughput::default(), Throughput::default());
+    for _ in 0..ROUNDS {
+        inline = inline.plus(measure(ProductForm::Inline));
+        call = call.plus(measure(ProductForm::Call));
+    }
+    let form = ProductForm::faster(inline, call);
+    set_product_form(form);
+    Some(Calibration { form, inline, call })
 }
 
 /// `n` chained field multiplications, then (`invert_too`) one inversion mod n, for the
@@ -234,7 +402,10 @@ impl P256Key {
 pub fn bench_field(n: u32, invert_too: bool) -> u32 {
     let mut x = B_M;
     for _ in 0..n {
-        x = fmul(&x, &B_M);
+        x = match product_form() {
+            ProductForm::Inline => Inlined::mul(&x, &B_M),
+            ProductForm::Call => Called::mul(&x, &B_M),
+        };
     }
     if invert_too {
         x = invert(&x, &N.m).unwrap_or(x);
@@ -249,10 +420,13 @@ pub fn bench_point(n: u32, what: u8) -> u32 {
     let g = crate::crypto::p256_table::BASE_TABLE[0][0];
     let mut acc = Jacobian::from_affine(&crate::crypto::p256_table::BASE_TABLE[0][1]);
     let mut out = 0u32;
+    let form = product_form();
     for i in 0..n {
-        match what {
-            0 => acc = acc.double(),
-            1 => acc = acc.add_affine(&g, false),
+        match (what, form) {
+            (0, ProductForm::Inline) => acc = acc.double::<Inlined>(),
+            (0, ProductForm::Call) => acc = acc.double::<Called>(),
+            (1, ProductForm::Inline) => acc = acc.add_affine::<Inlined>(&g, false),
+            (1, ProductForm::Call) => acc = acc.add_affine::<Called>(&g, false),
             _ => out = out.wrapping_add(wnaf32(i.wrapping_mul(0x9e37_79b9), BASE_W)[32] as u32),
         }
     }
@@ -319,4 +493,71 @@ pub fn arith(op: ArithOp, scalar: bool, a: (&[u8; 32], u32), b: (&[u8; 32], u32)
         return None;
     }
     Some(to_be(&out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::string::ToString;
+
+    fn t(verifications: u32, nanos: u64) -> Throughput {
+        Throughput { verifications, nanos }
+    }
+
+    #[test]
+    fn the_call_form_wins_only_by_five_percent() {
+        let inline = t(100, 10_000_000);
+        assert_eq!(ProductForm::faster(inline, t(100, 10_000_000)), ProductForm::Inline);
+        assert_eq!(ProductForm::faster(inline, t(104, 10_000_000)), ProductForm::Inline);
+        assert_eq!(ProductForm::faster(inline, t(105, 10_000_000)), ProductForm::Call);
+        assert_eq!(ProductForm::faster(inline, t(100, 9_000_000)), ProductForm::Call);
+        assert_eq!(ProductForm::faster(t(130, 10_000_000), t(100, 8_000_000)), ProductForm::Inline);
+    }
+
+    #[test]
+    fn an_empty_measurement_keeps_the_inline_form() {
+        assert_eq!(ProductForm::faster(t(64, 0), t(64, 1)), ProductForm::Inline);
+        assert_eq!(ProductForm::faster(t(64, 1), t(64, 0)), ProductForm::Inline);
+        assert_eq!(ProductForm::faster(t(0, 5), t(64, 5)), ProductForm::Inline);
+        assert_eq!(ProductForm::faster(t(64, 5), t(0, 5)), ProductForm::Inline);
+    }
+
+    /// A clock that never moves ends each measurement at its bounds, measures nothing and keeps
+    /// the default.
+    #[test]
+    fn a_still_clock_is_bounded_and_keeps_the_default() {
+        let mut calls = 0u32;
+        let c = calibrate(&mut || {
+            calls += 1;
+            42
+        })
+        .expect("calibration");
+        assert_eq!(c.form, ProductForm::Inline);
+        let each = t(COUNT_BOUND * ROUNDS as u32, 0);
+        assert_eq!((c.inline, c.call), (each, each));
+        assert!(calls <= (1 + EDGE_BOUND + COUNT_BOUND) * 2 * ROUNDS as u32, "{calls}");
+        assert!(product_form_set());
+    }
+
+    /// A millisecond clock (Kong's engine): each measurement starts on a tick and counts whole
+    /// ticks, at least the window.
+    #[test]
+    fn a_coarse_clock_is_read_on_its_ticks() {
+        let mut calls = 0u64;
+        let c = calibrate(&mut || {
+            calls += 1;
+            // One tick per five readings, offset so that the first reading is inside a tick.
+            (calls + 2) / 5 * 1_000_000
+        })
+        .expect("calibration");
+        for m in [c.inline, c.call] {
+            assert_eq!(m.nanos % 1_000_000, 0, "{m:?}");
+            assert!(m.nanos >= WINDOW_NANOS * ROUNDS as u64, "{m:?}");
+            assert!(m.verifications >= 10 * ROUNDS as u32 - ROUNDS as u32, "{m:?}");
+        }
+        // Same clock, same counts: no reason to leave the default.
+        assert_eq!(c.form, ProductForm::Inline);
+        let line = Calibration { form: ProductForm::Call, inline: t(30, 6_000_000), call: t(41, 6_012_000) }.to_string();
+        assert_eq!(line, "P-256 product form: call (ES256 checks: inline 30 in 6.0 ms, call 41 in 6.0 ms)");
+    }
 }

@@ -57,17 +57,17 @@ const GY: [u8; 48] = [
     0xbd, 0x28, 0x9a, 0x14, 0x7c, 0xe9, 0xda, 0x31, 0x13, 0xb5, 0xf0, 0xb8, 0xc0, 0x0a, 0x60, 0xb1, 0xce, 0x1d, 0x7e,
     0x81, 0x9d, 0x7a, 0x43, 0x1d, 0x7c, 0x90, 0xea, 0x0e, 0x5f,
 ];
-crate::crypto::weierstrass::weierstrass_arithmetic!(48, call);
+crate::crypto::weierstrass::weierstrass_arithmetic!(48, called);
 
 /// Odd multiples `1·P, 3·P, …, (2K-1)·P`, affine.
 fn odd_multiples<const K: usize>(p: &Affine) -> Option<[Affine; K]> {
     let base = Jacobian::from_affine(p);
-    let twice = base.double();
+    let twice = base.double::<Called>();
     let mut jac = Vec::with_capacity(K);
     let mut cur = base;
     jac.push(cur);
     for _ in 1..K {
-        cur = cur.add(&twice.x, &twice.y, Some(&twice.z));
+        cur = cur.add::<Called>(&twice.x, &twice.y, Some(&twice.z));
         jac.push(cur);
     }
     let affine = normalize(&jac)?;
@@ -131,9 +131,9 @@ impl P384Key {
         let base = &crate::crypto::p384_table::BASE_TABLE;
         let mut acc = IDENTITY;
         for i in (0..385).rev() {
-            acc = acc.double();
-            acc = add_digit(&acc, base, g_digits.get(i));
-            acc = add_digit(&acc, &self.table, q_digits.get(i));
+            acc = acc.double::<Called>();
+            acc = add_digit::<Called, _>(&acc, base, g_digits.get(i));
+            acc = add_digit::<Called, _>(&acc, &self.table, q_digits.get(i));
         }
         x_is_r(&acc, &r)
     }

@@ -7,25 +7,39 @@
 //! curves with a = -3, odd prime order and Montgomery-friendly odd moduli, so every formula here
 //! holds for both; tests/differential.rs holds each against its RustCrypto crate.
 
-/// Expands the shared arithmetic (see the module documentation) for a curve of `$bytes` bytes, the
-/// point formulas' field product `inline` or a `call` (`$hot`, below).
+/// Expands the shared arithmetic (see the module documentation) for a curve of `$bytes` bytes, with
+/// the forms of the point formulas' field product that `$forms` names (below).
 macro_rules! weierstrass_arithmetic {
-    // The product of the point formulas, the hot loop (`$hot`): `inline`d into every formula (P-256:
-    // ES256 another 10-13 % faster in V8 for 31 KB more code), or a `call` of [`fmul_cold`] (P-384: its
-    // 14-limb product is twice the code, and ES384 is inside its target without it).
-    (@hot_product inline) => {
-        #[inline(always)]
-        fn fmul(a: &Limbs, b: &Limbs) -> Limbs {
-            mont_mul(a, b, &P)
+    // The product of the point formulas, the hot loop, comes in two forms, and the formulas are
+    // generic over [`FieldProduct`]: [`Inlined`] (every product inlined into every formula) and
+    // [`Called`] (a call of [`fmul_cold`]). Which is faster depends on the engine: in V8 the
+    // inlined form is 10-20 % faster, in Wasmtime (Cranelift) the called one 25-30 %, because
+    // Cranelift spills the inlined formulas' hundreds of live limbs (bench/NOTES.md, "P-256: which
+    // product form"). P-256 (`both`) has both and picks at run time (`crate::crypto::p256`); P-384
+    // (`called`) has only the call: its 14-limb product is twice the code, and ES384 is inside its
+    // target without it.
+    (@forms both) => {
+        $crate::crypto::weierstrass::weierstrass_arithmetic!(@forms called);
+        /// Every product inlined into the point formula.
+        pub(crate) struct Inlined;
+        impl FieldProduct for Inlined {
+            #[inline(always)]
+            fn mul(a: &Limbs, b: &Limbs) -> Limbs {
+                mont_mul(a, b, &P)
+            }
         }
     };
-    (@hot_product call) => {
-        #[inline(always)]
-        fn fmul(a: &Limbs, b: &Limbs) -> Limbs {
-            fmul_cold(a, b)
+    (@forms called) => {
+        /// Every product a call of [`fmul_cold`].
+        pub(crate) struct Called;
+        impl FieldProduct for Called {
+            #[inline(always)]
+            fn mul(a: &Limbs, b: &Limbs) -> Limbs {
+                fmul_cold(a, b)
+            }
         }
     };
-    ($bytes:literal, $hot:ident) => {
+    ($bytes:literal, $forms:ident) => {
         /// An odd modulus with its Montgomery constants.
         struct Modulus {
             m: Limbs,
@@ -325,13 +339,17 @@ macro_rules! weierstrass_arithmetic {
         fn fsqr_cold(a: &Limbs) -> Limbs {
             fmul_cold(a, a)
         }
-        $crate::crypto::weierstrass::weierstrass_arithmetic!(@hot_product $hot);
-        #[inline(always)]
-        fn fsqr(a: &Limbs) -> Limbs {
-            // A dedicated squaring (P-256: 126 products instead of 162) measured slower in V8: it does not
-            // unroll as cleanly.
-            fmul(a, a)
+        /// The field product mod p of the point formulas, in one of the forms above.
+        trait FieldProduct {
+            fn mul(a: &Limbs, b: &Limbs) -> Limbs;
+            /// A dedicated squaring (P-256: 126 products instead of 162) measured slower in V8: it
+            /// does not unroll as cleanly.
+            #[inline(always)]
+            fn sqr(a: &Limbs) -> Limbs {
+                Self::mul(a, a)
+            }
         }
+        $crate::crypto::weierstrass::weierstrass_arithmetic!(@forms $forms);
         #[inline(always)]
         fn fadd(a: &Limbs, b: &Limbs) -> Limbs {
             add_mod(a, b, &P.m)
@@ -366,35 +384,35 @@ macro_rules! weierstrass_arithmetic {
             /// dbl-2001-b (a = -3), with `Z3 = 2·Y·Z`, `4β = X·4γ`, `8γ² = 2(2γ)²`: 4M + 4S. The identity doubles to itself; neither curve has
             /// a point of order 2 (their orders are odd primes). The two factors of alpha are left unreduced (`3t < 3p`, `X + delta < 2p`):
             /// their product is below `R·p`, which is all [`mont_mul`] needs.
-            fn double(&self) -> Jacobian {
+            fn double<F: FieldProduct>(&self) -> Jacobian {
                 if self.z == ZERO {
                     return *self;
                 }
-                let delta = fsqr(&self.z);
-                let gamma = fsqr(&self.y);
+                let delta = F::sqr(&self.z);
+                let gamma = F::sqr(&self.y);
                 let t = fsub(&self.x, &delta);
-                let alpha = fmul(&add(&add(&t, &t), &t), &add(&self.x, &delta));
+                let alpha = F::mul(&add(&add(&t, &t), &t), &add(&self.x, &delta));
                 // 4·beta = X·4γ and 8γ² = 2·(2γ)²: two doublings of γ serve both.
                 let gamma2 = fadd(&gamma, &gamma);
-                let beta4 = fmul(&self.x, &fadd(&gamma2, &gamma2));
-                let x = fsub(&fsqr(&alpha), &fadd(&beta4, &beta4));
-                let yz = fmul(&self.y, &self.z);
+                let beta4 = F::mul(&self.x, &fadd(&gamma2, &gamma2));
+                let x = fsub(&F::sqr(&alpha), &fadd(&beta4, &beta4));
+                let yz = F::mul(&self.y, &self.z);
                 let z = fadd(&yz, &yz);
-                let g4 = fsqr(&gamma2);
-                let y = fsub(&fmul(&alpha, &fsub(&beta4, &x)), &fadd(&g4, &g4));
+                let g4 = F::sqr(&gamma2);
+                let y = fsub(&F::mul(&alpha, &fsub(&beta4, &x)), &fadd(&g4, &g4));
                 Jacobian { x, y, z }
             }
 
             /// `self + (x2, y2, z2)`; `z2 = None` means an affine point (mixed addition, 8M + 3S).
             /// Equal points go to [`Self::double`], opposite points give the identity.
-            fn add(&self, x2: &Limbs, y2: &Limbs, z2: Option<&Limbs>) -> Jacobian {
+            fn add<F: FieldProduct>(&self, x2: &Limbs, y2: &Limbs, z2: Option<&Limbs>) -> Jacobian {
                 if z2 == Some(&ZERO) {
                     return *self;
                 }
                 if self.z == ZERO {
                     return Jacobian { x: *x2, y: *y2, z: z2.copied().unwrap_or(ONE_M) };
                 }
-                let z1z1 = fsqr(&self.z);
+                let z1z1 = F::sqr(&self.z);
                 let (u1, s1) = match z2 {
                     None => (self.x, self.y),
                     // Only tables are built with Jacobian points: the out-of-line product keeps
@@ -404,19 +422,19 @@ macro_rules! weierstrass_arithmetic {
                         (fmul_cold(&self.x, &z2z2), fmul_cold(&self.y, &fmul_cold(z2, &z2z2)))
                     }
                 };
-                let u2 = fmul(x2, &z1z1);
-                let s2 = fmul(y2, &fmul(&self.z, &z1z1));
+                let u2 = F::mul(x2, &z1z1);
+                let s2 = F::mul(y2, &F::mul(&self.z, &z1z1));
                 let h = fsub(&u2, &u1);
                 let r = fsub(&s2, &s1);
                 if h == ZERO {
-                    return if r == ZERO { self.double() } else { IDENTITY };
+                    return if r == ZERO { self.double::<F>() } else { IDENTITY };
                 }
-                let hh = fsqr(&h);
-                let hhh = fmul(&h, &hh);
-                let v = fmul(&u1, &hh);
-                let x = fsub(&fsub(&fsqr(&r), &hhh), &fadd(&v, &v));
-                let y = fsub(&fmul(&r, &fsub(&v, &x)), &fmul(&s1, &hhh));
-                let z = fmul(&self.z, &h);
+                let hh = F::sqr(&h);
+                let hhh = F::mul(&h, &hh);
+                let v = F::mul(&u1, &hh);
+                let x = fsub(&fsub(&F::sqr(&r), &hhh), &fadd(&v, &v));
+                let y = fsub(&F::mul(&r, &fsub(&v, &x)), &F::mul(&s1, &hhh));
+                let z = F::mul(&self.z, &h);
                 let z = match z2 {
                     None => z,
                     Some(z2) => fmul_cold(&z, z2),
@@ -424,11 +442,11 @@ macro_rules! weierstrass_arithmetic {
                 Jacobian { x, y, z }
             }
 
-            fn add_affine(&self, p: &Affine, negate: bool) -> Jacobian {
+            fn add_affine<F: FieldProduct>(&self, p: &Affine, negate: bool) -> Jacobian {
                 if negate {
-                    self.add(&p.x, &fsub(&ZERO, &p.y), None)
+                    self.add::<F>(&p.x, &fsub(&ZERO, &p.y), None)
                 } else {
-                    self.add(&p.x, &p.y, None)
+                    self.add::<F>(&p.x, &p.y, None)
                 }
             }
         }
@@ -455,10 +473,10 @@ macro_rules! weierstrass_arithmetic {
 
 
         /// Adds the table entry for `digit` (odd when nonzero; zero or absent adds nothing) to `acc`.
-        fn add_digit<const K: usize>(acc: &Jacobian, table: &[Affine; K], digit: Option<&i8>) -> Jacobian {
+        fn add_digit<F: FieldProduct, const K: usize>(acc: &Jacobian, table: &[Affine; K], digit: Option<&i8>) -> Jacobian {
             match digit {
                 Some(&d) if d != 0 => match table.get(usize::from(d.unsigned_abs() / 2)) {
-                    Some(p) => acc.add_affine(p, d < 0),
+                    Some(p) => acc.add_affine::<F>(p, d < 0),
                     None => *acc,
                 },
                 _ => *acc,

@@ -37,6 +37,15 @@ mod entry {
 /// Background tick: adopt keys other workers fetched, refresh, retry lost fetches.
 const TICK: Duration = Duration::from_secs(1);
 
+/// The host's clock in nanoseconds (0 if it fails), for [`crate::crypto::p256::calibrate`].
+#[cfg(not(feature = "rustcrypto"))]
+fn now_nanos() -> u64 {
+    hostcalls::get_current_time()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
 fn now() -> u64 {
     hostcalls::get_current_time()
         .ok()
@@ -199,6 +208,14 @@ impl RootContext for Root {
         let mut offer = [0u8; nonce::MIN_SECRET_BYTES];
         let offer = getrandom::fill(&mut offer).ok().map(|()| offer);
         let mut abi = self.abi.borrow_mut();
+        // Once per module: time both forms of P-256's field product in this engine and keep the
+        // faster (src/crypto/p256.rs).
+        #[cfg(not(feature = "rustcrypto"))]
+        if !crate::crypto::p256::product_form_set() {
+            if let Some(calibration) = crate::crypto::p256::calibrate(&mut now_nanos) {
+                abi.log(Level::Info, &format!("dpop-gate: {calibration}"));
+            }
+        }
         match gateway::configure(&bytes, facts, offer) {
             Configured::Ready(worker) => {
                 // Shared data is opened by the first request, not here: see `Worker::init_shared`.
