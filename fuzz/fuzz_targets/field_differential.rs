@@ -114,15 +114,15 @@ fn rsa_mont(selector: u8, data: &[u8]) {
         return;
     }
     let (av, bv) = (BigUint::from_bytes_be(a) % &nv, BigUint::from_bytes_be(b) % &nv);
-    let limbs = n.len().div_ceil(4);
     let square = selector & 2 != 0;
     let product = if square { &av * &av } else { &av * &bv };
-    let got = dpop_gate::crypto::rsa::mont_op(&n, &av.to_bytes_be(), &bv.to_bytes_be(), square).unwrap();
+    let (got, r_bits) = dpop_gate::crypto::rsa::mont_op(&n, &av.to_bytes_be(), &bv.to_bytes_be(), square).unwrap();
     assert_eq!(got.len(), n.len());
-    // The Montgomery product is the one x < n with x·R ≡ a·b (mod n), R = 2^(32·limbs) (R is
-    // invertible: n is odd). Checked as that, since R^-1 mod n would cost a modpow per input.
+    assert!(r_bits >= 8 * n.len() && r_bits % 112 == 0, "R = 2^{r_bits} for {} bytes", n.len());
+    // The Montgomery product is the one x < n with x·R ≡ a·b (mod n) (R is invertible: n is odd).
+    // Checked as that, since R^-1 mod n would cost a modpow per input.
     let x = BigUint::from_bytes_be(&got);
-    assert!(x < nv && (&x << (32 * limbs)) % &nv == product % &nv, "n={nv:x} a={av:x} b={bv:x} square={square}: {x:x}");
+    assert!(x < nv && (&x << r_bits) % &nv == product % &nv, "n={nv:x} a={av:x} b={bv:x} square={square}: {x:x}");
 }
 
 fuzz_target!(|data: &[u8]| {

@@ -2,8 +2,9 @@
 //!
 //! Why not the `rsa` crate here: its big integers use 64-bit digits (or allocate per step), and
 //! wasm32 emulates 64×64→128-bit products, so one RS256 check costs ~1 ms in V8. This module does
-//! the public operation `s^e mod n` with Montgomery multiplication on 32-bit limbs (a 32×32→64
-//! product is one native wasm instruction), with three buffers allocated once per verification.
+//! the public operation `s^e mod n` with Montgomery multiplication on 28-bit limbs (a 28×28-bit
+//! product is one native `i64.mul`, and columns of them sum in a `u64` with no carry), with four
+//! buffers allocated once per verification.
 //! Everything here handles public data only, so nothing needs to be constant-time.
 //!
 //! Padding is checked by construction, never by parsing: PKCS#1 v1.5 builds the one expected
@@ -17,11 +18,11 @@ use sha2::digest::{Digest, FixedOutputReset};
 /// A validated RSA public key, with its Montgomery constants computed once at parse time.
 #[derive(Debug, Clone)]
 pub struct RsaKey {
-    /// Modulus, 32-bit limbs, least significant first.
+    /// Modulus, 28-bit limbs, least significant first, a multiple of four of them.
     n: Vec<u32>,
-    /// `-n^-1 mod 2^32`.
-    n0inv: u32,
-    /// `R^2 mod n` with `R = 2^(32 * limbs)`: turns a value into Montgomery form.
+    /// `-n^-1 mod 2^112`: one block of Montgomery multipliers.
+    ninv: u128,
+    /// `R^2 mod n` with `R = 2^(28 * limbs)`: turns a value into Montgomery form.
     rr: Vec<u32>,
     /// Public exponent (odd, at least 3).
     e: u32,
@@ -30,13 +31,53 @@ pub struct RsaKey {
     bits: usize,
 }
 
-/// Limbs (least significant first) of a big-endian byte string.
+/// Bits per limb. Why 28, not 32: a limb product is below 2^56, so a `u64` column sums every
+/// product a Montgomery multiplication puts in it (at most `2k + 1`, 153 for 2048 bits) without a
+/// carry, and the inner loop is a multiply and an add per product, with no carry chain. At 32 bits
+/// each product had to carry into the next (`v = t + x·y + c; c = v >> 32`): twice the work per
+/// product in V8 and Wasmtime, for 1.41× fewer products (bench/NOTES.md, "RSA: 28-bit limbs").
+const BITS: u32 = 28;
+const MASK: u32 = (1 << BITS) - 1;
+/// Limbs per pass of [`mac_4rows`] and per Montgomery block: the limb count is a multiple of it.
+const ROWS: usize = 4;
+/// `2^(BITS·ROWS) - 1`: one block of the Montgomery reduction.
+const BLOCK_MASK: u128 = (1 << (BITS as usize * ROWS)) - 1;
+
+/// Limbs (least significant first) of a big-endian byte string; `limbs` must hold it.
 fn limbs_from_be(bytes: &[u8], limbs: usize) -> Vec<u32> {
     let mut out = vec![0u32; limbs];
-    for (i, &b) in bytes.iter().rev().enumerate() {
-        if let Some(l) = out.get_mut(i / 4) {
-            *l |= u32::from(b) << (8 * (i % 4));
+    let (mut acc, mut nbits, mut j) = (0u64, 0u32, 0usize);
+    for &b in bytes.iter().rev() {
+        acc |= u64::from(b) << nbits;
+        nbits += 8;
+        if nbits >= BITS {
+            if let Some(l) = out.get_mut(j) {
+                *l = acc as u32 & MASK;
+            }
+            acc >>= BITS;
+            nbits -= BITS;
+            j += 1;
         }
+    }
+    if let Some(l) = out.get_mut(j) {
+        *l = acc as u32;
+    }
+    out
+}
+
+/// The low `len` bytes of a limb number, big-endian.
+fn to_be(limbs: &[u32], len: usize) -> Vec<u8> {
+    let mut out = vec![0u8; len];
+    let (mut acc, mut nbits) = (0u64, 0u32);
+    let mut limbs = limbs.iter();
+    for o in out.iter_mut().rev() {
+        if nbits < 8 {
+            acc |= u64::from(limbs.next().copied().unwrap_or(0)) << nbits;
+            nbits += BITS;
+        }
+        *o = acc as u8;
+        acc >>= 8;
+        nbits -= 8;
     }
     out
 }
@@ -51,172 +92,116 @@ fn geq(a: &[u32], b: &[u32]) -> bool {
     true
 }
 
-/// `a -= b` (same length), returning the borrow.
-fn sub_in_place(a: &mut [u32], b: &[u32]) -> u32 {
-    let mut borrow = 0u64;
+/// `a -= b` (same length, limbs below 2^28), dropping the borrow out of the top.
+fn sub_in_place(a: &mut [u32], b: &[u32]) {
+    let mut borrow = 0u32;
     for (x, &y) in a.iter_mut().zip(b) {
-        let d = u64::from(*x).wrapping_sub(u64::from(y)).wrapping_sub(borrow);
-        *x = d as u32;
-        borrow = (d >> 63) & 1;
+        let d = x.wrapping_sub(y).wrapping_sub(borrow);
+        *x = d & MASK;
+        borrow = d >> 31;
     }
-    borrow as u32
 }
 
 /// `a = 2a mod n` for `a < n`.
 fn double_mod(a: &mut [u32], n: &[u32]) {
     let mut carry = 0u32;
     for x in a.iter_mut() {
-        let top = *x >> 31;
-        *x = (*x << 1) | carry;
-        carry = top;
+        let v = (*x << 1) | carry;
+        *x = v & MASK;
+        carry = v >> BITS;
     }
     if carry == 1 || geq(a, n) {
         sub_in_place(a, n);
     }
 }
 
-/// `t[..k]` += `x * y` (one schoolbook row), returning the carry out of limb `k - 1`.
-fn mul_add_row(t: &mut [u32], x: &[u32], y: u32) -> u32 {
-    let y = u64::from(y);
-    let mut c = 0u64;
-    for (tj, &xj) in t.iter_mut().zip(x) {
-        let v = u64::from(*tj) + u64::from(xj) * y + c;
-        *tj = v as u32;
-        c = v >> 32;
-    }
-    c as u32
-}
-
-/// `t[..=k]` += `x·y0 + x·y1·2^32` (two schoolbook rows at once, `x` of `k` limbs), returning the
-/// carry into limb `k + 1`; `c0` enters row 0's carry at limb 0 and `top_in` is added at limb `k`
-/// (carries of earlier rows). Why two rows: each `t[j]` and `x[j]` is loaded and `t[j]` stored
-/// once for two products instead of one, and the two carry chains overlap. In V8 and Wasmtime
-/// that took a fifth off RS256 (bench/NOTES.md, "RSA: two rows per pass"). Every intermediate
-/// fits a `u64`: `(2^32-1) + (2^32-1)^2 + (2^32-1) = 2^64-1`.
-fn mul_add_2rows(t: &mut [u32], x: &[u32], y0: u32, y1: u32, c0: u64, top_in: u64) -> u64 {
-    let (y0, y1) = (u64::from(y0), u64::from(y1));
-    let (mut c0, mut c1, mut prev) = (c0, 0u64, 0u64);
-    let Some((top, low)) = t.split_last_mut() else { return 0 };
+/// Column sums `t[..k + 3]` += `x·(y0 + y1·2^28 + y2·2^56 + y3·2^84)` for `x` of `k` limbs: four
+/// schoolbook rows in one pass, row `r` lagging `r` limbs, no carry anywhere (the caller keeps
+/// every column below 2^64). Each `x[j]` is loaded once for its four products and each column
+/// loaded and stored once per four. A `t` shorter than `k + 3` adds nothing (never passed).
+fn mac_4rows(t: &mut [u64], x: &[u32], y: [u32; ROWS]) {
+    let [y0, y1, y2, y3] = y.map(u64::from);
+    let (mut p1, mut p2, mut p3) = (0u64, 0u64, 0u64);
+    let Some((low, tail)) = t.split_at_mut_checked(x.len()) else { return };
+    let [t0, t1, t2, ..] = tail else { return };
     for (tj, &xj) in low.iter_mut().zip(x) {
         let xj = u64::from(xj);
-        let v0 = u64::from(*tj) + xj * y0 + c0;
-        c0 = v0 >> 32;
-        let v1 = (v0 & 0xffff_ffff) + prev * y1 + c1;
-        c1 = v1 >> 32;
-        *tj = v1 as u32;
-        prev = xj;
+        *tj += xj * y0 + p1 * y1 + p2 * y2 + p3 * y3;
+        (p3, p2, p1) = (p2, p1, xj);
     }
-    let v0 = u64::from(*top) + c0 + top_in;
-    let v1 = (v0 & 0xffff_ffff) + prev * y1 + c1;
-    *top = v1 as u32;
-    (v0 >> 32) + (v1 >> 32)
+    *t0 += p1 * y1 + p2 * y2 + p3 * y3;
+    *t1 += p1 * y2 + p2 * y3;
+    *t2 += p1 * y3;
 }
 
-/// Montgomery reduction of the double-width `t` (`2k` limbs, `< n·R`): `out = t / R mod n`, fully
-/// reduced. Row `i` adds `m_i·n·2^(32i)` with `m_i` chosen to clear limb `i`, two rows per pass:
-/// `m_{i+1}` is computed ahead from limb `i + 1` as row `i` will leave it. The carry out of each
-/// pass lands one limb higher than the next pass's top, so it waits in `pending`.
-fn mont_reduce(out: &mut [u32], t: &mut [u32], n: &[u32], n0inv: u32) {
+/// `ROWS` consecutive limbs of `a` from `i` (zeros past the end).
+fn block(a: &[u32], i: usize) -> [u32; ROWS] {
+    core::array::from_fn(|r| a.get(i + r).copied().unwrap_or(0))
+}
+
+/// Montgomery reduction of the column sums `t` (`2k` columns, `k` a multiple of [`ROWS`], each
+/// column below 2^64 minus what the reduction adds; the value `< n·R`): `out = t / R mod n` with
+/// `R = 2^(28k)`, fully reduced. Block `i` adds `m·n·2^(28i)` with the 112-bit
+/// `m = (t[i..i + 4] + carry)·(-n^-1) mod 2^112`, which clears the block; its carry, exact because
+/// the block's low bits cancel, moves to the next block.
+fn mont_reduce(out: &mut [u32], t: &mut [u64], n: &[u32], ninv: u128) {
     let k = n.len();
-    let mut pending = 0u64;
-    let n0 = u64::from(n.first().copied().unwrap_or(0));
-    let n1 = u64::from(n.get(1).copied().unwrap_or(0));
-    let mut i = 0;
-    while i + 1 < k {
-        let t0 = t.get(i).copied().unwrap_or(0);
-        let t1 = u64::from(t.get(i + 1).copied().unwrap_or(0));
-        let m0 = t0.wrapping_mul(n0inv);
-        let h = (u64::from(t0) + u64::from(m0) * n0) >> 32;
-        let m1 = ((t1 + u64::from(m0) * n1 + h) as u32).wrapping_mul(n0inv);
-        let Some(row) = t.get_mut(i..=i + k + 1) else { return };
-        let Some((top, low)) = row.split_last_mut() else { return };
-        let c = mul_add_2rows(low, n, m0, m1, 0, pending);
-        let v = u64::from(*top) + c;
-        *top = v as u32;
-        pending = v >> 32;
-        i += 2;
+    let mut carry = 0u64;
+    for i in (0..k).step_by(ROWS) {
+        let Some(cols) = t.get(i..i + ROWS) else { return };
+        let low = cols.iter().rev().fold(0u128, |acc, &c| (acc << BITS).wrapping_add(u128::from(c)));
+        let m = low.wrapping_add(u128::from(carry)).wrapping_mul(ninv) & BLOCK_MASK;
+        let Some(pass) = t.get_mut(i..i + k + 3) else { return };
+        mac_4rows(pass, n, core::array::from_fn(|r| (m >> (BITS as usize * r)) as u32 & MASK));
+        carry = pass.iter().take(ROWS).fold(carry, |c, &col| (col + c) >> BITS);
     }
-    for i in i..k {
-        let Some(row) = t.get_mut(i..=i + k) else { return };
-        let Some((top, low)) = row.split_last_mut() else { return };
-        let m = low.first().copied().unwrap_or(0).wrapping_mul(n0inv);
-        let c = mul_add_row(low, n, m);
-        let v = u64::from(*top) + u64::from(c) + pending;
-        *top = v as u32;
-        pending = v >> 32;
+    let mut c = carry;
+    for (o, &col) in out.iter_mut().zip(t.iter().skip(k)) {
+        let v = col + c;
+        *o = v as u32 & MASK;
+        c = v >> BITS;
     }
-    let Some(high) = t.get_mut(k..) else { return };
-    if pending != 0 || geq(high, n) {
-        sub_in_place(high, n);
+    // The value is below 2n: at most one subtraction, which also cancels a carry out of the top.
+    if c != 0 || geq(out, n) {
+        sub_in_place(out, n);
     }
-    out.copy_from_slice(high);
 }
 
-/// Montgomery product `out = a·b / R mod n` for `a, b < n`; `t` is scratch of `2k` limbs.
-/// Schoolbook product (two rows per pass), then reduction: tight loops over slices that the
-/// engine compiles without bounds checks (CIOS interleaves them, but needs indexed access).
-fn mont_mul(out: &mut [u32], a: &[u32], b: &[u32], n: &[u32], n0inv: u32, t: &mut [u32]) {
+/// Montgomery product `out = a·b / R mod n` for `a, b < n`; `t` is scratch of `2k` columns.
+fn mont_mul(out: &mut [u32], a: &[u32], b: &[u32], n: &[u32], ninv: u128, t: &mut [u64]) {
     let k = n.len();
     t.iter_mut().for_each(|x| *x = 0);
-    let mut i = 0;
-    while i + 1 < k {
-        let (y0, y1) = (b.get(i).copied().unwrap_or(0), b.get(i + 1).copied().unwrap_or(0));
-        let Some(row) = t.get_mut(i..=i + k + 1) else { return };
-        let Some((top, low)) = row.split_last_mut() else { return };
-        *top = mul_add_2rows(low, a, y0, y1, 0, 0) as u32;
-        i += 2;
+    for i in (0..k).step_by(ROWS) {
+        let Some(pass) = t.get_mut(i..i + k + 3) else { return };
+        mac_4rows(pass, a, block(b, i));
     }
-    if i < k {
-        let bi = b.get(i).copied().unwrap_or(0);
-        let Some(row) = t.get_mut(i..=i + k) else { return };
-        let Some((top, low)) = row.split_last_mut() else { return };
-        *top = mul_add_row(low, a, bi);
-    }
-    mont_reduce(out, t, n, n0inv);
+    mont_reduce(out, t, n, ninv);
 }
 
-/// Montgomery square `out = a² / R mod n`: each cross product `a_i·a_j` (i < j) once, doubled,
-/// plus the squares on the diagonal: about half the multiplications of [`mont_mul`].
-fn mont_sqr(out: &mut [u32], a: &[u32], n: &[u32], n0inv: u32, t: &mut [u32]) {
+/// Montgomery square `out = a² / R mod n`: each cross product `a_i·a_j` (i < j) once, the column
+/// sums doubled, plus the squares on the diagonal: about half the products of [`mont_mul`].
+fn mont_sqr(out: &mut [u32], a: &[u32], n: &[u32], ninv: u128, t: &mut [u64]) {
     let k = n.len();
     t.iter_mut().for_each(|x| *x = 0);
-    // Rows i and i + 1 together: row i's first product (a[i+1]·a[i]) alone, then both rows over
-    // a[i + 2..], row i + 1 one limb behind as `mul_add_2rows` has it.
-    let mut start = 0;
-    while start + 2 < k {
-        let i = start;
-        let (ai, ai1) = (a.get(i).copied().unwrap_or(0), a.get(i + 1).copied().unwrap_or(0));
-        let Some(first) = t.get_mut(2 * i + 1) else { return };
-        let v = u64::from(*first) + u64::from(ai1) * u64::from(ai);
-        *first = v as u32;
-        let (Some(rest), Some(row)) = (a.get(i + 2..), t.get_mut(2 * i + 2..=i + k + 1)) else { return };
-        let Some((top, low)) = row.split_last_mut() else { return };
-        *top = mul_add_2rows(low, rest, ai, ai1, v >> 32, 0) as u32;
-        start += 2;
+    // Rows i..i + 4 together: the six cross products inside the block, then the four rows over
+    // a[i + 4..] in one pass.
+    for i in (0..k).step_by(ROWS) {
+        let y = block(a, i);
+        let [a0, a1, a2, a3] = y.map(u64::from);
+        let Some(cols) = t.get_mut(2 * i + 1..2 * i + 6) else { return };
+        for (col, p) in cols.iter_mut().zip([a0 * a1, a0 * a2, a0 * a3 + a1 * a2, a1 * a3, a2 * a3]) {
+            *col += p;
+        }
+        let (Some(rest), Some(pass)) = (a.get(i + ROWS..), t.get_mut(2 * i + ROWS..i + k + 3)) else { return };
+        mac_4rows(pass, rest, y);
     }
-    for (i, &ai) in a.iter().enumerate().skip(start) {
-        let (Some(rest), Some(row)) = (a.get(i + 1..), t.get_mut(2 * i + 1..=i + k)) else { return };
-        let Some((top, low)) = row.split_last_mut() else { continue };
-        *top = mul_add_row(low, rest, ai);
-    }
-    let mut carry = 0u32;
-    for x in t.iter_mut() {
-        let top = *x >> 31;
-        *x = (*x << 1) | carry;
-        carry = top;
-    }
-    let mut c = 0u64;
     for (pair, &ai) in t.chunks_exact_mut(2).zip(a) {
-        let sq = u64::from(ai) * u64::from(ai);
         if let [lo, hi] = pair {
-            let v = u64::from(*lo) + (sq & 0xffff_ffff) + c;
-            *lo = v as u32;
-            let v = u64::from(*hi) + (sq >> 32) + (v >> 32);
-            *hi = v as u32;
-            c = v >> 32;
+            *lo = 2 * *lo + u64::from(ai) * u64::from(ai);
+            *hi *= 2;
         }
     }
-    mont_reduce(out, t, n, n0inv);
+    mont_reduce(out, t, n, ninv);
 }
 
 impl RsaKey {
@@ -229,34 +214,36 @@ impl RsaKey {
             return None;
         }
         let bits = (n_be.len() - 1) * 8 + (8 - top.leading_zeros() as usize);
-        let k = n_be.len().div_ceil(4);
+        // Whole blocks of four limbs: R = 2^(28k) > n.
+        let k = bits.div_ceil(BITS as usize * ROWS) * ROWS;
         let n = limbs_from_be(n_be, k);
-        let n0 = *n.first()?;
-        if n0 & 1 == 0 || e < 3 || e & 1 == 0 {
+        if n.first()? & 1 == 0 || e < 3 || e & 1 == 0 {
             return None;
         }
-        // n0^-1 mod 2^32 by Newton's iteration (each step doubles the correct low bits).
-        let mut inv = 1u32;
-        for _ in 0..5 {
-            inv = inv.wrapping_mul(2u32.wrapping_sub(n0.wrapping_mul(inv)));
+        // n^-1 mod 2^128 by Newton's iteration from 1 (right to one bit, n being odd; each step
+        // doubles the correct low bits), negated and cut to one block.
+        let n_low = block(&n, 0).iter().rev().fold(0u128, |acc, &l| (acc << BITS) | u128::from(l));
+        let mut inv = 1u128;
+        for _ in 0..7 {
+            inv = inv.wrapping_mul(2u128.wrapping_sub(n_low.wrapping_mul(inv)));
         }
-        let n0inv = inv.wrapping_neg();
-        // R^2 mod n: start from 2^(bits-1) < n, double up to 2^(32k) = R, then k more times to
-        // 2^(32k + k); five Montgomery squarings double the excess each: 2^(32k + 32k) = R^2.
+        let ninv = inv.wrapping_neg() & BLOCK_MASK;
+        // R^2 mod n: start from 2^(bits-1) < n and double up to 2^(28k + 7k/4); four Montgomery
+        // squarings (each takes 2^(28k + x) to 2^(28k + 2x)) make the excess 16·7k/4 = 28k: R^2.
         let mut x = vec![0u32; k];
-        if let Some(l) = x.get_mut((bits - 1) / 32) {
-            *l = 1 << ((bits - 1) % 32);
+        if let Some(l) = x.get_mut((bits - 1) / BITS as usize) {
+            *l = 1 << ((bits - 1) % BITS as usize);
         }
-        for _ in (bits - 1)..(32 * k + k) {
+        for _ in (bits - 1)..(BITS as usize * k + 7 * k / 4) {
             double_mod(&mut x, &n);
         }
-        let mut t = vec![0u32; 2 * k];
+        let mut t = vec![0u64; 2 * k];
         let mut y = vec![0u32; k];
-        for _ in 0..5 {
-            mont_sqr(&mut y, &x, &n, n0inv, &mut t);
+        for _ in 0..4 {
+            mont_sqr(&mut y, &x, &n, ninv, &mut t);
             x.copy_from_slice(&y);
         }
-        Some(RsaKey { n, n0inv, rr: x, e, len: n_be.len(), bits })
+        Some(RsaKey { n, ninv, rr: x, e, len: n_be.len(), bits })
     }
 
     /// Modulus length in bytes: the only valid signature length.
@@ -275,30 +262,25 @@ impl RsaKey {
         if geq(&s, &self.n) {
             return None;
         }
-        let mut t = vec![0u32; 2 * k];
+        let mut t = vec![0u64; 2 * k];
         let mut sm = vec![0u32; k];
         let mut acc = vec![0u32; k];
         // sm = s·R (Montgomery form); left-to-right square-and-multiply over the bits of e below
         // the top one. The last bit of e is 1 (e is odd): multiplying the Montgomery-form
         // accumulator by plain `s` leaves the result out of Montgomery form, saving a conversion.
-        mont_mul(&mut sm, &s, &self.rr, &self.n, self.n0inv, &mut t);
+        mont_mul(&mut sm, &s, &self.rr, &self.n, self.ninv, &mut t);
         let mut tmp = sm.clone();
         for bit in (1..31 - self.e.leading_zeros()).rev() {
-            mont_sqr(&mut acc, &tmp, &self.n, self.n0inv, &mut t);
+            mont_sqr(&mut acc, &tmp, &self.n, self.ninv, &mut t);
             if (self.e >> bit) & 1 == 1 {
-                mont_mul(&mut tmp, &acc, &sm, &self.n, self.n0inv, &mut t);
+                mont_mul(&mut tmp, &acc, &sm, &self.n, self.ninv, &mut t);
             } else {
                 tmp.copy_from_slice(&acc);
             }
         }
-        mont_sqr(&mut acc, &tmp, &self.n, self.n0inv, &mut t);
-        mont_mul(&mut tmp, &acc, &s, &self.n, self.n0inv, &mut t);
-        let acc = tmp;
-        let mut out = vec![0u8; self.len];
-        for (i, o) in out.iter_mut().rev().enumerate() {
-            *o = (acc.get(i / 4).copied().unwrap_or(0) >> (8 * (i % 4))) as u8;
-        }
-        Some(out)
+        mont_sqr(&mut acc, &tmp, &self.n, self.ninv, &mut t);
+        mont_mul(&mut tmp, &acc, &s, &self.n, self.ninv, &mut t);
+        Some(to_be(&tmp, self.len))
     }
 
     /// RSASSA-PKCS1-v1_5 verification (RFC 8017 8.2.2) of a precomputed digest: builds
@@ -371,28 +353,25 @@ impl RsaKey {
 }
 
 /// Montgomery multiplication (`square` false: `a·b`) or squaring (`a²`) mod the odd `n_be`
-/// (big-endian, no leading zero octet), times `R^-1` with `R = 2^(32·limbs)`, as `n_be.len()`
-/// big-endian bytes; `a` and `b` are big-endian, at most `n_be.len()` bytes, and must be below `n`.
-/// `None` when `n` is not a modulus [`RsaKey::new`] takes. For the field-level differential fuzz
-/// target (fuzz/fuzz_targets/field_differential.rs), which checks it against a bignum.
+/// (big-endian, no leading zero octet), times `R^-1`, as `n_be.len()` big-endian bytes, with the
+/// exponent of `R` (a power of two: 28 bits per limb, whole blocks of four limbs); `a` and `b`
+/// are big-endian, at most `n_be.len()` bytes, and must be below `n`. `None` when `n` is not a
+/// modulus [`RsaKey::new`] takes. For the field-level differential fuzz target
+/// (fuzz/fuzz_targets/field_differential.rs), which checks it against a bignum.
 #[doc(hidden)]
-pub fn mont_op(n_be: &[u8], a_be: &[u8], b_be: &[u8], square: bool) -> Option<Vec<u8>> {
+pub fn mont_op(n_be: &[u8], a_be: &[u8], b_be: &[u8], square: bool) -> Option<(Vec<u8>, usize)> {
     let key = RsaKey::new(n_be, 3)?;
     let k = key.n.len();
     if a_be.len() > key.len || b_be.len() > key.len {
         return None;
     }
     let (a, b) = (limbs_from_be(a_be, k), limbs_from_be(b_be, k));
-    let mut t = vec![0u32; 2 * k];
+    let mut t = vec![0u64; 2 * k];
     let mut out = vec![0u32; k];
     if square {
-        mont_sqr(&mut out, &a, &key.n, key.n0inv, &mut t);
+        mont_sqr(&mut out, &a, &key.n, key.ninv, &mut t);
     } else {
-        mont_mul(&mut out, &a, &b, &key.n, key.n0inv, &mut t);
+        mont_mul(&mut out, &a, &b, &key.n, key.ninv, &mut t);
     }
-    let mut be = vec![0u8; key.len];
-    for (i, o) in be.iter_mut().rev().enumerate() {
-        *o = (out.get(i / 4).copied().unwrap_or(0) >> (8 * (i % 4))) as u8;
-    }
-    Some(be)
+    Some((to_be(&out, key.len), BITS as usize * k))
 }
