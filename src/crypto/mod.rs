@@ -19,6 +19,22 @@ mod weierstrass;
 #[cfg(feature = "rustcrypto")]
 pub mod rustcrypto;
 
+/// The low `out.len()` bytes, big-endian, of a number in limbs of `bits` bits (least significant
+/// first): the one conversion out of limbs that RSA and both curves share.
+fn limbs_to_be(limbs: &[u32], bits: u32, out: &mut [u8]) {
+    let (mut acc, mut nbits) = (0u64, 0u32);
+    let mut limbs = limbs.iter();
+    for o in out.iter_mut().rev() {
+        if nbits < 8 {
+            acc |= u64::from(limbs.next().copied().unwrap_or(0)) << nbits;
+            nbits += bits;
+        }
+        *o = acc as u8;
+        acc >>= 8;
+        nbits -= 8;
+    }
+}
+
 /// The verifiers [`crate::jose::jwk`] uses: `RsaKey` for RS*/PS*, `P256Key` for ES256, with the
 /// same methods in both backends.
 pub mod backend {

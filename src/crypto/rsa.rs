@@ -68,17 +68,7 @@ fn limbs_from_be(bytes: &[u8], limbs: usize) -> Vec<u32> {
 /// The low `len` bytes of a limb number, big-endian.
 fn to_be(limbs: &[u32], len: usize) -> Vec<u8> {
     let mut out = vec![0u8; len];
-    let (mut acc, mut nbits) = (0u64, 0u32);
-    let mut limbs = limbs.iter();
-    for o in out.iter_mut().rev() {
-        if nbits < 8 {
-            acc |= u64::from(limbs.next().copied().unwrap_or(0)) << nbits;
-            nbits += BITS;
-        }
-        *o = acc as u8;
-        acc >>= 8;
-        nbits -= 8;
-    }
+    super::limbs_to_be(limbs, BITS, &mut out);
     out
 }
 

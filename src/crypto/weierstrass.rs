@@ -111,17 +111,7 @@ macro_rules! weierstrass_arithmetic {
         /// Limbs (a value below 2^(8·bytes)) to big-endian bytes.
         fn to_be(a: &Limbs) -> [u8; $bytes] {
             let mut out = [0u8; $bytes];
-            let (mut acc, mut nbits) = (0u64, 0u32);
-            let mut limbs = a.iter();
-            for o in out.iter_mut().rev() {
-                if nbits < 8 {
-                    acc |= u64::from(limbs.next().copied().unwrap_or(0)) << nbits;
-                    nbits += BITS;
-                }
-                *o = acc as u8;
-                acc >>= 8;
-                nbits -= 8;
-            }
+            $crate::crypto::limbs_to_be(a, BITS, &mut out);
             out
         }
 
