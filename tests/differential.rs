@@ -653,3 +653,23 @@ fn p384_key_validation_agrees() {
         assert_eq!(Jwk::from_value(&jwk).is_ok(), theirs, "jwk x {bx:02x?}");
     }
 }
+
+/// The Montgomery product and square at their column bounds: moduli of all-ones limbs and
+/// operands `n - 1` and `n - 2` (every limb product near 2^56) from 2,048 to 8,192 bits, where
+/// the columns must be normalized mid-way (src/crypto/rsa.rs, `BUDGET`), checked against a bignum.
+#[test]
+fn rsa_montgomery_at_its_column_bounds() {
+    for bits in [2048usize, 3072, 3472, 3473, 3584, 4096, 4097, 6000, 8192] {
+        let n = (BigUint::from(1u32) << bits) - 1u32;
+        let n_be = n.to_bytes_be();
+        for (a, b) in [(&n - 1u32, &n - 1u32), (&n - 2u32, &n - 1u32), (&n >> 1usize, &n - 3u32)] {
+            for square in [false, true] {
+                let (got, r_bits) =
+                    dpop_gate::crypto::rsa::mont_op(&n_be, &a.to_bytes_be(), &b.to_bytes_be(), square).unwrap();
+                let x = BigUint::from_bytes_be(&got);
+                let want = if square { &a * &a } else { &a * &b } % &n;
+                assert!(x < n && (&x << r_bits) % &n == want, "{bits} bits, square {square}");
+            }
+        }
+    }
+}

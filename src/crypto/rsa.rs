@@ -40,6 +40,10 @@ const BITS: u32 = 28;
 const MASK: u32 = (1 << BITS) - 1;
 /// Limbs per pass of [`mac_4rows`] and per Montgomery block: the limb count is a multiple of it.
 const ROWS: usize = 4;
+/// Products (each below 2^56) a `u64` column can hold with room for a carry: the column budget.
+/// Up to 3,472-bit moduli no column needs more (at most `2k + 1`); above, [`normalize`] carries
+/// the columns into 28-bit limbs (a normalized column counts as one) before a pass would exceed it.
+const BUDGET: u32 = 255;
 /// `2^(BITS·ROWS) - 1`: one block of the Montgomery reduction.
 const BLOCK_MASK: u128 = (1 << (BITS as usize * ROWS)) - 1;
 
@@ -124,20 +128,39 @@ fn mac_4rows(t: &mut [u64], x: &[u32], y: [u32; ROWS]) {
     *t2 += p1 * y3;
 }
 
+/// Carries the column sums `t` into 28-bit limbs from `carry` up, returning the carry out of the
+/// top column. No overflow: every column is within [`BUDGET`] and a carry below 2^37.
+fn normalize(t: &mut [u64], carry: u64) -> u64 {
+    let mut c = carry;
+    for col in t.iter_mut() {
+        let v = *col + c;
+        *col = v & u64::from(MASK);
+        c = v >> BITS;
+    }
+    c
+}
+
 /// `ROWS` consecutive limbs of `a` from `i` (zeros past the end).
 fn block(a: &[u32], i: usize) -> [u32; ROWS] {
     core::array::from_fn(|r| a.get(i + r).copied().unwrap_or(0))
 }
 
-/// Montgomery reduction of the column sums `t` (`2k` columns, `k` a multiple of [`ROWS`], each
-/// column below 2^64 minus what the reduction adds; the value `< n·R`): `out = t / R mod n` with
+/// Montgomery reduction of the column sums `t` (`2k` columns, `k` a multiple of [`ROWS`]; the
+/// value `< n·R`): `out = t / R mod n` with
 /// `R = 2^(28k)`, fully reduced. Block `i` adds `m·n·2^(28i)` with the 112-bit
 /// `m = (t[i..i + 4] + carry)·(-n^-1) mod 2^112`, which clears the block; its carry, exact because
 /// the block's low bits cancel, moves to the next block.
-fn mont_reduce(out: &mut [u32], t: &mut [u64], n: &[u32], ninv: u128) {
+/// `load` bounds the products any column holds (see [`BUDGET`]).
+fn mont_reduce(out: &mut [u32], t: &mut [u64], n: &[u32], ninv: u128, mut load: u32) {
     let k = n.len();
-    let mut carry = 0u64;
+    let (mut carry, mut overflow) = (0u64, 0u64);
     for i in (0..k).step_by(ROWS) {
+        if load + ROWS as u32 > BUDGET {
+            let Some(cols) = t.get_mut(i..) else { return };
+            overflow += normalize(cols, carry);
+            (carry, load) = (0, 1);
+        }
+        load += ROWS as u32;
         let Some(cols) = t.get(i..i + ROWS) else { return };
         let low = cols.iter().rev().fold(0u128, |acc, &c| (acc << BITS).wrapping_add(u128::from(c)));
         let m = low.wrapping_add(u128::from(carry)).wrapping_mul(ninv) & BLOCK_MASK;
@@ -151,6 +174,7 @@ fn mont_reduce(out: &mut [u32], t: &mut [u64], n: &[u32], ninv: u128) {
         *o = v as u32 & MASK;
         c = v >> BITS;
     }
+    c += overflow;
     // The value is below 2n: at most one subtraction, which also cancels a carry out of the top.
     if c != 0 || geq(out, n) {
         sub_in_place(out, n);
@@ -161,11 +185,17 @@ fn mont_reduce(out: &mut [u32], t: &mut [u64], n: &[u32], ninv: u128) {
 fn mont_mul(out: &mut [u32], a: &[u32], b: &[u32], n: &[u32], ninv: u128, t: &mut [u64]) {
     let k = n.len();
     t.iter_mut().for_each(|x| *x = 0);
+    let mut load = 0u32;
     for i in (0..k).step_by(ROWS) {
+        if load + ROWS as u32 > BUDGET {
+            normalize(t, 0);
+            load = 1;
+        }
+        load += ROWS as u32;
         let Some(pass) = t.get_mut(i..i + k + 3) else { return };
         mac_4rows(pass, a, block(b, i));
     }
-    mont_reduce(out, t, n, ninv);
+    mont_reduce(out, t, n, ninv, load);
 }
 
 /// Montgomery square `out = a² / R mod n`: each cross product `a_i·a_j` (i < j) once, the column
@@ -174,8 +204,15 @@ fn mont_sqr(out: &mut [u32], a: &[u32], n: &[u32], ninv: u128, t: &mut [u64]) {
     let k = n.len();
     t.iter_mut().for_each(|x| *x = 0);
     // Rows i..i + 4 together: the six cross products inside the block, then the four rows over
-    // a[i + 4..] in one pass.
+    // a[i + 4..] in one pass: at most six products per column per block, and room is left for
+    // the doubling.
+    let mut load = 0u32;
     for i in (0..k).step_by(ROWS) {
+        if load + 6 > BUDGET / 2 {
+            normalize(t, 0);
+            load = 1;
+        }
+        load += 6;
         let y = block(a, i);
         let [a0, a1, a2, a3] = y.map(u64::from);
         let Some(cols) = t.get_mut(2 * i + 1..2 * i + 6) else { return };
@@ -185,13 +222,19 @@ fn mont_sqr(out: &mut [u32], a: &[u32], n: &[u32], ninv: u128, t: &mut [u64]) {
         let (Some(rest), Some(pass)) = (a.get(i + ROWS..), t.get_mut(2 * i + ROWS..i + k + 3)) else { return };
         mac_4rows(pass, rest, y);
     }
+    // Column c holds at most c/2 < k/2 + 1 cross products since the last normalization.
+    load = load.min(k.div_ceil(2) as u32 + 1);
+    if 2 * load + 1 > BUDGET {
+        normalize(t, 0);
+        load = 1;
+    }
     for (pair, &ai) in t.chunks_exact_mut(2).zip(a) {
         if let [lo, hi] = pair {
             *lo = 2 * *lo + u64::from(ai) * u64::from(ai);
             *hi *= 2;
         }
     }
-    mont_reduce(out, t, n, ninv);
+    mont_reduce(out, t, n, ninv, 2 * load + 1);
 }
 
 impl RsaKey {
