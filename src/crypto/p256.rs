@@ -66,16 +66,17 @@ fn odd_multiples<F: FieldProduct, const K: usize, const ROWS: usize>(p: &Affine)
     let mut jac = Vec::with_capacity(ROWS * K);
     let mut base = Jacobian::from_affine(p);
     for row in 0..ROWS {
-        let twice = base.double::<F>();
+        let mut twice = base;
+        twice.double_in_place::<F>();
         let mut cur = base;
         jac.push(cur);
         for _ in 1..K {
-            cur = cur.add::<F>(&twice.x, &twice.y, Some(&twice.z));
+            cur.add_in_place::<F>(&twice.x, &twice.y, Some(&twice.z));
             jac.push(cur);
         }
         if row + 1 < ROWS {
             for _ in 0..CHUNK_BITS {
-                base = base.double::<F>();
+                base.double_in_place::<F>();
             }
         }
     }
@@ -223,12 +224,12 @@ impl P256Key {
                 let g_digits = chunks(&u1).map(|c| wnaf32(c, BASE_W));
                 let q_digits = chunks(&u2).map(|c| wnaf32(c, SPLIT_W));
                 for i in (0..33).rev() {
-                    acc = acc.double::<F>();
+                    acc.double_in_place::<F>();
                     for (digits, row) in g_digits.iter().zip(base) {
-                        acc = add_digit::<F, _>(&acc, row, digits.get(i));
+                        add_digit::<F, _>(&mut acc, row, digits.get(i));
                     }
                     for (digits, row) in q_digits.iter().zip(table.iter()) {
-                        acc = add_digit::<F, _>(&acc, row, digits.get(i));
+                        add_digit::<F, _>(&mut acc, row, digits.get(i));
                     }
                 }
             }
@@ -236,9 +237,9 @@ impl P256Key {
                 let (g_digits, q_digits) = (wnaf256(&u1, BASE_W), wnaf256(&u2, KEY_W));
                 let [g_row, ..] = base;
                 for i in (0..257).rev() {
-                    acc = acc.double::<F>();
-                    acc = add_digit::<F, _>(&acc, g_row, g_digits.get(i));
-                    acc = add_digit::<F, _>(&acc, row, q_digits.get(i));
+                    acc.double_in_place::<F>();
+                    add_digit::<F, _>(&mut acc, g_row, g_digits.get(i));
+                    add_digit::<F, _>(&mut acc, row, q_digits.get(i));
                 }
             }
         }
@@ -365,7 +366,10 @@ const COUNT_BOUND: u32 = 256;
 fn calibration_unit<F: FieldProduct>(g: &Affine, p: &Affine) -> u32 {
     let mut acc = Jacobian::from_affine(p);
     for _ in 0..16 {
-        acc = acc.double::<F>().double::<F>().double::<F>().add_affine::<F>(g, false);
+        acc.double_in_place::<F>();
+        acc.double_in_place::<F>();
+        acc.double_in_place::<F>();
+        acc.add_affine_in_place::<F>(g, false);
     }
     acc.x[0]
 }
@@ -441,10 +445,10 @@ pub fn bench_point(n: u32, what: u8) -> u32 {
     let form = product_form();
     for i in 0..n {
         match (what, form) {
-            (0, ProductForm::Inline) => acc = acc.double::<Inlined>(),
-            (0, ProductForm::Call) => acc = acc.double::<Called>(),
-            (1, ProductForm::Inline) => acc = acc.add_affine::<Inlined>(&g, false),
-            (1, ProductForm::Call) => acc = acc.add_affine::<Called>(&g, false),
+            (0, ProductForm::Inline) => acc.double_in_place::<Inlined>(),
+            (0, ProductForm::Call) => acc.double_in_place::<Called>(),
+            (1, ProductForm::Inline) => acc.add_affine_in_place::<Inlined>(&g, false),
+            (1, ProductForm::Call) => acc.add_affine_in_place::<Called>(&g, false),
             _ => out = out.wrapping_add(wnaf32(i.wrapping_mul(0x9e37_79b9), BASE_W)[32] as u32),
         }
     }

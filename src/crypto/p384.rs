@@ -62,12 +62,13 @@ crate::crypto::weierstrass::weierstrass_arithmetic!(48, called);
 /// Odd multiples `1·P, 3·P, …, (2K-1)·P`, affine.
 fn odd_multiples<const K: usize>(p: &Affine) -> Option<[Affine; K]> {
     let base = Jacobian::from_affine(p);
-    let twice = base.double::<Called>();
+    let mut twice = base;
+    twice.double_in_place::<Called>();
     let mut jac = Vec::with_capacity(K);
     let mut cur = base;
     jac.push(cur);
     for _ in 1..K {
-        cur = cur.add::<Called>(&twice.x, &twice.y, Some(&twice.z));
+        cur.add_in_place::<Called>(&twice.x, &twice.y, Some(&twice.z));
         jac.push(cur);
     }
     let affine = normalize(&jac)?;
@@ -131,9 +132,9 @@ impl P384Key {
         let base = &crate::crypto::p384_table::BASE_TABLE;
         let mut acc = IDENTITY;
         for i in (0..385).rev() {
-            acc = acc.double::<Called>();
-            acc = add_digit::<Called, _>(&acc, base, g_digits.get(i));
-            acc = add_digit::<Called, _>(&acc, &self.table, q_digits.get(i));
+            acc.double_in_place::<Called>();
+            add_digit::<Called, _>(&mut acc, base, g_digits.get(i));
+            add_digit::<Called, _>(&mut acc, &self.table, q_digits.get(i));
         }
         x_is_r(&acc, &r)
     }

@@ -371,12 +371,17 @@ macro_rules! weierstrass_arithmetic {
                 Jacobian { x: p.x, y: p.y, z: ONE_M }
             }
 
-            /// dbl-2001-b (a = -3), with `Z3 = 2·Y·Z`, `4β = X·4γ`, `8γ² = 2(2γ)²`: 4M + 4S. The identity doubles to itself; neither curve has
+            /// `self = 2·self`: dbl-2001-b (a = -3), with `Z3 = 2·Y·Z`, `4β = X·4γ`, `8γ² = 2(2γ)²`: 4M + 4S. The identity doubles to itself; neither curve has
             /// a point of order 2 (their orders are odd primes). The two factors of alpha are left unreduced (`3t < 3p`, `X + delta < 2p`):
             /// their product is below `R·p`, which is all [`mont_mul`] needs.
-            fn double<F: FieldProduct>(&self) -> Jacobian {
+            ///
+            /// In place, as every point operation here: a point returned by value is a 108-byte
+            /// (P-384: 156) copy into the caller's variable, which LLVM makes a `memory.copy`, and both
+            /// engines run that as a call out of the compiled code (ES256 15-35 % slower that way:
+            /// bench/NOTES.md, "P-256 and P-384: points in place").
+            fn double_in_place<F: FieldProduct>(&mut self) {
                 if self.z == ZERO {
-                    return *self;
+                    return;
                 }
                 let delta = F::sqr(&self.z);
                 let gamma = F::sqr(&self.y);
@@ -390,17 +395,26 @@ macro_rules! weierstrass_arithmetic {
                 let z = fadd(&yz, &yz);
                 let g4 = F::sqr(&gamma2);
                 let y = fsub(&F::mul(&alpha, &fsub(&beta4, &x)), &fadd(&g4, &g4));
-                Jacobian { x, y, z }
+                self.set(x, y, z);
             }
 
-            /// `self + (x2, y2, z2)`; `z2 = None` means an affine point (mixed addition, 8M + 3S).
-            /// Equal points go to [`Self::double`], opposite points give the identity.
-            fn add<F: FieldProduct>(&self, x2: &Limbs, y2: &Limbs, z2: Option<&Limbs>) -> Jacobian {
+            /// Field by field: each is 36 (P-384: 52) bytes, which LLVM stores inline.
+            #[inline(always)]
+            fn set(&mut self, x: Limbs, y: Limbs, z: Limbs) {
+                self.x = x;
+                self.y = y;
+                self.z = z;
+            }
+
+            /// `self = self + (x2, y2, z2)`; `z2 = None` means an affine point (mixed addition, 8M + 3S).
+            /// Equal points go to [`Self::double_in_place`], opposite points give the identity.
+            fn add_in_place<F: FieldProduct>(&mut self, x2: &Limbs, y2: &Limbs, z2: Option<&Limbs>) {
                 if z2 == Some(&ZERO) {
-                    return *self;
+                    return;
                 }
                 if self.z == ZERO {
-                    return Jacobian { x: *x2, y: *y2, z: z2.copied().unwrap_or(ONE_M) };
+                    self.set(*x2, *y2, z2.copied().unwrap_or(ONE_M));
+                    return;
                 }
                 let z1z1 = F::sqr(&self.z);
                 let (u1, s1) = match z2 {
@@ -417,7 +431,12 @@ macro_rules! weierstrass_arithmetic {
                 let h = fsub(&u2, &u1);
                 let r = fsub(&s2, &s1);
                 if h == ZERO {
-                    return if r == ZERO { self.double::<F>() } else { IDENTITY };
+                    if r == ZERO {
+                        self.double_in_place::<F>();
+                    } else {
+                        self.set(IDENTITY.x, IDENTITY.y, IDENTITY.z);
+                    }
+                    return;
                 }
                 let hh = F::sqr(&h);
                 let hhh = F::mul(&h, &hh);
@@ -429,14 +448,15 @@ macro_rules! weierstrass_arithmetic {
                     None => z,
                     Some(z2) => fmul_cold(&z, z2),
                 };
-                Jacobian { x, y, z }
+                self.set(x, y, z);
             }
 
-            fn add_affine<F: FieldProduct>(&self, p: &Affine, negate: bool) -> Jacobian {
+            /// `self = self ± p`.
+            fn add_affine_in_place<F: FieldProduct>(&mut self, p: &Affine, negate: bool) {
                 if negate {
-                    self.add::<F>(&p.x, &fsub(&ZERO, &p.y), None)
+                    self.add_in_place::<F>(&p.x, &fsub(&ZERO, &p.y), None)
                 } else {
-                    self.add::<F>(&p.x, &p.y, None)
+                    self.add_in_place::<F>(&p.x, &p.y, None)
                 }
             }
         }
@@ -463,13 +483,13 @@ macro_rules! weierstrass_arithmetic {
 
 
         /// Adds the table entry for `digit` (odd when nonzero; zero or absent adds nothing) to `acc`.
-        fn add_digit<F: FieldProduct, const K: usize>(acc: &Jacobian, table: &[Affine; K], digit: Option<&i8>) -> Jacobian {
-            match digit {
-                Some(&d) if d != 0 => match table.get(usize::from(d.unsigned_abs() / 2)) {
-                    Some(p) => acc.add_affine::<F>(p, d < 0),
-                    None => *acc,
-                },
-                _ => *acc,
+        fn add_digit<F: FieldProduct, const K: usize>(acc: &mut Jacobian, table: &[Affine; K], digit: Option<&i8>) {
+            if let Some(&d) = digit {
+                if d != 0 {
+                    if let Some(p) = table.get(usize::from(d.unsigned_abs() / 2)) {
+                        acc.add_affine_in_place::<F>(p, d < 0);
+                    }
+                }
             }
         }
 
