@@ -13,7 +13,7 @@ macro_rules! weierstrass_arithmetic {
     // The product of the point formulas, the hot loop, comes in two forms, and the formulas are
     // generic over [`FieldProduct`]: [`Inlined`] (every product inlined into every formula) and
     // [`Called`] (a call of [`fmul_cold`]). Which is faster depends on the engine: in V8 the
-    // inlined form is 10-20 % faster, in Wasmtime (Cranelift) the called one 25-30 %, because
+    // inlined form is 0-20 % faster, in Wasmtime (Cranelift) the called one 25-40 %, because
     // Cranelift spills the inlined formulas' hundreds of live limbs (bench/NOTES.md, "P-256: which
     // product form"). P-256 (`both`) has both and picks at run time (`crate::crypto::p256`); P-384
     // (`called`) has only the call: its 14-limb product is twice the code, and ES384 is inside its
