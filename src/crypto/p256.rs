@@ -554,7 +554,7 @@ mod tests {
             calls += 1;
             42
         })
-        .expect("calibration");
+        .expect("calibration"); // ok: a unit test; the expectation is its assertion
         assert_eq!(c.form, ProductForm::Inline);
         assert_eq!((c.inline, c.call), (Throughput::default(), Throughput::default()));
         assert!(calls <= (1 + EDGE_BOUND + COUNT_BOUND) * 2 * ROUNDS as u32, "{calls}");
@@ -571,7 +571,7 @@ mod tests {
             // One tick per five readings, offset so that the first reading is inside a tick.
             (calls + 2) / 5 * 1_000_000
         })
-        .expect("calibration");
+        .expect("calibration"); // ok: a unit test; the expectation is its assertion
         for m in [c.inline, c.call] {
             assert_eq!(m.nanos % 1_000_000, 0, "{m:?}");
             assert!(m.nanos >= WINDOW_NANOS, "{m:?}");

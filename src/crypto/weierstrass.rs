@@ -484,12 +484,9 @@ macro_rules! weierstrass_arithmetic {
 
         /// Adds the table entry for `digit` (odd when nonzero; zero or absent adds nothing) to `acc`.
         fn add_digit<F: FieldProduct, const K: usize>(acc: &mut Jacobian, table: &[Affine; K], digit: Option<&i8>) {
-            if let Some(&d) = digit {
-                if d != 0 {
-                    if let Some(p) = table.get(usize::from(d.unsigned_abs() / 2)) {
-                        acc.add_affine_in_place::<F>(p, d < 0);
-                    }
-                }
+            let Some(&d) = digit.filter(|d| **d != 0) else { return };
+            if let Some(p) = table.get(usize::from(d.unsigned_abs() / 2)) {
+                acc.add_affine_in_place::<F>(p, d < 0);
             }
         }
 
