@@ -175,7 +175,7 @@ fn p256_internals(out: &mut Vec<Op>) {
     out.push(op("p256/1000 mixed additions", || {
         black_box(p256::bench_point(black_box(1000), 1));
     }));
-    out.push(op("p256/1000 wNAF recodings", || {
+    out.push(op("p256/1000 wNAF recodings of 256-bit scalars", || {
         black_box(p256::bench_point(black_box(1000), 2));
     }));
     let jwk = rfc("rfc7515_a3").jwk;

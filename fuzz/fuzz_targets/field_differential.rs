@@ -32,12 +32,11 @@ fn be32(v: &BigUint) -> [u8; 32] {
 }
 
 fn p256(selector: u8, data: &[u8]) {
-    const OPS: [ArithOp; 8] = [
+    const OPS: [ArithOp; 7] = [
         ArithOp::MontMul,
         ArithOp::Mul,
         ArithOp::Add,
         ArithOp::Sub,
-        ArithOp::Half,
         ArithOp::Invert,
         ArithOp::ToMont,
         ArithOp::FromMont,
@@ -80,7 +79,6 @@ fn p256(selector: u8, data: &[u8]) {
         ArithOp::Mul => Some(&av * &bv % &m),
         ArithOp::Add => Some((&av + &bv) % &m),
         ArithOp::Sub => Some((&av + &m - &bv) % &m),
-        ArithOp::Half => Some(&av * (&m + 1u32) / 2u32 % &m),
         ArithOp::Invert => {
             // The inverse is the one x < m with a·x ≡ 1: check that, rather than a modpow.
             let got = arith(op, scalar, (&a, a_high), (&b, b_high));

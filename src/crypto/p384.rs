@@ -9,7 +9,7 @@
 //! - Strauss-Shamir with wNAF over the whole 384-bit scalars: the base point's 32 odd multiples
 //!   are a constant (src/crypto/p384_table.rs, 3.5 KiB, checked by a test against
 //!   [`base_table_source`]); a parsed key gets 8 odd multiples of its own;
-//! - `s^-1 mod n` by binary extended Euclid, no final inversion: `x(R) ≡ r (mod n)` is checked as
+//! - `s^-1 mod n` by safegcd (Bernstein-Yang divsteps, variable time), no final inversion: `x(R) ≡ r (mod n)` is checked as
 //!   `X == r·Z^2` or `X == (r + n)·Z^2` when `r + n < p` (n < p for P-384, so both can occur).
 //!
 //! The `p384` crate is the reference in tests (tests/differential.rs, fuzz/verify_differential)
@@ -139,3 +139,4 @@ impl P384Key {
         x_is_r(&acc, &r)
     }
 }
+

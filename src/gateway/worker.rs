@@ -38,7 +38,7 @@ use crate::error::{Error, JwkError, ProofError, RequestError};
 use crate::jose::jwk::Jwk;
 use crate::keys::{self, Fetch, FetchError, IssuerKeys, Timing};
 
-/// DPoP proof keys kept per worker: a precomputed P-256 key is about 9 KiB, so at most ~1.2 MiB.
+/// DPoP proof keys kept per worker: a precomputed P-256 key is about 18 KiB, so at most ~2.4 MiB.
 const PROOF_KEYS: usize = 128;
 /// Seconds a paused request may wait beyond the callout timeout before it is refused (503).
 const WAIT_MARGIN: u64 = 2;
