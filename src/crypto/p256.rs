@@ -94,7 +94,7 @@ const CHUNK_BITS: usize = 256 / SPLIT;
 
 /// wNAF widths: a parsed key's small table (8 odd multiples: cheap to build for a key used once),
 /// a precomputed key's rows (16 odd multiples each, 18 KiB in all), the base point's rows (32 each,
-/// 37 KiB of constants). Wider windows mean fewer additions per verification; more rows, fewer
+/// 36 KiB of constants). Wider windows mean fewer additions per verification; more rows, fewer
 /// doublings (sixteen rows: 17 doublings, against 33 with eight rows; each row doubles the tables).
 const KEY_W: usize = 5;
 const KEY_K: usize = 1 << (KEY_W - 2);
@@ -150,7 +150,7 @@ enum KeyTable {
     Split(Box<[[Affine; SPLIT_K]; SPLIT]>),
 }
 
-/// A validated P-256 public key with its precomputed table (0.6 KiB, or 18.4 KiB once
+/// A validated P-256 public key with its precomputed table (0.6 KiB, or 18 KiB once
 /// [`P256Key::precompute`] has run).
 #[derive(Clone, Debug)]
 pub struct P256Key {
