@@ -142,8 +142,8 @@ fn wnaf256(s: &Limbs, w: usize) -> [i8; 257] {
     wnaf::<257>(|i| u32::from(be.get(31 - (i / 8) % 32).copied().unwrap_or(0) >> (i % 8)) & 1, w)
 }
 
-/// A key's precomputed points: the odd multiples of the key alone, or of `2^(32i)·Q` for
-/// `i = 0..8` (an eighth of the doublings per verification, ~8× the cost to build).
+/// A key's precomputed points: the odd multiples of the key alone, or of `2^(16i)·Q` for
+/// `i = 0..16` (17 doublings per verification instead of 256, ~16× the cost to build).
 #[derive(Clone, Debug)]
 enum KeyTable {
     Single(Box<[Affine; KEY_K]>),
@@ -172,8 +172,8 @@ impl P256Key {
     }
 
     /// Builds the split table (about three verifications' worth of work with the small table, once)
-    /// so that every later verification with this key costs about a third: for keys that verify many signatures (an
-    /// issuer's keys, a DPoP client's key held in a cache). Idempotent.
+    /// so that every later verification with this key costs about a third: for keys that verify
+    /// many signatures (an issuer's keys, a DPoP client's key held in a cache). Idempotent.
     pub fn precompute(&mut self) {
         if let KeyTable::Single(_) = self.table {
             let split = match product_form() {

@@ -326,13 +326,13 @@ macro_rules! weierstrass_arithmetic {
             }
         }
 
-        /// `x + sign·m` for `sign` ±1, limbs carried back into the [`Signed`] form.
-        fn add_signed_multiple(x: &mut Signed, m: &Limbs, sign: i64) {
+        /// `x = sx·x + m` for `sx` ±1 and `m` 0 or the modulus, limbs carried back into the [`Signed`]
+        /// form: the inversion's last steps (the sign of `f`, then `d` into `[0, m)`).
+        fn combine_signed(x: &mut Signed, sx: i64, m: &Limbs) {
             let mut c = 0i64;
-            let last = LIMBS - 1;
             for (i, (xi, mi)) in x.iter_mut().zip(m).enumerate() {
-                c += i64::from(*xi) + sign * i64::from(*mi);
-                if i == last {
+                c += sx * i64::from(*xi) + i64::from(*mi);
+                if i == LIMBS - 1 {
                     *xi = c as i32;
                 } else {
                     *xi = c as i32 & MASK as i32;
@@ -347,9 +347,8 @@ macro_rules! weierstrass_arithmetic {
         /// applies their matrix to the whole numbers: about 20 passes of a few hundred operations,
         /// where the binary extended Euclid before it (a 9-limb shift per bit) took 6.7 µs in V8.
         /// Invariants: `d·a ≡ f` and `e·a ≡ g (mod m)`, so when `g` reaches 0, `f = ±gcd(a, m) = ±1`
-        /// and `±d` is the inverse. `None` for `a = 0`,
-        /// `a ≥ m`, and, as guards, if the pass bound is hit or `f` ends other than ±1 (neither
-        /// happens for a prime `m`).
+        /// and `±d` is the inverse. `None` for `a = 0`, `a ≥ m`, and, as guards, if the pass bound is
+        /// hit or `f` ends other than ±1 (neither happens for a prime `m`).
         fn invert(a: &Limbs, md: &Modulus) -> Option<Limbs> {
             let m = &md.m;
             if *a == ZERO || geq(a, m) {
@@ -383,22 +382,11 @@ macro_rules! weierstrass_arithmetic {
             }
             // d in (-2m, m): negate it with f = -1, then bring it into [0, m).
             if f == minus_one {
-                let mut neg = [0i32; LIMBS];
-                let mut c = 0i64;
-                for (i, (n, di)) in neg.iter_mut().zip(&d).enumerate() {
-                    c -= i64::from(*di);
-                    if i == LIMBS - 1 {
-                        *n = c as i32;
-                    } else {
-                        *n = c as i32 & MASK as i32;
-                        c >>= BITS;
-                    }
-                }
-                d = neg;
+                combine_signed(&mut d, -1, &ZERO);
             }
             for _ in 0..2 {
                 if d[LIMBS - 1] < 0 {
-                    add_signed_multiple(&mut d, m, 1);
+                    combine_signed(&mut d, 1, m);
                 }
             }
             let mut x: Limbs = d.map(|l| l as u32);
@@ -641,43 +629,43 @@ macro_rules! weierstrass_arithmetic {
         mod shared_arithmetic_tests {
             use super::*;
 
-        /// The safegcd inversion against the definition `a·x ≡ 1 (mod m)`, for p and n: small values,
-        /// `m - 1` and `m - 2`, every power of two below m, and pseudo-random values (xorshift).
-        #[test]
-        fn invert_gives_the_inverse_mod_p_and_n() {
-            for md in [&P, &N] {
-                let m = md.m;
-                let is_inverse = |a: &Limbs| {
-                    let x = invert(a, md).expect("an inverse"); // ok: the test's assertion
-                    assert!(!geq(&x, &m));
-                    assert_eq!(from_mont(&mont_mul(&to_mont(a, md), &to_mont(&x, md), md), md), ONE, "a = {a:?}");
-                };
-                let mut values = alloc::vec![ONE, sub(&m, &ONE), sub(&m, &add(&ONE, &ONE))];
-                for bit in 0..LIMBS * BITS as usize {
-                    let mut p = ZERO;
-                    p[bit / BITS as usize] = 1 << (bit % BITS as usize);
-                    if !geq(&p, &m) {
-                        values.push(p);
+            /// The safegcd inversion against the definition `a·x ≡ 1 (mod m)`, for p and n: small values,
+            /// `m - 1` and `m - 2`, every power of two below m, and pseudo-random values (xorshift).
+            #[test]
+            fn invert_gives_the_inverse_mod_p_and_n() {
+                for md in [&P, &N] {
+                    let m = md.m;
+                    let is_inverse = |a: &Limbs| {
+                        let x = invert(a, md).expect("an inverse"); // ok: the test's assertion
+                        assert!(!geq(&x, &m));
+                        assert_eq!(from_mont(&mont_mul(&to_mont(a, md), &to_mont(&x, md), md), md), ONE, "a = {a:?}");
+                    };
+                    let mut values = alloc::vec![ONE, sub(&m, &ONE), sub(&m, &add(&ONE, &ONE))];
+                    for bit in 0..LIMBS * BITS as usize {
+                        let mut p = ZERO;
+                        p[bit / BITS as usize] = 1 << (bit % BITS as usize);
+                        if !geq(&p, &m) {
+                            values.push(p);
+                        }
                     }
+                    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+                    while values.len() < 3000 {
+                        let mut a = ZERO;
+                        for limb in a.iter_mut() {
+                            state ^= state << 13;
+                            state ^= state >> 7;
+                            state ^= state << 17;
+                            *limb = (state >> 20) as u32 & MASK;
+                        }
+                        if a != ZERO && !geq(&a, &m) {
+                            values.push(a);
+                        }
+                    }
+                    values.iter().for_each(is_inverse);
+                    assert_eq!(invert(&ZERO, md), None);
+                    assert_eq!(invert(&m, md), None);
                 }
-                let mut state = 0x9e37_79b9_7f4a_7c15u64;
-                while values.len() < 3000 {
-                    let mut a = ZERO;
-                    for limb in a.iter_mut() {
-                        state ^= state << 13;
-                        state ^= state >> 7;
-                        state ^= state << 17;
-                        *limb = (state >> 20) as u32 & MASK;
-                    }
-                    if a != ZERO && !geq(&a, &m) {
-                        values.push(a);
-                    }
-                }
-                values.iter().for_each(is_inverse);
-                assert_eq!(invert(&ZERO, md), None);
-                assert_eq!(invert(&m, md), None);
             }
-        }
         }
     };
 }
@@ -691,6 +679,7 @@ pub(crate) use weierstrass_arithmetic;
 pub(super) fn divsteps(mut eta: i32, f0: u32, g0: u32, n: u32) -> (i32, [i32; 4]) {
     let (mut u, mut v, mut q, mut r) = (1u32, 0u32, 0u32, 1u32);
     let (mut f, mut g) = (f0, g0);
+    let mut f_inv = inverse_mod_2_16(f);
     let mut i = n;
     loop {
         // The sentinel bit at i bounds the count of zeros by the divsteps left.
@@ -708,20 +697,25 @@ pub(super) fn divsteps(mut eta: i32, f0: u32, g0: u32, n: u32) -> (i32, [i32; 4]
             (f, g) = (g, f.wrapping_neg());
             (u, q) = (q, u.wrapping_neg());
             (v, r) = (r, v.wrapping_neg());
+            f_inv = inverse_mod_2_16(f);
         }
         // No more than i bits (the divsteps left) and eta + 1 (eta's sign flips there).
         let limit = (eta + 1).min(i as i32).min(16) as u32;
         let mask = u32::MAX >> (32 - limit);
-        // f^-1 mod 2^16: 3f XOR 2 is right to 5 bits, each Newton step doubles that.
-        let mut inv = f.wrapping_mul(3) ^ 2;
-        inv = inv.wrapping_mul(2u32.wrapping_sub(f.wrapping_mul(inv)));
-        inv = inv.wrapping_mul(2u32.wrapping_sub(f.wrapping_mul(inv)));
-        let w = g.wrapping_mul(inv.wrapping_neg()) & mask;
+        let w = g.wrapping_mul(f_inv.wrapping_neg()) & mask;
         g = g.wrapping_add(f.wrapping_mul(w));
         q = q.wrapping_add(u.wrapping_mul(w));
         r = r.wrapping_add(v.wrapping_mul(w));
     }
     (eta, [u as i32, v as i32, q as i32, r as i32])
+}
+
+/// `f^-1 mod 2^16` (right in the low 20 bits) for odd `f`: `3f XOR 2` is right to 5 bits, and each
+/// Newton step doubles that.
+fn inverse_mod_2_16(f: u32) -> u32 {
+    let mut inv = f.wrapping_mul(3) ^ 2;
+    inv = inv.wrapping_mul(2u32.wrapping_sub(f.wrapping_mul(inv)));
+    inv.wrapping_mul(2u32.wrapping_sub(f.wrapping_mul(inv)))
 }
 
 /// wNAF digits of the `L - 1` low bits given by `bit` (least significant first): odd digits in

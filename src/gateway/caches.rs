@@ -72,7 +72,7 @@ impl TokenCache {
 /// [`crate::dpop::verify_proof_with`]): the same text decodes to the same `jwk`, so a cached key
 /// is always the one the header names. Parsed on a client's first proof, precomputed on its
 /// second (a client keeps its key for the token's life; the table makes each ES256 check about
-/// twice as fast). At most `capacity` keys (a precomputed P-256 key is about 18 KiB); when full the
+/// three times as fast). At most `capacity` keys (a precomputed P-256 key is about 18 KiB); when full the
 /// cache is emptied.
 #[derive(Debug)]
 pub struct ProofKeys {
